@@ -1,0 +1,55 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import CloudAccess
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.CharField(
+        label="Email or username",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email/username and password do not match an account.",
+    }
+
+
+class UsernameForm(forms.Form):
+    username = forms.CharField(label="Username", max_length=64, strip=True)
+
+
+class PreferenceToggleForm(forms.Form):
+    value = forms.BooleanField(required=False)
+
+
+class HiddenArgsForm(forms.Form):
+    names = forms.CharField(
+        label="Hidden container arguments",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text="One environment variable name per line. Their values are shown as ********.",
+    )
+
+
+class CloudAccessForm(forms.ModelForm):
+    secret = forms.CharField(
+        label="Secret / SAS",
+        required=False,
+        max_length=4096,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    class Meta:
+        model = CloudAccess
+        fields = ["bucket", "key", "secret", "region", "endpoint"]
+        labels = {"key": "Key", "endpoint": "Host (Endpoint)"}
+        help_texts = {"region": "The region for AWS S3.", "endpoint": "The host for non-AWS S3 servers."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.secret:
+            self.fields["secret"].help_text = "A secret is stored. Leave empty to keep it."

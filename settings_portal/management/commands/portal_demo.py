@@ -1,0 +1,43 @@
+"""Load the demo data once: `manage.py portal_demo` (what `make run` calls).
+
+A demo workspace with an administrator and a few members. Running it again does
+nothing, so a developer's own changes survive restarts.
+"""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import user_create
+from workspaces.models import Role, Workspace
+from workspaces.services import membership_add, workspace_create
+
+DEMO_ADMIN = ("admin@example.com", "demo-admin-password")
+DEMO_MEMBERS = [("alice@example.com", "alice"), ("bob@example.com", "bob"), ("carol@example.com", "carol")]
+DEMO_MEMBER_PASSWORD = "demo-member-password"
+DEMO_WORKSPACE = "Demo Lab"
+
+
+class Command(BaseCommand):
+    help = "Load demo data (a workspace with an admin and members) unless it is already there."
+
+    def handle(self, *args, **options):
+        email, password = DEMO_ADMIN
+        if User.objects.filter(email=email).exists():
+            self.stdout.write("Demo data already loaded.")
+        else:
+            self.load()
+            self.stdout.write("Demo data loaded.")
+        self.stdout.write(
+            f"Demo login: {email} / {password}  (members: alice@example.com … / {DEMO_MEMBER_PASSWORD})"
+        )
+
+    @transaction.atomic
+    def load(self) -> Workspace:
+        email, password = DEMO_ADMIN
+        admin = user_create(email=email, password=password, username="admin", is_staff=True)
+        workspace = workspace_create(owner=admin, name=DEMO_WORKSPACE)
+        for member_email, username in DEMO_MEMBERS:
+            member = user_create(email=member_email, password=DEMO_MEMBER_PASSWORD, username=username)
+            membership_add(workspace=workspace, user=member, role=Role.MEMBER, actor=admin)
+        return workspace

@@ -1,0 +1,203 @@
+"""Django settings, read from the environment (see README "Configuration").
+
+With no environment at all and DEBUG=true (what `make run` sets) the portal runs on
+SQLite under var/ with Celery tasks executed in-process. In production (DEBUG off)
+the secrets and public URL are required and their absence fails at start-up.
+"""
+
+import base64
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_int, env_list, env_secret, env_str, require
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+_PRODUCTION = not DEBUG
+_WHY = "when DEBUG is off (set it, or DEBUG=true for local development)"
+
+SECRET_KEY = env_secret("SECRET_KEY")
+if _PRODUCTION:
+    require("SECRET_KEY", SECRET_KEY, _WHY)
+else:
+    SECRET_KEY = SECRET_KEY or "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"
+
+# Public base URL of the portal: the credentials dialog prints it (web_server) and
+# derives the API URL from it; invitation links and emails use it too.
+PORTAL_BASE_URL = (env_str("PORTAL_BASE_URL") or "").rstrip("/")
+if _PRODUCTION:
+    require("PORTAL_BASE_URL", PORTAL_BASE_URL, _WHY)
+else:
+    PORTAL_BASE_URL = PORTAL_BASE_URL or f"http://127.0.0.1:{env_int('PORT', 8000)}"
+PORTAL_API_URL = (env_str("PORTAL_API_URL") or f"{PORTAL_BASE_URL}/api").rstrip("/")
+PORTAL_FILES_URL = (env_str("PORTAL_FILES_URL") or "").rstrip("/")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+if _PRODUCTION:
+    require("ALLOWED_HOSTS", ALLOWED_HOSTS, _WHY)
+else:
+    ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [PORTAL_BASE_URL]
+
+# Keys for encryption at rest (settings_portal/crypto.py): comma-separated Fernet
+# keys, newest first. Older keys stay to read old data until `portal_keys rotate`.
+PORTAL_ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEYS")
+if _PRODUCTION:
+    require("PORTAL_ENCRYPTION_KEYS", PORTAL_ENCRYPTION_KEYS, _WHY)
+elif not PORTAL_ENCRYPTION_KEYS:
+    PORTAL_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(f"enc:{SECRET_KEY}".encode()).digest()).decode()
+    ]
+# Key of the keyed hash (HMAC) that credential secrets and invitation tokens are stored as.
+PORTAL_HASH_KEY = env_secret("PORTAL_HASH_KEY") or hashlib.sha256(f"hash:{SECRET_KEY}".encode()).hexdigest()
+
+# Self-hosted installs usually want one workspace; the hosted flavour lists many.
+PORTAL_SINGLE_WORKSPACE = env_bool("PORTAL_SINGLE_WORKSPACE", False)
+PORTAL_SELF_HOSTED = env_bool("PORTAL_SELF_HOSTED", True)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "settings_portal",
+    "accounts",
+    "workspaces",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "workspaces.middleware.CurrentWorkspaceMiddleware",
+    "settings_portal.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "settings_portal.urls"
+WSGI_APPLICATION = "settings_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "settings_portal.context_processors.portal",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+else:
+    # Embedded default: no broker, tasks run in-process when they are sent.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:profile"
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Failed sign-ins allowed per (address, login) and per address in the window.
+LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 5)
+LOGIN_RATE_LIMIT_PER_IP = env_int("LOGIN_RATE_LIMIT_PER_IP", 50)
+LOGIN_RATE_WINDOW = env_int("LOGIN_RATE_WINDOW", 900)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if _PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "portal@localhost")
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if _PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # Behind a TLS-terminating proxy (compose, k8s ingress) trust its scheme header.
+    if env_bool("SECURE_PROXY_SSL_HEADER", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,74 @@
+// Small behaviours on top of htmx. Every page works without this file.
+(function () {
+  "use strict";
+  const modal = () => document.getElementById("modal");
+
+  function closeModal() {
+    const dialog = modal();
+    if (dialog && dialog.open) dialog.close();
+  }
+
+  // A fragment swapped into the dialog opens it and focuses its first field.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const dialog = modal();
+    if (!dialog) return;
+    if (event.detail.target.id === "modal-content") {
+      if (!dialog.open) dialog.showModal();
+      const first = dialog.querySelector("input:not([type=hidden]), textarea, select, button[type=submit]");
+      if (first) first.focus();
+    } else if (dialog.open && dialog.contains(event.detail.requestConfig && event.detail.requestConfig.elt)) {
+      // A form inside the dialog succeeded and updated the page: close the dialog.
+      closeModal();
+    }
+  });
+  document.body && document.body.addEventListener("closeModal", closeModal);
+  document.addEventListener("closeModal", closeModal);
+
+  document.addEventListener("click", (event) => {
+    const closer = event.target.closest("[data-close-modal]");
+    if (closer && modal() && modal().open) {
+      event.preventDefault();
+      closeModal();
+      return;
+    }
+    const copy = event.target.closest("[data-copy], [data-copy-from]");
+    if (copy) {
+      const source = copy.dataset.copyFrom ? document.querySelector(copy.dataset.copyFrom) : null;
+      const text = source ? source.textContent : copy.dataset.copy;
+      const done = () => { const old = copy.textContent; copy.textContent = "Copied"; setTimeout(() => (copy.textContent = old), 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done);
+      } else {
+        const area = document.createElement("textarea");
+        area.value = text; document.body.appendChild(area); area.select();
+        document.execCommand("copy"); area.remove(); done();
+      }
+      return;
+    }
+    const dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) {
+      const target = document.querySelector(dismiss.dataset.dismiss);
+      if (target) target.remove();
+    }
+  });
+
+  // Escape in an inline edit cancels it (back to the read-only value).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    const input = event.target.closest("[data-escape-cancel]");
+    if (input && window.htmx) {
+      event.preventDefault();
+      const container = input.closest("[hx-target]") || input.closest("form").parentElement;
+      window.htmx.ajax("GET", input.dataset.escapeCancel, { target: container, swap: "outerHTML" });
+    }
+  });
+
+  // Return focus to the pencil after an inline edit is saved or cancelled.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    const el = event.detail.elt;
+    if (el && el.classList && el.classList.contains("inline-edit")) {
+      const focusable = el.querySelector("input, .edit-pencil");
+      if (focusable) focusable.focus();
+    }
+  });
+})();

@@ -1,0 +1,53 @@
+import os
+
+import pytest
+from django.conf import settings
+
+from workspaces.models import Role
+
+from .factories import PASSWORD, UserFactory, make_workspace
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API with live_server
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_configure(config):
+    # In CI every test must run on the real services: a missing one is a failure, never a skip.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if IN_CI and "postgresql" not in engine:
+        raise pytest.UsageError(f"CI=true needs PostgreSQL (DATABASE_URL), got {engine}")
+    if IN_CI and not settings.REDIS_URL:
+        raise pytest.UsageError("CI=true needs Redis (REDIS_URL)")
+
+
+@pytest.fixture
+def owner(db):
+    """Owns the `workspace` fixture (HC's alice)."""
+    return UserFactory(email="owner@example.com", username="owner")
+
+
+@pytest.fixture
+def member(db):
+    """A plain member of `workspace` (HC's bob)."""
+    return UserFactory(email="member@example.com", username="member")
+
+
+@pytest.fixture
+def admin_member(db):
+    return UserFactory(email="admin@example.com", username="admin")
+
+
+@pytest.fixture
+def outsider(db):
+    """Not a member of `workspace` (HC's charlie)."""
+    return UserFactory(email="outsider@example.com", username="outsider")
+
+
+@pytest.fixture
+def workspace(owner, member, admin_member):
+    return make_workspace(owner=owner, name="Team", members={member: Role.MEMBER, admin_member: Role.ADMIN})
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
