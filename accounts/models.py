@@ -57,6 +57,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     # Site operator: may use Django's own tools; not the same as a workspace admin.
     is_staff = models.BooleanField(default=False)
+    # Service accounts (access.ServiceAccount) call the API only and can never sign in to the UI.
+    is_service_account = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     last_active = models.DateTimeField(null=True, blank=True)
 

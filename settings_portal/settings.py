@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "settings_portal",
     "accounts",
     "workspaces",
+    "access",
 ]
 
 MIDDLEWARE = [

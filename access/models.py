@@ -1,0 +1,88 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from workspaces.models import TenantQuerySet, Workspace
+
+
+class BuiltinGroup(models.TextChoices):
+    """The three groups every workspace has; they cannot be deleted."""
+
+    USERS = "users", "Users"  # everyone, service accounts included; implicit, cannot be modified
+    ADMINS = "admins", "Admins"  # administer the workspace
+    QUEUE_ADMINS = "queue_admins", "Queue admins"  # create, delete, rename queues
+
+
+BUILTIN_DESCRIPTIONS = {
+    BuiltinGroup.USERS: "Every member of the workspace, service accounts included.",
+    BuiltinGroup.ADMINS: "Administer the workspace: all administrator settings; read and modify all resources "
+    "except queues; grant permissions.",
+    BuiltinGroup.QUEUE_ADMINS: "Create, delete and rename queues.",
+}
+
+
+class UserGroup(models.Model):
+    """A user group of a workspace. Members of the implicit `Users` group are not stored."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="user_groups")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    builtin = models.CharField(max_length=20, choices=BuiltinGroup.choices, blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="GroupMembership", related_name="user_groups", blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="usergroup_unique_name"),
+            models.UniqueConstraint(
+                fields=["workspace", "builtin"],
+                condition=~models.Q(builtin=""),
+                name="usergroup_unique_builtin",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_builtin(self) -> bool:
+        return bool(self.builtin)
+
+
+class GroupMembership(models.Model):
+    group = models.ForeignKey(UserGroup, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="group_memberships"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "user"], name="groupmembership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.group}"
+
+
+class ServiceAccount(models.Model):
+    """A non-human identity of a workspace: a User with is_service_account=True that calls the API only."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account"
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="service_accounts")
+    allow_impersonation = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.user.username
