@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 from .models import CloudAccess
 
@@ -14,7 +15,17 @@ class SignInForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That email/username and password do not match an account.",
+        "rate_limited": "Too many failed sign-ins. Wait a few minutes and try again.",
     }
+
+    # Set by the view when the address/login is over the failed sign-in limit: the form is
+    # then refused without checking the password (no free guesses while limited).
+    rate_limited = False
+
+    def clean(self):
+        if self.rate_limited:
+            raise ValidationError(self.error_messages["rate_limited"], code="rate_limited")
+        return super().clean()
 
 
 class UsernameForm(forms.Form):

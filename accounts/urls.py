@@ -23,12 +23,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
-            email_template_name="accounts/email/password_reset.txt",
-            subject_template_name="accounts/email/password_reset_subject.txt",
-            success_url=reverse_lazy("accounts:password-reset-done"),
-        ),
+        views.PasswordResetView.as_view(success_url=reverse_lazy("accounts:password-reset-done")),
         name="password-reset",
     ),
     path(

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -56,16 +57,16 @@ class SignInView(auth_views.LoginView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["no_users_yet"] = not User.objects.exists()
+        # A fresh install is closed (no sign-up) until an operator creates an administrator.
+        context["no_admin_yet"] = not User.objects.filter(is_staff=True, is_active=True).exists()
         return context
 
     def post(self, request, *args, **kwargs):
         login = request.POST.get("username", "")
         if ratelimit.is_limited(client_ip(request), login):
             form = self.get_form()
-            form.is_valid()  # bind, but do not check the password
-            form.errors.clear()
-            form.add_error(None, "Too many failed sign-ins. Wait a few minutes and try again.")
+            form.rate_limited = True
+            form.is_valid()  # only to show the error: the password is not checked
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
@@ -78,6 +79,18 @@ class SignInView(auth_views.LoginView):
         response = super().form_valid(form)
         self.request.session[SESSION_FLAG] = True
         return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Password reset whose emailed link is built on PORTAL_BASE_URL, never on the Host header."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+
+    def form_valid(self, form):
+        self.extra_email_context = {"base_url": settings.PORTAL_BASE_URL}
+        return super().form_valid(form)
 
 
 def home(request: HttpRequest) -> HttpResponse:
