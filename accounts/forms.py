@@ -29,7 +29,12 @@ class SignInForm(AuthenticationForm):
 
 
 class UsernameForm(forms.Form):
-    username = forms.CharField(label="Username", max_length=64, strip=True)
+    username = forms.CharField(
+        label="Username",
+        max_length=64,
+        strip=True,
+        error_messages={"required": "Enter a username.", "max_length": "Use at most 64 characters."},
+    )
 
 
 class PreferenceToggleForm(forms.Form):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
 
 from .tips import tip_for_request
 
@@ -13,5 +14,6 @@ def portal(request):
         "is_workspace_admin": bool(membership) and membership.is_admin,
         "single_workspace": settings.PORTAL_SINGLE_WORKSPACE,
         "self_hosted": settings.PORTAL_SELF_HOSTED,
-        "pro_tip": tip_for_request(request, prefs),
+        # Lazy: only a page that shows the tip uses up the once-per-sign-in flag (not a fragment).
+        "pro_tip": SimpleLazyObject(lambda: tip_for_request(request, prefs)),
     }
