@@ -3,6 +3,7 @@ from django.urls import include, path
 from accounts import views as account_views
 
 urlpatterns = [
+    path("api/", include("settings_portal.api.urls")),
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),

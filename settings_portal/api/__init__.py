@@ -1,0 +1,49 @@
+"""The ClearML-compatible API, served under settings.PORTAL_API_URL (`<portal>/api`).
+
+Paths: `/api/{service}.{action}` and `/api/v{X.Y}/{service}.{action}`, GET, POST
+or PUT, CSRF-exempt. Every answer, success or failure, is the ClearML envelope
+`{"meta": {id, trx, endpoint{name, requested_version, actual_version},
+result_code, result_subcode, result_msg, error_stack, error_data}, "data": {...}}`
+with HTTP status == result_code (views.py).
+
+Adding an endpoint from another app
+-----------------------------------
+Create `<app>/api.py`; it is imported when the URLconf loads (registry.autodiscover,
+like the admin's), so the app only needs to be in INSTALLED_APPS::
+
+    from settings_portal.api import ApiCall, endpoint, errors
+
+    @endpoint("users.get_vaults")
+    def get_vaults(call: ApiCall) -> dict:
+        types = call.data.get("types")          # body merged with query params
+        if not call.membership:                 # lazy: no query unless used
+            raise errors.RoleNotAllowed("not a member")
+        return {"vaults": [...]}                 # becomes the envelope's "data"
+
+`ApiCall` carries `data`, `headers`, `claims` (the verified token), `token`,
+`remote_addr`, `request`, and, loaded on first access only, `user`, `workspace`,
+`membership` and `credential`. Raise an `errors.ApiError` subclass (code,
+subcode, message) for a failure; Django's ValidationError becomes 400/12,
+PermissionDenied 403/20, Http404 404, anything else 500/0 (logged, no stack).
+
+Options: `@endpoint(name, auth=False)` skips the Bearer check (auth.login and
+debug.ping use it); `min_version="2.20"` serves only requests for that API version
+or newer (older ones get 404, as on the open-source server; several functions may
+serve one name from different versions); `fallback=True` registers a placeholder
+that any ordinary registration of the same name replaces, whatever the import
+order. `users.get_vaults` is such a placeholder (answers `{"vaults": []}`) until
+the vaults app registers its own.
+
+Authentication (authentication.py): `auth.login` takes HTTP Basic
+access_key:secret_key (secret checked against its keyed hash in constant time)
+or a valid Bearer token (exchange) and returns a JWT (tokens.py) naming the
+credential it came from. Every other call needs `Authorization: Bearer <token>`;
+the token is verified and its credential checked against the revocation cache
+(workspaces/revocation.py), so revoked credentials fail at once with 401/31.
+"""
+
+from . import errors
+from .call import ApiCall
+from .registry import endpoint
+
+__all__ = ["ApiCall", "endpoint", "errors"]

@@ -1,0 +1,175 @@
+"""Who is calling: Basic key pairs (auth.login only), Bearer tokens (every other call).
+
+Impersonation (`X-ClearML-Impersonate-As`, used by `clearml-agent --use-owner-token`)
+enters through `impersonate()`; the rules (service accounts with "Allow
+impersonation", or admins; the new token carries the owner's identity and rights,
+never the caller's) come with service accounts. Until then it is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+
+from django.utils import timezone
+
+from settings_portal.crypto import hashes_match, keyed_hash
+from workspaces import revocation
+
+from . import tokens
+from .call import ApiCall
+from .errors import (
+    BadAuthType,
+    BadCredentials,
+    BlockedToken,
+    ImpersonationError,
+    InvalidCredentials,
+    NoCredentials,
+)
+
+IMPERSONATE_HEADER = "X-ClearML-Impersonate-As"
+TENANT_HEADER = "X-ClearML-Tenant"
+# last_used is written at most this often per credential and process (and at every login).
+LAST_USED_INTERVAL = 60.0
+
+_DUMMY_HASH = keyed_hash("no such credential")
+_last_written: dict[int, float] = {}
+_last_written_lock = threading.Lock()
+
+
+def _authorization(call: ApiCall) -> tuple[str, str]:
+    header = call.request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        raise NoCredentials()
+    scheme, _, value = header.strip().partition(" ")
+    return scheme.lower(), value.strip()
+
+
+def authenticate(call: ApiCall) -> None:
+    """Require a valid Bearer token whose credential is not revoked; fills `call.claims`."""
+    scheme, value = _authorization(call)
+    if scheme != "bearer":
+        raise BadAuthType(f"expected a Bearer token, got {scheme or 'nothing'}")
+    if not value:
+        raise NoCredentials("empty Bearer token")
+    claims = tokens.verify(value)
+    if revocation.is_revoked(claims["credential_id"]):
+        raise BlockedToken("the credentials of this token were revoked")
+    call.claims = claims
+    call.token = value
+    note_used(claims["credential_id"], call)
+
+
+def used_from(call: ApiCall) -> str:
+    """What `last_used_from` shows: the client's worker name (hostname) and address."""
+    worker = call.request.META.get("HTTP_X_CLEARML_WORKER", "").strip()
+    addr = call.remote_addr
+    text = f"{worker} ({addr})" if worker and addr else worker or addr
+    return text[:255]
+
+
+def note_used(credential_id: int, call: ApiCall, *, force: bool = False) -> None:
+    """Record last_used without a database write per request: at most once per
+    LAST_USED_INTERVAL per credential in this process, and always when FORCE."""
+    now = time.monotonic()
+    last = _last_written.get(credential_id)
+    if not force and last is not None and now - last < LAST_USED_INTERVAL:
+        return
+    with _last_written_lock:
+        last = _last_written.get(credential_id)
+        if not force and last is not None and now - last < LAST_USED_INTERVAL:
+            return
+        _last_written[credential_id] = now
+    from workspaces.models import Credential
+
+    Credential.objects.filter(pk=credential_id).update(
+        last_used_at=timezone.now(), last_used_from=used_from(call)
+    )
+
+
+def reset_last_used_throttle() -> None:
+    _last_written.clear()
+
+
+def _token_for(*, credential, user, workspace_id, expiration_sec: int) -> str:
+    from workspaces.models import Membership, Role
+
+    membership = (
+        Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_id).first()
+    )
+    if membership is None:
+        # Leaving revokes the member's credentials; this is the belt to those braces.
+        raise InvalidCredentials("not a member of the credentials' workspace")
+    return tokens.issue(
+        user_id=user.id.hex,
+        user_name=user.username,
+        company_id=membership.workspace.id.hex,
+        company_name=membership.workspace.name,
+        role="admin" if membership.role >= Role.ADMIN else "user",
+        credential_id=credential.pk,
+        expiration_sec=expiration_sec,
+    )
+
+
+def login(call: ApiCall) -> str:
+    """auth.login: a new token for a Basic key pair, or in exchange for a valid Bearer token."""
+    expiration_sec = tokens.clamp_expiration(call.data.get("expiration_sec"))
+    scheme, value = _authorization(call)
+    if scheme == "basic":
+        credential = _check_key_pair(value)
+        user = credential.user
+        workspace_id = credential.workspace_id
+    elif scheme == "bearer":
+        # Token exchange: the same identity, workspace and credential, a fresh expiry.
+        authenticate(call)
+        credential = call.credential
+        user = call.user
+        workspace_id = call.workspace_id
+    else:
+        raise BadAuthType(f"expected Basic or Bearer, got {scheme}")
+    if IMPERSONATE_HEADER.lower() in {key.lower() for key in call.headers}:
+        return impersonate(call, credential=credential, caller=user, expiration_sec=expiration_sec)
+    token = _token_for(
+        credential=credential, user=user, workspace_id=workspace_id, expiration_sec=expiration_sec
+    )
+    note_used(credential.pk, call, force=True)
+    return token
+
+
+def _check_key_pair(value: str):
+    from workspaces.models import Credential
+
+    try:
+        decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("latin-1")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise BadCredentials("cannot decode the Basic credentials") from None
+    access_key, sep, secret_key = decoded.partition(":")
+    if not sep or not access_key:
+        raise BadCredentials("expected access_key:secret_key")
+    credential = (
+        Credential.objects.select_related("user")
+        .filter(access_key=access_key, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    # Compare against a dummy when the key is unknown, so timing does not tell keys apart.
+    matches = hashes_match(secret_key, credential.secret_hash if credential else _DUMMY_HASH)
+    if credential is None or not matches:
+        raise InvalidCredentials("failed to locate provided credentials")
+    if revocation.is_revoked(credential.pk):
+        raise InvalidCredentials("failed to locate provided credentials")
+    return credential
+
+
+def impersonate(call: ApiCall, *, credential, caller, expiration_sec: int) -> str:
+    """The hook for `X-ClearML-Impersonate-As` on auth.login.
+
+    Service accounts implement it: check that CALLER may impersonate (a service
+    account with "Allow impersonation", or an admin of the workspace), that the
+    target (the header's user id, in the workspace named by X-ClearML-Tenant or the
+    credential's) is a member, then issue a token with the target's identity and
+    role, keeping `credential_id` = CREDENTIAL so revoking the service account's
+    key pair also blocks the tokens it obtained.
+    """
+    raise ImpersonationError("impersonation is not enabled for these credentials")

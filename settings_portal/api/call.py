@@ -1,0 +1,109 @@
+"""`ApiCall`: what an endpoint function receives."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.http import HttpRequest
+
+
+class ApiCall:
+    """One API request.
+
+    - `data`: the JSON body merged with the query parameters (repeated key -> list,
+      "true"/"false" -> bool, digit strings -> numbers); unknown fields are the
+      endpoint's to ignore.
+    - `headers`: the request headers (case-insensitive), e.g. `X-ClearML-Worker`.
+    - `claims`/`token`: the verified JWT claims and the raw token (None on
+      endpoints registered with auth=False, until they authenticate).
+    - `user`, `workspace`, `membership`, `credential`: loaded from the database on
+      first access only, so endpoints that need none of them cost no query.
+    - `request`: the Django request, `remote_addr` its client address.
+    """
+
+    def __init__(self, *, request: HttpRequest, endpoint: str, version: str, data: dict[str, Any]):
+        self.request = request
+        self.endpoint = endpoint
+        self.version = version
+        self.data = data
+        self.headers = request.headers
+        self.claims: dict[str, Any] | None = None
+        self.token: str | None = None
+
+    @property
+    def remote_addr(self) -> str:
+        return self.request.META.get("REMOTE_ADDR", "")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return (self.claims or {}).get("identity", {})
+
+    @property
+    def user_id(self) -> str | None:
+        return self.identity.get("user")
+
+    @property
+    def workspace_id(self) -> str | None:
+        return self.identity.get("company")
+
+    @property
+    def credential_id(self) -> int | None:
+        return (self.claims or {}).get("credential_id")
+
+    @cached_property
+    def user(self):
+        from accounts.models import User
+
+        from .errors import InvalidToken
+
+        user = User.objects.filter(pk=self.user_id, is_active=True).first() if self.user_id else None
+        if user is None:
+            raise InvalidToken("unknown or inactive user")
+        return user
+
+    @cached_property
+    def workspace(self):
+        from workspaces.models import Workspace
+
+        from .errors import InvalidToken
+
+        workspace = Workspace.objects.filter(pk=self.workspace_id).first() if self.workspace_id else None
+        if workspace is None:
+            raise InvalidToken("unknown workspace")
+        return workspace
+
+    @cached_property
+    def membership(self):
+        """The token user's membership of the token's workspace (None once they left)."""
+        from workspaces.models import Membership
+
+        return (
+            Membership.objects.select_related("workspace")
+            .filter(user_id=self.user_id, workspace_id=self.workspace_id)
+            .first()
+        )
+
+    @cached_property
+    def credential(self):
+        from workspaces.models import Credential
+
+        from .errors import InvalidToken
+
+        credential = Credential.objects.filter(pk=self.credential_id).first() if self.credential_id else None
+        if credential is None:
+            raise InvalidToken("unknown credentials")
+        return credential
+
+    def str_field(self, name: str, *, required: bool = False, default: str = "") -> str:
+        """DATA[NAME] as text (query strings may have turned "123" into a number)."""
+        from .errors import MissingRequiredFields, ValidationFailed
+
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise MissingRequiredFields(name, data={"fields": [name]})
+            return default
+        if isinstance(value, (bool, list, dict)):
+            raise ValidationFailed(f"{name} must be a string")
+        return str(value)

@@ -1,0 +1,168 @@
+"""The dispatcher: one view for every `/api/[vX.Y/]service.action`, answering the envelope."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.views.decorators.csrf import csrf_exempt
+
+from settings_portal.commands import validation_message
+
+from . import authentication, registry
+from .call import ApiCall
+from .errors import (
+    ApiError,
+    BadRequest,
+    InvalidPath,
+    InvalidVersion,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RoleNotAllowed,
+    ServerError,
+    ValidationFailed,
+)
+from .tokens import API_VERSION
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_METHODS = ("GET", "POST", "PUT")
+_MAX_VERSION = registry.parse_version(API_VERSION)
+_JSON = "application/json"
+
+
+def envelope(
+    *,
+    name: str,
+    requested_version: str | None,
+    actual_version: str | None,
+    code: int = 200,
+    subcode: int = 0,
+    msg: str = "OK",
+    data: dict[str, Any] | None = None,
+    error_data: dict[str, Any] | None = None,
+) -> HttpResponse:
+    call_id = uuid.uuid4().hex
+    body = {
+        "meta": {
+            "id": call_id,
+            "trx": call_id,
+            "endpoint": {
+                "name": name,
+                "requested_version": requested_version,
+                "actual_version": actual_version,
+            },
+            "result_code": code,
+            "result_subcode": subcode,
+            "result_msg": msg,
+            "error_stack": None,
+            "error_data": error_data or {},
+        },
+        "data": data if data is not None else {},
+    }
+    response = HttpResponse(json.dumps(body, default=str), content_type=_JSON, status=code)
+    if code == 405:
+        response["Allow"] = ", ".join(ALLOWED_METHODS)
+    return response
+
+
+def _convert(value: str) -> Any:
+    lowered = value.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    if value.isdigit():
+        return int(value)
+    if value.count(".") == 1 and value.replace(".", "", 1).isdigit():
+        return float(value)
+    return value
+
+
+def _params(query: QueryDict) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for key, values in query.lists():
+        converted = [_convert(value) for value in values]
+        merged[key] = converted if len(converted) > 1 else converted[0]
+    return merged
+
+
+def request_data(request: HttpRequest) -> dict[str, Any]:
+    """The JSON body (GET may carry one too) merged with the query parameters, which win."""
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge() from None
+    data: dict[str, Any] = {}
+    if raw and raw.strip():
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            data = _params(QueryDict(raw, encoding=request.encoding))
+        else:
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequest(f"invalid JSON body ({exc})") from None
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                raise BadRequest("the JSON body must be an object")
+    if request.GET:
+        data.update(_params(request.GET))
+    return data
+
+
+@csrf_exempt
+def dispatch(request: HttpRequest, name: str, version: str | None = None) -> HttpResponse:
+    requested = version or API_VERSION
+    actual = None
+    try:
+        if request.method not in ALLOWED_METHODS:
+            raise MethodNotAllowed(f"{request.method} is not supported, use GET or POST")
+        try:
+            parsed = registry.parse_version(requested)
+        except ValueError:
+            raise InvalidVersion(requested) from None
+        ep = registry.resolve(name, parsed if version else _MAX_VERSION)
+        if ep is None:
+            raise NotFound(f"Unable to find endpoint for name {name} and version {requested}")
+        actual = ep.version_text
+        call = ApiCall(request=request, endpoint=name, version=requested, data=request_data(request))
+        if ep.auth:
+            authentication.authenticate(call)
+        data = ep.func(call)
+        return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
+    except ApiError as exc:
+        error = exc
+    except ValidationError as exc:
+        error = ValidationFailed(validation_message(exc))
+    except PermissionDenied as exc:
+        error = RoleNotAllowed(str(exc))
+    except (Http404, ObjectDoesNotExist) as exc:
+        error = NotFound(str(exc))
+    except Exception:
+        logger.exception("API call %s failed", name)
+        error = ServerError()
+    return envelope(
+        name=name,
+        requested_version=requested,
+        actual_version=actual,
+        code=error.code,
+        subcode=error.subcode,
+        msg=error.msg,
+        error_data=error.data,
+    )
+
+
+@csrf_exempt
+def invalid_path(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Anything under the API prefix that is not [vX.Y/]service.action: 400, as the open-source server."""
+    error = InvalidPath(f"/{path}")
+    return envelope(
+        name=path, requested_version=None, actual_version=None, code=error.code, subcode=0, msg=error.msg
+    )
