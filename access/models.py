@@ -76,6 +76,8 @@ class ServiceAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account"
     )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="service_accounts")
+    # The name shown in the workspace; the user's username follows it (made unique site-wide).
+    name = models.CharField(max_length=64, default="")
     allow_impersonation = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -84,5 +86,11 @@ class ServiceAccount(models.Model):
 
     objects = TenantQuerySet.as_manager()
 
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="serviceaccount_unique_name"),
+        ]
+
     def __str__(self) -> str:
-        return self.user.username
+        return self.name

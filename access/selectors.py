@@ -1,6 +1,30 @@
-"""Who is in which group. Every authorization check on groups goes through here."""
+"""Who is in which group, and the Users & Groups tables. Every authorization check on groups goes through here."""
 
-from .models import BUILTIN_DESCRIPTIONS, BuiltinGroup, GroupMembership, UserGroup
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Lower
+
+from .models import BUILTIN_DESCRIPTIONS, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
+
+GROUP_PREVIEW_SIZE = 5
+BUILTIN_ORDER = {BuiltinGroup.USERS: 0, BuiltinGroup.ADMINS: 1, BuiltinGroup.QUEUE_ADMINS: 2}
 
 
 def builtin_groups_ensure(*, workspace) -> dict[str, UserGroup]:
@@ -37,3 +61,227 @@ def user_group_ids(*, workspace, user) -> set[int]:
     if membership.is_admin:
         ids.add(groups[BuiltinGroup.ADMINS].pk)
     return ids
+
+
+def _last_used_subquery(workspace, user_ref: str):
+    """The latest use of any of the user's credentials in WORKSPACE (their API activity)."""
+    from workspaces.models import Credential
+
+    return Subquery(
+        Credential.objects.filter(workspace=workspace, user=OuterRef(user_ref), last_used_at__isnull=False)
+        .order_by("-last_used_at")
+        .values("last_used_at")[:1],
+        output_field=DateTimeField(),
+    )
+
+
+# Columns of a USERS table row; members and pending invitations share them (a UNION).
+ROW_COLUMNS = (
+    "row_kind",
+    "row_id",
+    "row_user_id",
+    "row_username",
+    "row_email",
+    "row_role",
+    "row_added",
+    "row_last_active",
+    "row_sort",
+)
+
+
+def member_row_list(*, workspace, query: str = "") -> QuerySet:
+    """The USERS table: people who are members (Active) and open invitations (Pending), as dicts.
+
+    One SQL query per page (a UNION), so the table stays fast with 10,000 members.
+    Service accounts have their own table.
+    """
+    from workspaces.models import Invitation, Membership
+
+    members = Membership.objects.for_workspace(workspace).filter(user__is_service_account=False)
+    invitations = Invitation.objects.for_workspace(workspace).pending()
+    if query:
+        members = members.filter(Q(user__username__icontains=query) | Q(user__email__icontains=query))
+        invitations = invitations.filter(email__icontains=query)
+    members = members.annotate(
+        row_kind=Value("member", output_field=CharField()),
+        row_id=F("pk"),
+        row_user_id=F("user_id"),
+        row_username=F("user__username"),
+        row_email=F("user__email"),
+        row_role=F("role"),
+        row_added=F("joined_at"),
+        row_last_active=Coalesce(F("last_active"), _last_used_subquery(workspace, "user_id")),
+        row_sort=Lower("user__username"),
+    ).values(*ROW_COLUMNS)
+    invitations = invitations.annotate(
+        row_kind=Value("invitation", output_field=CharField()),
+        row_id=F("pk"),
+        row_user_id=Value(None, output_field=UUIDField()),
+        row_username=Value("", output_field=CharField()),
+        row_email=F("email"),
+        row_role=F("role"),
+        row_added=F("created_at"),
+        row_last_active=Value(None, output_field=DateTimeField()),
+        row_sort=Lower("email"),
+    ).values(*ROW_COLUMNS)
+    # Pending invitations first (the page an admin lands on after inviting), then by name.
+    return members.union(invitations, all=True).order_by("row_kind", "row_sort", "row_id")
+
+
+def member_count(*, workspace) -> int:
+    """People who count against Workspace.max_members: members and pending invitations."""
+    from workspaces.models import Invitation, Membership
+
+    members = Membership.objects.for_workspace(workspace).filter(user__is_service_account=False).count()
+    return members + Invitation.objects.for_workspace(workspace).pending().count()
+
+
+def group_names_by_user(*, workspace, user_ids) -> dict:
+    """{user id: [names of the stored groups (not Users, not Admins) they belong to]} in one query."""
+    names: dict = defaultdict(list)
+    rows = (
+        GroupMembership.objects.filter(group__workspace=workspace, user_id__in=list(user_ids))
+        .exclude(group__builtin__in=[BuiltinGroup.USERS, BuiltinGroup.ADMINS])
+        .order_by("group__name")
+        .values_list("user_id", "group__name")
+    )
+    for user_id, name in rows:
+        names[user_id].append(name)
+    return names
+
+
+def row_groups(*, role: int | None, names: list[str]) -> list[str]:
+    """The groups shown in a table row: Admins (from the role) first, then the stored ones."""
+    from workspaces.models import Role
+
+    shown = ["Admins"] if role is not None and role >= Role.ADMIN else []
+    return shown + list(names)
+
+
+def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccount]:
+    """The SERVICE ACCOUNTS table with credential counts, role and last activity, in one query."""
+    from workspaces.models import Credential, Membership
+
+    active_credentials = (
+        Credential.objects.filter(workspace=workspace, user=OuterRef("user_id"), revoked_at__isnull=True)
+        .order_by()
+        .values("user")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    membership = Membership.objects.filter(workspace=workspace, user=OuterRef("user_id"))
+    accounts = ServiceAccount.objects.for_workspace(workspace).select_related("user")
+    if query:
+        accounts = accounts.filter(Q(name__icontains=query) | Q(user__id__icontains=query.replace("-", "")))
+    return accounts.annotate(
+        credential_count=Coalesce(Subquery(active_credentials, output_field=IntegerField()), 0),
+        role=Subquery(membership.values("role")[:1]),
+        last_active=Coalesce(
+            Subquery(membership.values("last_active")[:1]), _last_used_subquery(workspace, "user_id")
+        ),
+    ).order_by(Lower("name"))
+
+
+def service_account_credentials(*, account: ServiceAccount) -> QuerySet:
+    from workspaces.models import Credential
+
+    return Credential.objects.for_workspace(account.workspace).active().filter(user=account.user)
+
+
+@dataclass
+class GroupRow:
+    group: UserGroup
+    member_count: int
+    preview: list[str] = field(default_factory=list)
+
+    @property
+    def more(self) -> int:
+        return max(self.member_count - len(self.preview), 0)
+
+
+def group_list(*, workspace, query: str = "") -> list[GroupRow]:
+    """The user group table: built-ins first, then by name; member counts and the first few names.
+
+    A bounded number of queries whatever the number of groups or members.
+    """
+    from workspaces.models import Membership, Role
+
+    builtin_groups_ensure(workspace=workspace)
+    preview = Prefetch(
+        "memberships",
+        queryset=GroupMembership.objects.select_related("user").order_by(Lower("user__username"))[
+            :GROUP_PREVIEW_SIZE
+        ],
+        to_attr="preview_memberships",
+    )
+    groups = (
+        UserGroup.objects.for_workspace(workspace)
+        .annotate(n_members=Count("memberships"))
+        .prefetch_related(preview)
+        .order_by(
+            Case(
+                *[When(builtin=key, then=Value(order)) for key, order in BUILTIN_ORDER.items()],
+                default=Value(9),
+            ),
+            Lower("name"),
+        )
+    )
+    if query:
+        groups = groups.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    members = Membership.objects.for_workspace(workspace)
+    admins = members.filter(role__gte=Role.ADMIN)
+
+    def names(qs) -> list[str]:
+        return list(
+            qs.order_by(Lower("user__username")).values_list("user__username", flat=True)[:GROUP_PREVIEW_SIZE]
+        )
+
+    rows = []
+    for group in groups:
+        if group.builtin == BuiltinGroup.USERS:
+            rows.append(GroupRow(group, members.count(), names(members)))
+        elif group.builtin == BuiltinGroup.ADMINS:
+            rows.append(GroupRow(group, admins.count(), names(admins)))
+        else:
+            rows.append(
+                GroupRow(group, group.n_members, [m.user.username for m in group.preview_memberships])
+            )
+    return rows
+
+
+def group_members(*, group: UserGroup) -> list:
+    """The members of GROUP as users (Admins: the administrators; Users: everyone)."""
+    from accounts.models import User
+    from workspaces.models import Role
+
+    users = User.objects.filter(memberships__workspace=group.workspace)
+    if group.builtin == BuiltinGroup.ADMINS:
+        users = users.filter(memberships__role__gte=Role.ADMIN)
+    elif group.builtin != BuiltinGroup.USERS:
+        users = users.filter(group_memberships__group=group)
+    return list(users.order_by(Lower("username")))
+
+
+def member_search(*, workspace, query: str = "", exclude=(), limit: int = 20) -> list:
+    """Users and service accounts of WORKSPACE whose username or email contains QUERY."""
+    from accounts.models import User
+
+    users = User.objects.filter(memberships__workspace=workspace).exclude(pk__in=list(exclude))
+    if query:
+        users = users.filter(
+            Q(username__icontains=query)
+            | Q(email__icontains=query)
+            | Q(service_account__name__icontains=query)
+        )
+    return list(users.order_by("is_service_account", Lower("username"))[:limit])
+
+
+def workspace_users(*, workspace, user_ids) -> list:
+    """The members of WORKSPACE among USER_IDS (ids that are not members are dropped)."""
+    from accounts.models import User
+
+    return list(
+        User.objects.filter(pk__in=list(user_ids), memberships__workspace=workspace).order_by(
+            Lower("username")
+        )
+    )

@@ -1,0 +1,521 @@
+"""Users & Groups: removing members, service accounts, user groups and the Admins/role mirror.
+
+Every service takes ACTOR, the user making the change, and checks that they administer
+the workspace (views check it too; services check again so no path can skip it).
+ACTOR=None means an operator on the command line (`portal_groups`, `portal_service_accounts`).
+"""
+
+import re
+import uuid
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from workspaces.audit import audit_log, changes
+from workspaces.credentials import credential_create, credentials_revoke_for_member
+from workspaces.models import Credential, Membership, Role, Workspace
+
+from .models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
+from .selectors import builtin_groups_ensure
+
+NAME_RE = re.compile(r"^[\w.@+\- ]+$")
+SERVICE_ACCOUNT_EMAIL_DOMAIN = "service.invalid"
+
+
+# --- Rights -------------------------------------------------------------------------------------
+
+
+def actor_membership(*, workspace: Workspace, actor) -> Membership | None:
+    """ACTOR's membership, checked to be an administrator's; None for an operator (ACTOR=None)."""
+    if actor is None:
+        return None
+    membership = Membership.objects.filter(workspace=workspace, user=actor).first()
+    if membership is None or not membership.is_admin:
+        raise PermissionDenied(f"Only administrators of {workspace.name} can do this.")
+    return membership
+
+
+def check_can_grant(*, actor_membership: Membership | None, role: Role) -> None:
+    """Nobody grants a role above their own, and ownership is never granted here."""
+    if role >= Role.OWNER:
+        raise PermissionDenied("The owner role cannot be granted.")
+    if actor_membership is not None and role > actor_membership.role:
+        raise PermissionDenied("You cannot grant a role above your own.")
+
+
+def _member_of(workspace: Workspace, user) -> Membership:
+    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None:
+        raise ValidationError(f"{user} is not a member of {workspace.name}.")
+    return membership
+
+
+# --- Members ------------------------------------------------------------------------------------
+
+
+def _admin_count(workspace: Workspace) -> int:
+    return Membership.objects.for_workspace(workspace).filter(role__gte=Role.ADMIN).count()
+
+
+@transaction.atomic
+def member_remove(*, workspace: Workspace, actor, user: User) -> int:
+    """Remove USER from WORKSPACE: access ends at once, their credentials there are revoked,
+    their group memberships go; what they logged stays. Returns the number of revoked credentials.
+
+    The owner and the last administrator cannot be removed. Service accounts are deleted
+    with `service_account_delete` instead.
+    """
+    acting = actor_membership(workspace=workspace, actor=actor)
+    membership = (
+        Membership.objects.select_for_update().filter(workspace=workspace, user=user).select_related("user")
+    ).first()
+    if membership is None:
+        raise ValidationError(f"{user} is not a member of {workspace.name}.")
+    if user.is_service_account:
+        raise ValidationError("Delete a service account from the Service Accounts table.")
+    if membership.role >= Role.OWNER or workspace.owner_id == user.pk:
+        raise ValidationError("The owner of the workspace cannot be removed.")
+    if acting is not None and membership.role > acting.role:
+        raise PermissionDenied("You cannot remove someone with a role above your own.")
+    if membership.is_admin and _admin_count(workspace) <= 1:
+        raise ValidationError("The last administrator cannot be removed.")
+    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=actor)
+    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
+    audit_log(
+        actor=actor,
+        action="member.remove",
+        workspace=workspace,
+        target=membership,
+        target_label=user.email,
+        before={"role": Role(membership.role).label},
+        after={"credentials_revoked": revoked},
+    )
+    membership.delete()
+    return revoked
+
+
+# --- Groups ---------------------------------------------------------------------------------------
+
+
+def _clean_group_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "Use at most 100 characters."})
+    if any(ch in name for ch in "\r\n\x00"):
+        raise ValidationError({"name": "A name is a single line of text."})
+    return name
+
+
+def _clean_description(description: str) -> str:
+    description = (description or "").strip()
+    if len(description) > 500:
+        raise ValidationError({"description": "Use at most 500 characters."})
+    return description
+
+
+def _check_name_free(workspace: Workspace, name: str, exclude: UserGroup | None = None) -> None:
+    clash = UserGroup.objects.for_workspace(workspace).filter(name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": "A group with that name already exists."})
+
+
+def _users_of_workspace(workspace: Workspace, user_ids: Iterable) -> list[User]:
+    """The members of WORKSPACE among USER_IDS; an id that is not a member is an error."""
+    wanted = {uuid.UUID(str(pk)) for pk in user_ids}
+    users = list(User.objects.filter(pk__in=wanted, memberships__workspace=workspace).order_by("username"))
+    if len(users) != len(wanted):
+        raise ValidationError({"members": "Members must be users or service accounts of this workspace."})
+    return users
+
+
+def _member_emails(users: Iterable[User]) -> list[str]:
+    return sorted(user.email for user in users)
+
+
+def _set_admin(*, workspace: Workspace, acting: Membership | None, actor, user: User, admin: bool) -> bool:
+    """Mirror of the Admins group on the role: adding makes an ADMIN, removing a MEMBER; the owner stays."""
+    membership = _member_of(workspace, user)
+    if membership.role >= Role.OWNER:
+        if not admin:
+            raise ValidationError("The owner is always an administrator.")
+        return False
+    new_role = Role.ADMIN if admin else Role.MEMBER
+    if membership.role == new_role:
+        return False
+    check_can_grant(actor_membership=acting, role=new_role)
+    if acting is not None and membership.role > acting.role:
+        raise PermissionDenied("You cannot change the role of someone above your own.")
+    if not admin and membership.is_admin and _admin_count(workspace) <= 1:
+        raise ValidationError("The last administrator cannot be removed from Admins.")
+    before = {"role": Role(membership.role).label}
+    membership.role = new_role
+    membership.save(update_fields=["role"])
+    audit_log(
+        actor=actor,
+        action="member.role",
+        workspace=workspace,
+        target=membership,
+        target_label=user.email,
+        before=before,
+        after={"role": Role(new_role).label},
+    )
+    return True
+
+
+def _group_member_ids(group: UserGroup) -> set:
+    if group.builtin == BuiltinGroup.ADMINS:
+        return set(
+            Membership.objects.for_workspace(group.workspace)
+            .filter(role__gte=Role.ADMIN)
+            .values_list("user_id", flat=True)
+        )
+    return set(group.memberships.values_list("user_id", flat=True))
+
+
+def _apply_members(*, group: UserGroup, acting, actor, users: list[User]) -> tuple[list[str], list[str]]:
+    """Make USERS the members of GROUP; returns the (added, removed) emails."""
+    current = _group_member_ids(group)
+    wanted = {user.pk for user in users}
+    added = [user for user in users if user.pk not in current]
+    removed_ids = current - wanted
+    removed = list(User.objects.filter(pk__in=removed_ids)) if removed_ids else []
+    if group.builtin == BuiltinGroup.ADMINS:
+        for user in added:
+            _set_admin(workspace=group.workspace, acting=acting, actor=actor, user=user, admin=True)
+        for user in removed:
+            _set_admin(workspace=group.workspace, acting=acting, actor=actor, user=user, admin=False)
+    else:
+        GroupMembership.objects.bulk_create(
+            [GroupMembership(group=group, user=user) for user in added], ignore_conflicts=True
+        )
+        if removed_ids:
+            GroupMembership.objects.filter(group=group, user_id__in=removed_ids).delete()
+    return _member_emails(added), _member_emails(removed)
+
+
+@transaction.atomic
+def group_create(
+    *, workspace: Workspace, actor, name: str, description: str = "", member_ids: Iterable = ()
+) -> UserGroup:
+    """Create a user group with its members (users and service accounts of WORKSPACE)."""
+    acting = actor_membership(workspace=workspace, actor=actor)
+    builtin_groups_ensure(workspace=workspace)
+    name = _clean_group_name(name)
+    description = _clean_description(description)
+    _check_name_free(workspace, name)
+    users = _users_of_workspace(workspace, member_ids)
+    try:
+        with transaction.atomic():
+            group = UserGroup.objects.create(workspace=workspace, name=name, description=description)
+    except IntegrityError:  # a concurrent create took the name
+        raise ValidationError({"name": "A group with that name already exists."}) from None
+    _apply_members(group=group, acting=acting, actor=actor, users=users)
+    audit_log(
+        actor=actor,
+        action="group.create",
+        workspace=workspace,
+        target=group,
+        after={"name": name, "description": description, "members": _member_emails(users)},
+    )
+    return group
+
+
+@transaction.atomic
+def group_update(*, group: UserGroup, actor, name: str, description: str, member_ids: Iterable) -> UserGroup:
+    """Rename, describe and set the members of GROUP.
+
+    `Users` cannot be modified; the built-in groups keep their names; the members of `Admins`
+    are the workspace's administrators (changing them changes roles).
+    """
+    workspace = group.workspace
+    acting = actor_membership(workspace=workspace, actor=actor)
+    if group.builtin == BuiltinGroup.USERS:
+        raise ValidationError("The Users group holds every member and cannot be modified.")
+    name = _clean_group_name(name)
+    description = _clean_description(description)
+    if group.is_builtin and name != group.name:
+        raise ValidationError({"name": "A built-in group cannot be renamed."})
+    _check_name_free(workspace, name, exclude=group)
+    users = _users_of_workspace(workspace, member_ids)
+    before, after = changes(
+        {"name": group.name, "description": group.description}, {"name": name, "description": description}
+    )
+    if after:
+        group.name, group.description = name, description
+        group.save(update_fields=["name", "description"])
+    added, removed = _apply_members(group=group, acting=acting, actor=actor, users=users)
+    if added:
+        after["members_added"] = added
+    if removed:
+        after["members_removed"] = removed
+    if after:
+        audit_log(
+            actor=actor, action="group.update", workspace=workspace, target=group, before=before, after=after
+        )
+    return group
+
+
+@transaction.atomic
+def group_add_member(*, group: UserGroup, actor, user: User) -> bool:
+    """Add USER to GROUP; False when they already were in it."""
+    workspace = group.workspace
+    acting = actor_membership(workspace=workspace, actor=actor)
+    if group.builtin == BuiltinGroup.USERS:
+        raise ValidationError("Every member is in Users already; it cannot be modified.")
+    _member_of(workspace, user)
+    if group.builtin == BuiltinGroup.ADMINS:
+        return _set_admin(workspace=workspace, acting=acting, actor=actor, user=user, admin=True)
+    _, created = GroupMembership.objects.get_or_create(group=group, user=user)
+    if created:
+        audit_log(
+            actor=actor,
+            action="group.update",
+            workspace=workspace,
+            target=group,
+            after={"members_added": [user.email]},
+        )
+    return created
+
+
+@transaction.atomic
+def group_remove_member(*, group: UserGroup, actor, user: User) -> bool:
+    workspace = group.workspace
+    acting = actor_membership(workspace=workspace, actor=actor)
+    if group.builtin == BuiltinGroup.USERS:
+        raise ValidationError("The Users group holds every member and cannot be modified.")
+    if group.builtin == BuiltinGroup.ADMINS:
+        return _set_admin(workspace=workspace, acting=acting, actor=actor, user=user, admin=False)
+    deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
+    if deleted:
+        audit_log(
+            actor=actor,
+            action="group.update",
+            workspace=workspace,
+            target=group,
+            after={"members_removed": [user.email]},
+        )
+    return bool(deleted)
+
+
+@transaction.atomic
+def group_delete(*, group: UserGroup, actor) -> None:
+    """Delete GROUP: what was granted through it is gone with it. Built-in groups stay."""
+    workspace = group.workspace
+    actor_membership(workspace=workspace, actor=actor)
+    if group.is_builtin:
+        raise ValidationError(f"{group.name} is a built-in group and cannot be deleted.")
+    members = _member_emails(User.objects.filter(group_memberships__group=group))
+    audit_log(
+        actor=actor,
+        action="group.delete",
+        workspace=workspace,
+        target=group,
+        before={"name": group.name, "description": group.description, "members": members},
+    )
+    group.delete()
+
+
+@transaction.atomic
+def user_groups_set(*, workspace: Workspace, actor, user: User, group_ids: Iterable[int]) -> None:
+    """Make GROUP_IDS the groups of USER (a member or a service account of WORKSPACE).
+
+    `Users` is implicit (ignored here); `Admins` changes the role.
+    """
+    acting = actor_membership(workspace=workspace, actor=actor)
+    _member_of(workspace, user)
+    groups = builtin_groups_ensure(workspace=workspace)
+    wanted = {int(pk) for pk in group_ids}
+    valid = set(UserGroup.objects.for_workspace(workspace).filter(pk__in=wanted).values_list("pk", flat=True))
+    if valid != wanted:
+        raise ValidationError({"groups": "Pick groups of this workspace."})
+    admins, users_group = groups[BuiltinGroup.ADMINS], groups[BuiltinGroup.USERS]
+    wanted.discard(users_group.pk)
+    _set_admin(workspace=workspace, acting=acting, actor=actor, user=user, admin=admins.pk in wanted)
+    wanted.discard(admins.pk)
+    current = set(
+        GroupMembership.objects.filter(group__workspace=workspace, user=user)
+        .exclude(group__builtin__in=[BuiltinGroup.USERS, BuiltinGroup.ADMINS])
+        .values_list("group_id", flat=True)
+    )
+    added, removed = wanted - current, current - wanted
+    GroupMembership.objects.bulk_create(
+        [GroupMembership(group_id=pk, user=user) for pk in added], ignore_conflicts=True
+    )
+    GroupMembership.objects.filter(group_id__in=removed, user=user).delete()
+    if added or removed:
+        names = dict(
+            UserGroup.objects.for_workspace(workspace)
+            .filter(pk__in=added | removed)
+            .values_list("pk", "name")
+        )
+        audit_log(
+            actor=actor,
+            action="member.groups",
+            workspace=workspace,
+            target=user,
+            target_label=user.email,
+            before={"groups_removed": sorted(names[pk] for pk in removed)} if removed else None,
+            after={"groups_added": sorted(names[pk] for pk in added)} if added else None,
+        )
+
+
+# --- Service accounts -----------------------------------------------------------------------------
+
+
+def _clean_account_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a name."})
+    if len(name) > 64:
+        raise ValidationError({"name": "Use at most 64 characters."})
+    if not NAME_RE.match(name):
+        raise ValidationError({"name": "Use letters, digits, spaces and . @ + - _ only."})
+    return name
+
+
+def _unique_username(name: str, exclude: User | None = None) -> str:
+    """NAME as a username, suffixed when another user (anywhere) has it already."""
+    base, candidate, n = name[:56], name, 1
+    while True:
+        clash = User.objects.filter(username__iexact=candidate)
+        if exclude is not None:
+            clash = clash.exclude(pk=exclude.pk)
+        if not clash.exists():
+            return candidate
+        n += 1
+        candidate = f"{base}-{n}"
+
+
+def _check_account_name_free(workspace: Workspace, name: str, exclude: ServiceAccount | None = None) -> None:
+    clash = ServiceAccount.objects.for_workspace(workspace).filter(name__iexact=name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise ValidationError({"name": "A service account with that name already exists."})
+
+
+@transaction.atomic
+def service_account_create(
+    *, workspace: Workspace, actor, name: str, allow_impersonation: bool = False, label: str = ""
+) -> tuple[ServiceAccount, Credential, str]:
+    """Create a service account with its first credentials; returns the account, the credential
+    and the plain secret (shown once).
+
+    The account is a User that can never sign in to the UI (no usable password, a
+    non-routable email, is_service_account=True) and a member of WORKSPACE.
+    """
+    actor_membership(workspace=workspace, actor=actor)
+    name = _clean_account_name(name)
+    _check_account_name_free(workspace, name)
+    user_id = uuid.uuid4()
+    user = User.objects.create_user(
+        email=f"sa-{user_id.hex}@{SERVICE_ACCOUNT_EMAIL_DOMAIN}",
+        password=None,
+        id=user_id,
+        username=_unique_username(name),
+        is_service_account=True,
+    )
+    Membership.objects.create(workspace=workspace, user=user, role=Role.MEMBER)
+    try:
+        with transaction.atomic():
+            account = ServiceAccount.objects.create(
+                user=user,
+                workspace=workspace,
+                name=name,
+                allow_impersonation=allow_impersonation,
+                created_by=actor,
+            )
+    except IntegrityError:
+        raise ValidationError({"name": "A service account with that name already exists."}) from None
+    audit_log(
+        actor=actor,
+        action="service_account.create",
+        workspace=workspace,
+        target=account,
+        after={"name": name, "allow_impersonation": allow_impersonation, "user_id": user.id.hex},
+    )
+    credential, secret = credential_create(
+        workspace=workspace, actor=actor, user=user, label=label or f"{name} credentials"
+    )
+    return account, credential, secret
+
+
+@transaction.atomic
+def service_account_update(
+    *, account: ServiceAccount, actor, name: str | None = None, allow_impersonation: bool | None = None
+) -> ServiceAccount:
+    workspace = account.workspace
+    actor_membership(workspace=workspace, actor=actor)
+    new = {
+        "name": account.name if name is None else _clean_account_name(name),
+        "allow_impersonation": account.allow_impersonation
+        if allow_impersonation is None
+        else bool(allow_impersonation),
+    }
+    before, after = changes({"name": account.name, "allow_impersonation": account.allow_impersonation}, new)
+    if not after:
+        return account
+    if "name" in after:
+        _check_account_name_free(workspace, new["name"], exclude=account)
+        account.user.username = _unique_username(new["name"], exclude=account.user)
+        account.user.save(update_fields=["username"])
+    account.name, account.allow_impersonation = new["name"], new["allow_impersonation"]
+    account.save(update_fields=["name", "allow_impersonation"])
+    audit_log(
+        actor=actor,
+        action="service_account.update",
+        workspace=workspace,
+        target=account,
+        before=before,
+        after=after,
+    )
+    return account
+
+
+def service_account_credential_create(
+    *, account: ServiceAccount, actor, label: str = ""
+) -> tuple[Credential, str]:
+    """New credentials for ACCOUNT (the plain secret is returned once)."""
+    actor_membership(workspace=account.workspace, actor=actor)
+    return credential_create(workspace=account.workspace, actor=actor, user=account.user, label=label)
+
+
+def service_account_credential_revoke(*, account: ServiceAccount, actor, credential: Credential) -> None:
+    from workspaces.credentials import credential_revoke
+
+    actor_membership(workspace=account.workspace, actor=actor)
+    if credential.user_id != account.user_id or credential.workspace_id != account.workspace_id:
+        raise ValidationError("These credentials do not belong to this service account.")
+    credential_revoke(credential=credential, actor=actor, check=False)
+
+
+@transaction.atomic
+def service_account_delete(*, account: ServiceAccount, actor) -> int:
+    """Delete ACCOUNT: its credentials are revoked (agents using them fail at once), it leaves
+    every group and the workspace; what it logged stays. Returns the number of revoked credentials.
+
+    The User row is kept, deactivated, so the audit trail and revoked credentials still resolve.
+    """
+    workspace, user = account.workspace, account.user
+    actor_membership(workspace=workspace, actor=actor)
+    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=actor)
+    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
+    Membership.objects.filter(workspace=workspace, user=user).delete()
+    audit_log(
+        actor=actor,
+        action="service_account.delete",
+        workspace=workspace,
+        target=account,
+        before={"name": account.name, "allow_impersonation": account.allow_impersonation},
+        after={"credentials_revoked": revoked},
+    )
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    account.delete()
+    return revoked
