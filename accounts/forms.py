@@ -1,3 +1,6 @@
+import re
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
@@ -59,9 +62,13 @@ class CloudAccessForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
+    # The secret is not a model field of this form: ModelForm would copy an empty one onto
+    # the instance, and "empty" means "keep the stored secret" (the service decides).
+    field_order = ["bucket", "key", "secret", "region", "endpoint"]
+
     class Meta:
         model = CloudAccess
-        fields = ["bucket", "key", "secret", "region", "endpoint"]
+        fields = ["bucket", "key", "region", "endpoint"]
         labels = {"key": "Key", "endpoint": "Host (Endpoint)"}
         help_texts = {"region": "The region for AWS S3.", "endpoint": "The host for non-AWS S3 servers."}
 
@@ -69,3 +76,44 @@ class CloudAccessForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.secret:
             self.fields["secret"].help_text = "A secret is stored. Leave empty to keep it."
+
+    def clean_bucket(self) -> str:
+        bucket = self.cleaned_data["bucket"].strip()
+        if not BUCKET_RE.match(bucket):
+            raise ValidationError("Use letters, digits, dots, hyphens and underscores only.")
+        return bucket
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"].strip()
+        if any(char.isspace() for char in key):
+            raise ValidationError("The key must not contain spaces.")
+        return key
+
+    def clean_region(self) -> str:
+        region = self.cleaned_data["region"].strip()
+        if region and not REGION_RE.match(region):
+            raise ValidationError("Use letters, digits, hyphens and underscores only (e.g. eu-west-1).")
+        return region
+
+    def clean_endpoint(self) -> str:
+        endpoint = self.cleaned_data["endpoint"].strip()
+        if endpoint and not _is_endpoint(endpoint):
+            raise ValidationError("Enter a host name (minio.example.com:9000) or an http(s):// URL.")
+        return endpoint
+
+
+BUCKET_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+REGION_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _is_endpoint(value: str) -> bool:
+    if any(char.isspace() for char in value):
+        return False
+    parts = urlsplit(value if "://" in value else f"https://{value}")
+    if parts.scheme not in {"http", "https"}:
+        return False
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return bool(parts.hostname)

@@ -178,7 +178,13 @@ def cloud_access_save(
 ) -> CloudAccess:
     """Create or update a storage entry. An empty SECRET on update keeps the stored one."""
     creating = entry is None
-    entry = entry or CloudAccess(user=user)
+    # Compare with the stored row, not with ENTRY: a bound ModelForm may already have
+    # copied the new values onto the instance it was given.
+    entry = (
+        CloudAccess(user=user)
+        if creating
+        else CloudAccess.objects.select_for_update().get(pk=entry.pk, user=user)
+    )
     old = _cloud_snapshot(entry)
     entry.bucket, entry.key, entry.region, entry.endpoint = bucket, key, region, endpoint
     secret_changed = bool(secret)
