@@ -1,6 +1,7 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from workspaces.audit import audit_log, changes
@@ -50,6 +51,10 @@ def user_create(
 ) -> User:
     """Create a user with preferences and a personal workspace (named WORKSPACE_NAME if given)."""
     email = User.objects.normalize_email((email or "").strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": "A user with that email already exists."})
     base = username or email.split("@")[0]

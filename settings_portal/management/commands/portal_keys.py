@@ -4,6 +4,7 @@ Rotation: put a new key first in PORTAL_ENCRYPTION_KEYS (keep the old ones after
 it), restart, run `portal_keys rotate`, then drop the old keys.
 """
 
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from settings_portal import crypto
@@ -27,7 +28,15 @@ class Command(SubcommandCommand):
                 count = 0
                 rows = model._default_manager.exclude(**{field: ""}).exclude(**{f"{field}__isnull": True})
                 # Reading decrypts with any key; writing encrypts with the newest.
-                for pk, plaintext in rows.values_list("pk", field).iterator():
+                for pk in rows.values_list("pk", flat=True).iterator():
+                    try:
+                        plaintext = model._default_manager.values_list(field, flat=True).get(pk=pk)
+                    except crypto.DecryptionError:
+                        # Nothing is written: the transaction rolls back every row.
+                        raise CommandError(
+                            f"{model._meta.label}.{field} of row {pk} cannot be decrypted with any key of "
+                            "PORTAL_ENCRYPTION_KEYS: put back the key it was written with, then rotate again."
+                        ) from None
                     model._default_manager.filter(pk=pk).update(**{field: plaintext})
                     count += 1
                 total += count
