@@ -1,6 +1,10 @@
+import operator
+from functools import reduce
+
 from django.db.models import QuerySet
 
-from .models import AuditEvent, Membership, Workspace
+from .credentials import credential_list
+from .models import AuditEvent, Credential, Invitation, Membership, Notification, Workspace
 
 
 def current_membership_get(request) -> Membership | None:
@@ -43,3 +47,46 @@ def audit_event_list(*, workspace: Workspace, action: str = "", actor: str = "",
     if query:
         events = events.filter(target_label__icontains=query)
     return events
+
+
+def member_list(*, workspace_ids) -> QuerySet[Membership]:
+    """Active members of the workspaces in WORKSPACE_IDS (one query whatever their number):
+    owners first, then admins, then members, oldest first."""
+    return (
+        Membership.objects.select_related("user")
+        .filter(workspace_id__in=list(workspace_ids))
+        .order_by("workspace_id", "-role", "joined_at", "user__email")
+    )
+
+
+def invitation_pending_list(*, workspace_ids) -> QuerySet[Invitation]:
+    """Pending (unused, unexpired, not cancelled) invitations of the workspaces in WORKSPACE_IDS."""
+    return (
+        Invitation.objects.pending()
+        .select_related("invited_by")
+        .filter(workspace_id__in=list(workspace_ids))
+        .order_by("workspace_id", "email")
+    )
+
+
+def credential_list_for_memberships(*, viewer, memberships) -> QuerySet[Credential]:
+    """The credentials VIEWER may see in each of MEMBERSHIPS' workspaces, in one query.
+
+    The per-workspace rule is `credentials.credential_list`'s; the querysets are OR-ed together.
+    """
+    querysets = [
+        credential_list(workspace=membership.workspace, viewer=viewer, membership=membership)
+        for membership in memberships
+    ]
+    if not querysets:
+        return Credential.objects.none()
+    return reduce(operator.or_, querysets).order_by("workspace_id", "-created_at", "-id")
+
+
+def notification_list(*, user) -> QuerySet[Notification]:
+    """USER's notifications, newest first."""
+    return Notification.objects.filter(user=user).select_related(None)
+
+
+def notification_unread_count(*, user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()

@@ -1,8 +1,24 @@
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from .audit import audit_log, changes
+from .credentials import credentials_revoke_for_member
 from .models import Membership, Role, Workspace
+
+MAX_NAME_LENGTH = Workspace._meta.get_field("name").max_length
+
+
+def clean_workspace_name(name: str | None) -> str:
+    """NAME stripped, or ValidationError({"name": ...}) when empty, too long or multi-line."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a workspace name."})
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError({"name": f"Use at most {MAX_NAME_LENGTH} characters."})
+    if any(ch in name for ch in "\r\n\x00"):
+        raise ValidationError({"name": "A workspace name is a single line of text."})
+    return name
 
 
 def _unique_slug(name: str) -> str:
@@ -17,6 +33,7 @@ def _unique_slug(name: str) -> str:
 @transaction.atomic
 def workspace_create(*, owner, name: str, personal: bool = False, actor=None) -> Workspace:
     """Create a workspace with OWNER as its owner member."""
+    name = clean_workspace_name(name)
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -41,7 +58,8 @@ def workspace_create(*, owner, name: str, personal: bool = False, actor=None) ->
 
 @transaction.atomic
 def workspace_rename(*, workspace: Workspace, actor, name: str) -> Workspace:
-    name = name.strip()
+    """Rename WORKSPACE (the caller checked ACTOR's role; None = an operator command)."""
+    name = clean_workspace_name(name)
     before, after = changes({"name": workspace.name}, {"name": name})
     if after:
         workspace.name = name
@@ -72,3 +90,38 @@ def membership_add(*, workspace: Workspace, user, role: Role = Role.MEMBER, acto
             after={"role": Role(role).label},
         )
     return membership
+
+
+def leave_refusal(*, membership: Membership) -> str | None:
+    """Why MEMBERSHIP's user may not leave its workspace, or None if they may."""
+    workspace = membership.workspace
+    if workspace.is_personal:
+        return "This is your personal workspace: it cannot be left."
+    if membership.role >= Role.OWNER or workspace.owner_id == membership.user_id:
+        return "You own this workspace: the owner cannot leave it while owning it."
+    return None
+
+
+@transaction.atomic
+def membership_leave(*, membership: Membership) -> int:
+    """MEMBERSHIP's user leaves its workspace: their credentials there are revoked (tokens stop at
+    once), the membership is deleted. What they logged stays. Returns the number of revoked credentials.
+
+    Rejoining needs a new invitation.
+    """
+    refusal = leave_refusal(membership=membership)
+    if refusal:
+        raise ValidationError(refusal)
+    workspace, user = membership.workspace, membership.user
+    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=user)
+    audit_log(
+        actor=user,
+        action="member.leave",
+        workspace=workspace,
+        target=membership,
+        target_label=user.email,
+        before={"role": Role(membership.role).label},
+        after={"credentials_revoked": revoked},
+    )
+    membership.delete()
+    return revoked

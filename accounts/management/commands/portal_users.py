@@ -1,4 +1,4 @@
-"""Users, for operators: `manage.py portal_users create|list`.
+"""Users, for operators: `manage.py portal_users create|list|invite`.
 
 `create --admin` makes a site administrator; the first one is how a fresh install
 is opened (there is no public sign-up).
@@ -42,6 +42,11 @@ class Command(SubcommandCommand):
         listing = subparsers.add_parser("list", help="List users.")
         listing.add_argument("--json", action="store_true")
 
+        invite = subparsers.add_parser("invite", help="Invite an email to a workspace; prints the link.")
+        invite.add_argument("--workspace", required=True, help="The workspace's slug.")
+        invite.add_argument("--email", required=True)
+        invite.add_argument("--json", action="store_true")
+
     def handle_create(self, *, email, password, username, admin, workspace_name, json, **_):
         if not password:
             raise CommandError("--password must not be empty")
@@ -63,3 +68,24 @@ class Command(SubcommandCommand):
             self.stdout.write(
                 f"{user.id.hex}  {user.email:<40} {user.username:<24} {user.workspaces} workspaces{flags}"
             )
+
+    def handle_invite(self, *, workspace, email, json, **_):
+        from workspaces.invitations import invitation_create
+        from workspaces.models import Workspace
+
+        target = Workspace.objects.filter(slug=workspace).first()
+        if target is None:
+            raise CommandError(f"No workspace with the slug {workspace!r}")
+        issued = invitation_create(workspace=target, actor=None, email=email)
+        if json:
+            self.print_json(
+                {
+                    "email": issued.invitation.email,
+                    "workspace": target.slug,
+                    "url": issued.url,
+                    "expires_at": issued.invitation.expires_at.isoformat(),
+                    "refreshed": issued.refreshed,
+                }
+            )
+        else:
+            self.stdout.write(f"Invitation for {issued.invitation.email} to {target.name}: {issued.url}")
