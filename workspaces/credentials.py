@@ -6,6 +6,7 @@ A-Z0-9 and a `secrets.token_urlsafe(50)` secret that does not start with - or _.
 
 import secrets
 import string
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -160,16 +161,43 @@ def credentials_revoke_for_member(*, workspace: Workspace, user, actor) -> int:
     return count
 
 
+def files_server_url() -> str:
+    """The files_server the dialog prints: PORTAL_FILES_URL, else the one the ClearML SDK
+    itself derives from the web address when none is configured (its
+    Session.get_files_server_host: the port becomes 8081; "app." becomes "files.";
+    else ":8081" is added).
+
+    Leaving it out is not an option: `clearml-init` then asks "Files configured to:"
+    on the terminal whenever it cannot guess the address (any web address on a
+    port other than 80/443/8008/8080), so the pasted text is not accepted as is.
+    Printing the SDK's own default changes nothing for the SDK and lets the paste work.
+    """
+    if settings.PORTAL_FILES_URL:
+        return settings.PORTAL_FILES_URL
+    parts = urlsplit(settings.PORTAL_BASE_URL)
+    netloc = parts.netloc
+    if parts.port:
+        netloc = netloc.replace(f":{parts.port}", ":8081", 1)
+    elif netloc.startswith("app."):
+        netloc = "files." + netloc[len("app.") :]
+    else:
+        netloc += ":8081"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def configuration_text(*, credential: Credential, secret: str) -> str:
-    """The ready-to-copy `api { ... }` section of clearml.conf (exact shape in clearml-api.md)."""
+    """The ready-to-copy `api { ... }` section of clearml.conf (exact shape in clearml-api.md).
+
+    `clearml-init` accepts a paste of it as is: its last line is exactly `}`, the
+    three URLs differ and `api_server` starts with http (tests/realclient prove it).
+    """
     lines = ["api {"]
     if credential.label:
         lines.append(f"  # {credential.label}")
-    lines.append(f"  web_server: {settings.PORTAL_BASE_URL}/")
-    lines.append(f"  api_server: {settings.PORTAL_API_URL}")
-    if settings.PORTAL_FILES_URL:
-        lines.append(f"  files_server: {settings.PORTAL_FILES_URL}")
     lines += [
+        f"  web_server: {settings.PORTAL_BASE_URL}/",
+        f"  api_server: {settings.PORTAL_API_URL}",
+        f"  files_server: {files_server_url()}",
         "  credentials {",
         f'    "access_key" = "{credential.access_key}"',
         f'    "secret_key" = "{secret}"',
@@ -180,11 +208,12 @@ def configuration_text(*, credential: Credential, secret: str) -> str:
 
 
 def jupyter_text(*, credential: Credential, secret: str) -> str:
-    lines = [
-        f"%env CLEARML_WEB_HOST={settings.PORTAL_BASE_URL}/",
-        f"%env CLEARML_API_HOST={settings.PORTAL_API_URL}",
-    ]
-    if settings.PORTAL_FILES_URL:
-        lines.append(f"%env CLEARML_FILES_HOST={settings.PORTAL_FILES_URL}")
-    lines += [f"%env CLEARML_API_ACCESS_KEY={credential.access_key}", f"%env CLEARML_API_SECRET_KEY={secret}"]
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"%env CLEARML_WEB_HOST={settings.PORTAL_BASE_URL}/",
+            f"%env CLEARML_API_HOST={settings.PORTAL_API_URL}",
+            f"%env CLEARML_FILES_HOST={files_server_url()}",
+            f"%env CLEARML_API_ACCESS_KEY={credential.access_key}",
+            f"%env CLEARML_API_SECRET_KEY={secret}",
+        ]
+    )

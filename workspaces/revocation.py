@@ -40,6 +40,7 @@ PING_INTERVAL = 0.25
 SILENCE_LIMIT = 1.0
 VERIFIED_TTL = 60.0
 RECONNECT_DELAY = 0.5
+LISTENER_NAME = "portal-revocation-listener"
 
 
 def channel_name() -> str:
@@ -168,7 +169,9 @@ def _listen(state: _State, url: str) -> None:
     while not state.stop.is_set():
         pubsub = None
         try:
-            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+            client = redis.Redis.from_url(
+                url, socket_timeout=5, socket_connect_timeout=2, client_name=f"{LISTENER_NAME}-{state.pid}"
+            )
             pubsub = client.pubsub()
             pubsub.subscribe(state.channel)
             last_ping = 0.0

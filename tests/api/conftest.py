@@ -30,11 +30,23 @@ class Api:
     def __init__(self, client):
         self.client = client
 
-    def call(self, name, data=None, *, token=None, auth=None, method="post", version=None, query="", **extra):
+    def call(
+        self,
+        name,
+        data=None,
+        *,
+        token=None,
+        auth=None,
+        method="post",
+        version=None,
+        query="",
+        headers=None,
+        **extra,
+    ):
         path = f"{API}/v{version}/{name}" if version else f"{API}/{name}"
         if query:
             path += "?" + query
-        headers = {}
+        headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if auth:
