@@ -6,7 +6,7 @@ the browser" gets a stricter policy: nothing embedded from elsewhere (images, me
 frames), no workers, no plugins.
 """
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 BASE_POLICY = {
     "default-src": "'self'",
@@ -57,3 +57,24 @@ class ContentSecurityPolicyMiddleware:
             strict = user_blocks_scripts(request)
             response["Content-Security-Policy"] = BLOCKED_SCRIPTS_HEADER if strict else BASE_HEADER
         return response
+
+
+class RejectNulBytesMiddleware:
+    """Answer 400 to a query string holding a NUL character.
+
+    Views pass filter values from the query string to the database, and PostgreSQL
+    refuses NUL in text (a 500). Forms already refuse it with a field error
+    (Django's ProhibitNullCharactersValidator); query strings have no form.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest(
+                "Bad request: the query string holds a NUL character.", content_type="text/plain"
+            )
+        return self.get_response(request)
