@@ -11,11 +11,16 @@ API = "/api"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_api_state():
-    """Process-wide caches start empty in every test (ids repeat across test databases)."""
+def _fresh_api_state(settings):
+    """Process-wide caches start empty in every test (ids repeat across test databases),
+    and the revocation listener is subscribed, as in a warmed-up server process: a
+    revoke must then reach the cache through publish_revoked after the commit (tests
+    run it with `django_capture_on_commit_callbacks(execute=True)`)."""
     revocation.reset()
     authentication.reset_last_used_throttle()
     endpoints.profile_cache_clear()
+    if settings.REDIS_URL:
+        assert revocation.wait_listening(timeout=5), "the revocation listener did not subscribe"
     yield
     revocation.reset()
 

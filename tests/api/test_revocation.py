@@ -154,6 +154,7 @@ def test_deactivated_user_counts_as_revoked_on_a_fresh_check(member_key, member)
 
 def test_embedded_default_checks_the_database_each_time(settings, member_key, django_assert_num_queries):
     settings.REDIS_URL = None
+    revocation.reset()
     credential, _ = member_key
     with django_assert_num_queries(2):
         assert revocation.is_revoked(credential.pk) is False
