@@ -1,0 +1,106 @@
+"""`manage.py portal_resources simulate|schedule|export|import`: the scheduler from the command line.
+
+portal_resources simulate SCENARIOS.json       play scenarios (rolled back), print JSON results
+portal_resources schedule [--workspace SLUG]    one scheduling run, print what it admitted
+portal_resources export FILE.yaml --workspace SLUG
+portal_resources import FILE.yaml --workspace SLUG   (validates everything first; all or nothing)
+"""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from settings_portal.commands import SubcommandCommand
+from workspaces.models import Workspace
+
+
+class Command(SubcommandCommand):
+    help = "Resource configuration and the policy scheduler: simulate, schedule, export, import."
+
+    def add_subcommands(self, subparsers) -> None:
+        simulate = subparsers.add_parser(
+            "simulate", help="Play scenarios of a scheduler-scenarios.json file."
+        )
+        simulate.add_argument("file", help="Scenario file (a JSON list of scenarios).")
+        schedule = subparsers.add_parser("schedule", help="Run the scheduler once; print what it admitted.")
+        schedule.add_argument(
+            "--workspace", help="Workspace slug (default: every workspace with management on)."
+        )
+        export = subparsers.add_parser(
+            "export", help="Write the provisioned configuration and policies as YAML."
+        )
+        export.add_argument("file", help="Output file ('-' for standard output).")
+        export.add_argument("--workspace", required=True, help="Workspace slug.")
+        imp = subparsers.add_parser("import", help="Replace the configuration and policies from a YAML file.")
+        imp.add_argument("file", help="Input file (as written by export).")
+        imp.add_argument("--workspace", required=True, help="Workspace slug.")
+
+    def _workspace(self, slug: str) -> Workspace:
+        workspace = Workspace.objects.filter(slug=slug).first()
+        if workspace is None:
+            raise CommandError(f"No workspace with the slug {slug!r}.")
+        return workspace
+
+    def handle_simulate(self, *, file: str, **options) -> None:
+        from resources.simulation import ScenarioError, simulate
+
+        try:
+            scenarios = json.loads(Path(file).read_text())
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"Cannot read {file}: {exc}") from None
+        if isinstance(scenarios, dict):
+            scenarios = [scenarios]
+        try:
+            results = simulate(scenarios)
+        except (ScenarioError, KeyError) as exc:
+            raise CommandError(f"Bad scenario: {exc}") from None
+        self.stdout.write(json.dumps(results, indent=1))
+
+    def handle_schedule(self, *, workspace: str | None = None, **options) -> None:
+        from resources.models import Job, Pool, ResourceSettings
+        from resources.scheduler import schedule_until_idle
+
+        if workspace:
+            workspaces = [self._workspace(workspace)]
+        else:
+            ids = (
+                ResourceSettings.objects.dangerously_all()
+                .filter(enabled=True)
+                .values_list("workspace_id", flat=True)
+            )
+            workspaces = list(Workspace.objects.filter(pk__in=ids))
+        for ws in workspaces:
+            result = schedule_until_idle(ws)
+            if not result.enabled:
+                self.stdout.write(f"{ws.slug}: resource management is disabled; nothing admitted.")
+                continue
+            names = dict(
+                Job.objects.filter(pk__in=[j for j, _p in result.admitted]).values_list("pk", "name")
+            )
+            pools = dict(Pool.objects.for_workspace(ws).values_list("pk", "name"))
+            self.stdout.write(f"{ws.slug}: admitted {len(result.admitted)} job(s)")
+            for job_id, pool_id in result.admitted:
+                self.stdout.write(f"  {names.get(job_id, job_id)} -> {pools.get(pool_id, pool_id)}")
+
+    def handle_export(self, *, file: str, workspace: str, **options) -> None:
+        from resources.transfer import export_yaml
+
+        text = export_yaml(workspace=self._workspace(workspace))
+        if file == "-":
+            self.stdout.write(text)
+        else:
+            Path(file).write_text(text)
+            self.stdout.write(f"Wrote {file}.")
+
+    def handle_import(self, *, file: str, workspace: str, **options) -> None:
+        from resources.transfer import import_yaml
+
+        try:
+            text = Path(file).read_text()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc}") from None
+        result = import_yaml(workspace=self._workspace(workspace), actor=None, text=text)
+        for warning in result.warnings:
+            self.stdout.write(self.style.WARNING(f"Warning: {warning}"))
+        self.stdout.write(f"Imported {file}.")

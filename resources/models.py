@@ -1,0 +1,231 @@
+"""Resource configuration (pools, profiles, links), resource policies and the jobs they queue.
+
+The tables below hold the *provisioned* configuration, the one the scheduler uses.
+The editor's draft (saved or not) is a JSON document on `ResourceSettings`
+(see resources/draft.py) that `provision` applies to these tables atomically.
+Amounts (capacity, allotment, reservation, limit) are decimals with three places,
+never floats; the scheduler works on integer thousandths of them.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from workspaces.models import TenantQuerySet, Workspace
+
+
+def Amount(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=12, decimal_places=3, **kwargs)
+
+
+AMOUNT_MAX = Decimal("999999999.999")
+
+
+class ResourceSettings(models.Model):
+    """Per-workspace switch and editor state of the Resource Configuration page."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="resource_settings")
+    # "Enable resource management": while off, no pending job is admitted.
+    enabled = models.BooleanField(default=False)
+    # The editor's working copy (unsaved changes) and the saved draft; None = same as the
+    # layer below (working -> saved -> provisioned).
+    working_draft = models.JSONField(null=True, blank=True)
+    saved_draft = models.JSONField(null=True, blank=True)
+    saved_at = models.DateTimeField(null=True, blank=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    provisioned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"resource settings of {self.workspace}"
+
+
+class Pool(models.Model):
+    """A provisioned resource pool: CAPACITY resources ("Number of Resources")."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_pools")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    capacity = Amount()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_pool_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Profile(models.Model):
+    """A provisioned resource profile: every job of it needs ALLOTMENT resources."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_profiles")
+    name = models.CharField(max_length=100)
+    allotment = Amount()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_profile_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Link(models.Model):
+    """A named profile -> pool connection.
+
+    PRECEDENCE is its rank among the profile's links (1 = tried first);
+    EXECUTION_PRIORITY its rank among the pool's links (1 = served first).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_links")
+    name = models.CharField(max_length=100)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="links")
+    pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="links")
+    precedence = models.PositiveIntegerField()
+    execution_priority = models.PositiveIntegerField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["profile_id", "precedence"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_link_unique_name"),
+            models.UniqueConstraint(fields=["profile", "pool"], name="resources_link_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Policy(models.Model):
+    """A resource policy of a user group: RESERVATION served first, at most LIMIT in use at once."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_policies")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    # SET_NULL: deleting a group leaves the policy visible (and unusable) rather than
+    # silently dropping its queues and jobs.
+    group = models.ForeignKey(
+        "access.UserGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="resource_policies"
+    )
+    reservation = Amount(default=Decimal(0))
+    limit = Amount()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name_plural = "policies"
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_policy_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Queue(models.Model):
+    """A policy's named queue on one profile. PRIORITY: the policy's rank in the profile's policy priority."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_queues")
+    name = models.CharField(max_length=100)
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="queues")
+    # PROTECT: a profile that policies still use cannot be deleted (the services say so first).
+    profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="queues")
+    priority = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["profile_id", "priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_queue_unique_name"),
+            models.UniqueConstraint(fields=["policy", "profile"], name="resources_queue_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JobState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    ABORTED = "aborted", "Aborted"
+
+
+class Job(models.Model):
+    """A job enqueued into a policy queue, FIFO by SEQ.
+
+    A running job keeps its POOL and the ALLOTMENT it was admitted with whatever later
+    happens to the configuration; pool and policy usage are sums over running jobs.
+    The *_name columns keep what the job was queued on readable after deletions.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_jobs")
+    name = models.CharField(max_length=255)
+    # The ClearML task this job runs (the caller's id, or one we generate).
+    task_id = models.CharField(max_length=64, db_index=True)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.DRAFT)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    profile = models.ForeignKey(
+        Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    pool = models.ForeignKey(Pool, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    queue_name = models.CharField(max_length=100, blank=True)
+    pool_name = models.CharField(max_length=100, blank=True)
+    # Enqueue order (a database sequence on PostgreSQL); None while never queued.
+    seq = models.BigIntegerField(null=True, blank=True)
+    allotment = Amount(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq", "id"]
+        indexes = [
+            # The scheduler reads queue heads: pending jobs of a queue in enqueue order.
+            models.Index(
+                fields=["queue", "seq", "id"], condition=Q(state="pending"), name="resources_job_pending"
+            ),
+            # Usage sums over running jobs.
+            models.Index(
+                fields=["workspace", "pool"], condition=Q(state="running"), name="resources_job_running"
+            ),
+            models.Index(fields=["workspace", "state", "seq"], name="resources_job_state"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
