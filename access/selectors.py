@@ -129,10 +129,11 @@ def member_row_list(*, workspace, query: str = "") -> QuerySet:
 
 
 def member_count(*, workspace) -> int:
-    """People who count against Workspace.max_members: members and pending invitations."""
+    """What counts against Workspace.max_members, as the invitation service enforces it:
+    memberships (service accounts included) and pending invitations."""
     from workspaces.models import Invitation, Membership
 
-    members = Membership.objects.for_workspace(workspace).filter(user__is_service_account=False).count()
+    members = Membership.objects.for_workspace(workspace).count()
     return members + Invitation.objects.for_workspace(workspace).pending().count()
 
 

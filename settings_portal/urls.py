@@ -7,4 +7,5 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
+    path("", include("access.urls")),
 ]
