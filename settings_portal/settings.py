@@ -9,9 +9,17 @@ import base64
 import hashlib
 from pathlib import Path
 
-import dj_database_url
-
-from .env import env_bool, env_int, env_list, env_secret, env_str, require
+from .env import (
+    env_bool,
+    env_database,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    require,
+    require_fernet_keys,
+    require_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -33,6 +41,7 @@ if _PRODUCTION:
     require("PORTAL_BASE_URL", PORTAL_BASE_URL, _WHY)
 else:
     PORTAL_BASE_URL = PORTAL_BASE_URL or f"http://127.0.0.1:{env_int('PORT', 8000)}"
+require_url("PORTAL_BASE_URL", PORTAL_BASE_URL)
 PORTAL_API_URL = (env_str("PORTAL_API_URL") or f"{PORTAL_BASE_URL}/api").rstrip("/")
 PORTAL_FILES_URL = (env_str("PORTAL_FILES_URL") or "").rstrip("/")
 
@@ -52,6 +61,7 @@ elif not PORTAL_ENCRYPTION_KEYS:
     PORTAL_ENCRYPTION_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(f"enc:{SECRET_KEY}".encode()).digest()).decode()
     ]
+require_fernet_keys("PORTAL_ENCRYPTION_KEYS", PORTAL_ENCRYPTION_KEYS)
 # Key of the keyed hash (HMAC) that credential secrets and invitation tokens are stored as.
 PORTAL_HASH_KEY = env_secret("PORTAL_HASH_KEY") or hashlib.sha256(f"hash:{SECRET_KEY}".encode()).hexdigest()
 
@@ -109,11 +119,14 @@ TEMPLATES = [
     }
 ]
 
+# SQLite under var/ is for development only: production needs a real database server.
+if _PRODUCTION:
+    require("DATABASE_URL", env_str("DATABASE_URL"), _WHY)
 DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
+    "default": env_database(
+        "DATABASE_URL",
+        default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
