@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,17 @@ def register(ep: Endpoint) -> None:
 
 def unregister(name: str) -> None:
     _endpoints.pop(name, None)
+
+
+@contextmanager
+def replaced(name: str) -> Iterator[None]:
+    """Tests: register other functions for NAME inside the block; its registrations come back after."""
+    saved = list(_endpoints.get(name, []))
+    _endpoints[name] = []
+    try:
+        yield
+    finally:
+        _endpoints[name] = saved
 
 
 def resolve(name: str, version: tuple[int, int]) -> Endpoint | None:
