@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "workspaces",
     "access",
     "resources",
+    "vaults",
 ]
 
 MIDDLEWARE = [

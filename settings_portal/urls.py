@@ -7,5 +7,6 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("", include("accounts.urls")),
     path("", include("workspaces.urls")),
+    path("", include("vaults.urls")),
     path("", include("access.urls")),
 ]

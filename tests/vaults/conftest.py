@@ -1,0 +1,27 @@
+import pytest
+
+from access.models import GroupMembership, UserGroup
+from access.selectors import builtin_groups_ensure
+
+
+@pytest.fixture
+def groups(workspace):
+    """The workspace's built-in groups by key: users, admins, queue_admins."""
+    return builtin_groups_ensure(workspace=workspace)
+
+
+@pytest.fixture
+def make_group(workspace):
+    def make(name, *users, ws=None):
+        group = UserGroup.objects.create(workspace=ws or workspace, name=name)
+        for user in users:
+            GroupMembership.objects.create(group=group, user=user)
+        return group
+
+    return make
+
+
+@pytest.fixture
+def research(make_group, member):
+    """A custom group `member` belongs to."""
+    return make_group("Research", member)

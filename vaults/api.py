@@ -1,0 +1,46 @@
+"""ClearML API endpoints of the vaults app (registered with settings_portal.api.registry)."""
+
+from __future__ import annotations
+
+from settings_portal.api.call import ApiCall
+from settings_portal.api.registry import endpoint
+
+from . import selectors
+
+
+def _flag(value) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def _types(value) -> set[str] | None:
+    if value is None or value == "":
+        return None
+    values = value if isinstance(value, list) else [value]
+    return {str(item).strip().lower() for item in values if item is not None}
+
+
+@endpoint("users.get_vaults")
+def get_vaults(call: ApiCall) -> dict:
+    """The vaults that apply to the token's user in the token's workspace, in precedence order.
+
+    `enabled` filters on the vault state (the clients send true); `types` on the vault
+    type (only "config" exists). The clients merge the list in order, a later vault
+    overriding an earlier one: group vaults first, the user's own vault last (see
+    vaults/selectors.py for the order). An impersonated token's user is the task owner,
+    so the owner's vaults are served.
+    """
+    if call.membership is None:  # left the workspace since the token was issued
+        return {"vaults": []}
+    types = _types(call.data.get("types"))
+    if types is not None and "config" not in types:
+        return {"vaults": []}
+    vaults = selectors.vaults_for_user(
+        workspace=call.workspace, user=call.user, enabled=_flag(call.data.get("enabled"))
+    )
+    return {"vaults": [selectors.api_vault(vault) for vault in vaults if vault.data]}

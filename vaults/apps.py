@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class VaultsConfig(AppConfig):
+    name = "vaults"
+    verbose_name = "Configuration vaults"
+    default_auto_field = "django.db.models.BigAutoField"
