@@ -147,6 +147,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Periodic tasks (run `celery -A settings_portal beat`). The resource scheduler also runs
+# after every change; the beat is its safety net (e.g. after a worker died mid-pass).
+CELERY_BEAT_SCHEDULE = {
+    "resources-schedule-all": {
+        "task": "resources.schedule_all",
+        "schedule": env_int("RESOURCES_SCHEDULE_EVERY", 30),
+    },
+}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]
