@@ -255,11 +255,13 @@ def group_members(*, group: UserGroup) -> list:
     from accounts.models import User
     from workspaces.models import Role
 
-    users = User.objects.filter(memberships__workspace=group.workspace)
+    # One filter() call per relation: the role must be the one in this workspace.
     if group.builtin == BuiltinGroup.ADMINS:
-        users = users.filter(memberships__role__gte=Role.ADMIN)
-    elif group.builtin != BuiltinGroup.USERS:
-        users = users.filter(group_memberships__group=group)
+        users = User.objects.filter(memberships__workspace=group.workspace, memberships__role__gte=Role.ADMIN)
+    elif group.builtin == BuiltinGroup.USERS:
+        users = User.objects.filter(memberships__workspace=group.workspace)
+    else:
+        users = User.objects.filter(memberships__workspace=group.workspace, group_memberships__group=group)
     return list(users.order_by(Lower("username")))
 
 

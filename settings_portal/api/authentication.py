@@ -3,7 +3,7 @@
 Impersonation (`X-ClearML-Impersonate-As`, used by `clearml-agent --use-owner-token`)
 enters through `impersonate()`; the rules (service accounts with "Allow
 impersonation", or admins; the new token carries the owner's identity and rights,
-never the caller's) come with service accounts. Until then it is refused.
+never the caller's) are in access/impersonation.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .errors import (
     BadAuthType,
     BadCredentials,
     BlockedToken,
-    ImpersonationError,
+    Forbidden,
     InvalidCredentials,
     NoCredentials,
 )
@@ -94,6 +94,7 @@ def reset_last_used_throttle() -> None:
 
 
 def _token_for(*, credential, user, workspace_id, expiration_sec: int) -> str:
+    from access.impersonation import service_account_type
     from workspaces.models import Membership, Role
 
     membership = (
@@ -110,6 +111,7 @@ def _token_for(*, credential, user, workspace_id, expiration_sec: int) -> str:
         role="admin" if membership.role >= Role.ADMIN else "user",
         credential_id=credential.pk,
         expiration_sec=expiration_sec,
+        service_account_type=service_account_type(user),
     )
 
 
@@ -172,4 +174,28 @@ def impersonate(call: ApiCall, *, credential, caller, expiration_sec: int) -> st
     role, keeping `credential_id` = CREDENTIAL so revoking the service account's
     key pair also blocks the tokens it obtained.
     """
-    raise ImpersonationError("impersonation is not enabled for these credentials")
+    from access.impersonation import ImpersonationDenied, impersonation_check, service_account_type
+    from workspaces.models import Role
+
+    try:
+        target = impersonation_check(
+            caller=caller,
+            workspace_id=credential.workspace_id,
+            target=call.headers.get(IMPERSONATE_HEADER, ""),
+            tenant=call.headers.get(TENANT_HEADER),
+        )
+    except ImpersonationDenied as exc:
+        raise Forbidden(str(exc)) from None
+    token = tokens.issue(
+        user_id=target.user.id.hex,
+        user_name=target.user.username,
+        company_id=target.workspace.id.hex,
+        company_name=target.workspace.name,
+        role="admin" if target.membership.role >= Role.ADMIN else "user",
+        credential_id=credential.pk,
+        expiration_sec=expiration_sec,
+        service_account_type=service_account_type(target.user),
+        extra={"impersonated_by": caller.id.hex},
+    )
+    note_used(credential.pk, call, force=True)
+    return token

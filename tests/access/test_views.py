@@ -633,7 +633,9 @@ def test_admins_group_edit_changes_roles_but_never_the_owner(client, owner, work
     admins = builtin_groups_ensure(workspace=workspace)[BuiltinGroup.ADMINS]
     client.force_login(owner)
     form = client.get(url("group-edit", workspace, admins.pk)).content.decode()
-    assert "readonly" in form and f'value="{owner.pk}"' in form
+    assert "readonly" in form and f'value="{owner.pk}"' in form and f'value="{admin_member.pk}"' in form
+    # The member owns their personal workspace: only the role *here* counts.
+    assert f'name="members" value="{member.pk}"' not in form
     response = client.post(
         url("group-edit", workspace, admins.pk), {"name": "Admins", "members": [owner.pk, member.pk]}
     )
