@@ -70,10 +70,13 @@ def workspace_panel_view(role: Role = Role.MEMBER) -> Callable:
     return decorator
 
 
-def settings_url(workspace=None) -> str:
+def settings_url(workspace=None, *, anchor: bool = True) -> str:
+    """The Workspace page, with WORKSPACE's panel open (and scrolled to, with ANCHOR)."""
     url = reverse("workspaces:workspace-settings")
     if workspace is not None:
-        url += f"?open={workspace.slug}#workspace-{workspace.slug}"
+        url += f"?open={workspace.slug}"
+        if anchor:
+            url += f"#workspace-{workspace.slug}"
     return url
 
 
@@ -160,7 +163,7 @@ def workspace_switch(request: WorkspaceRequest) -> HttpResponse:
         raise Http404("This portal has a single workspace: there is nothing to switch to.")
     request.session["workspace_id"] = str(request.workspace.id)
     messages.success(request, f"Switched to {request.workspace.name}.")
-    url = settings_url(request.workspace)
+    url = settings_url(request.workspace, anchor=False)  # the page changes: show it from the top
     if is_fragment(request):
         return HttpResponseClientRedirect(url)
     return redirect(url)
