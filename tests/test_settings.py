@@ -229,3 +229,30 @@ def test_env_secret_prefers_the_variable(monkeypatch, tmp_path):
     assert env.env_secret("SOME_SECRET") == "file-value"
     monkeypatch.setenv("SOME_SECRET", "env-value")
     assert env.env_secret("SOME_SECRET") == "env-value"
+
+
+# --- The README documents what exists -------------------------------------------------------------
+
+
+def test_readme_lists_every_variable_settings_reads():
+    import re
+    from pathlib import Path
+
+    source = (Path(settings.BASE_DIR) / "settings_portal/settings.py").read_text()
+    names = set(re.findall(r"(?:env_\w+|require)\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']", source))
+    assert {"DATABASE_URL", "SECRET_KEY", "REDIS_URL"} <= names
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    table = {match for match in re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", readme, re.M)}
+    assert not names - table, f"README's configuration table lacks {sorted(names - table)}"
+
+
+def test_readme_lists_every_portal_command():
+    from pathlib import Path
+
+    from django.core.management import get_commands
+
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    commands = sorted(name for name in get_commands() if name.startswith("portal_"))
+    assert {"portal_users", "portal_keys", "portal_demo"} <= set(commands)
+    missing = [name for name in commands if f"| `{name}` |" not in readme]
+    assert not missing, f"README's Operations table lacks {missing}"
