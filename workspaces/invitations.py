@@ -92,6 +92,8 @@ def invitation_create(
     Members of the workspace are notified; so is the invitee if they already have an account.
     """
     email = clean_email(email)
+    # One invitation at a time per workspace: no duplicate pending rows, an exact member count.
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
     if role not in (Role.MEMBER, Role.ADMIN):
         raise ValidationError({"role": "Invite as a member or an admin."})
     if actor is not None:

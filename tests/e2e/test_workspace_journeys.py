@@ -142,3 +142,41 @@ def test_invite_then_sign_up_through_the_link(page: Page, browser, base_url_sett
     assert Membership.objects.filter(workspace=workspace, user__email="newbie@example.com").exists()
     # The owner was notified of the join: the bell counts it.
     expect(page.locator("#notifications-bell [data-testid=unread-count]")).to_have_text("1")
+
+
+def test_the_same_journey_without_javascript(browser, live_server, transactional_db):
+    user = UserFactory(email="nojs@example.com", username="nojs")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, live_server.url, user.email)
+        page.goto(f"{live_server.url}/settings/workspace/")
+        page.click("text=+ Create new credentials")  # a plain link to the dialog's page
+        expect(page.locator("h2#modal-title")).to_have_text("Create new credentials")
+        page.get_by_label("Label").fill("no-js")
+        page.get_by_role("button", name="Create").click()
+        # Both formats one above the other, no tab bar
+        expect(page.locator("#credential-configuration")).to_be_visible()
+        expect(page.locator("#credential-jupyter")).to_be_visible()
+        expect(page.get_by_role("tablist")).to_be_hidden()
+        credential = Credential.objects.get(user=user)
+        page.get_by_role("link", name="Done").click()
+
+        row = page.locator(f"#credential-{credential.pk}")
+        expect(row.locator("[data-testid=credential-label]")).to_have_text("no-js")
+        row.get_by_role("link", name=re.compile("Edit the label")).click()
+        row = page.locator(f"#credential-{credential.pk}")
+        row.locator("input[name=label]").fill("still no js")
+        row.get_by_role("button", name="Save label").click()
+        expect(page.locator("#messages")).to_contain_text("Label saved.")
+        expect(page.locator(f"#credential-{credential.pk} [data-testid=credential-label]")).to_have_text(
+            "still no js"
+        )
+
+        page.locator(f"#credential-{credential.pk}").get_by_role("link", name=re.compile("Revoke")).click()
+        expect(page.locator("h2#modal-title")).to_have_text("Revoke credentials?")
+        page.get_by_role("button", name="Revoke").click()
+        expect(page.locator("#messages")).to_contain_text(f"Credentials {credential.access_key} revoked.")
+        expect(page.locator(f"#credential-{credential.pk}")).to_have_count(0)
+    finally:
+        context.close()
