@@ -20,7 +20,8 @@ from workspaces.models import Credential, Membership, Role, Workspace
 from .models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
 from .selectors import builtin_groups_ensure
 
-NAME_RE = re.compile(r"^[\w.@+\- ]+$")
+# No "@": a service account's name becomes its username, and sign-in accepts usernames or emails.
+NAME_RE = re.compile(r"^[\w.\- ]+$")
 SERVICE_ACCOUNT_EMAIL_DOMAIN = "service.invalid"
 
 
@@ -375,7 +376,7 @@ def _clean_account_name(name: str) -> str:
     if len(name) > 64:
         raise ValidationError({"name": "Use at most 64 characters."})
     if not NAME_RE.match(name):
-        raise ValidationError({"name": "Use letters, digits, spaces and . @ + - _ only."})
+        raise ValidationError({"name": "Use letters, digits, spaces and . - _ only."})
     return name
 
 

@@ -18,3 +18,7 @@ class EmailOrUsernameBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    def user_can_authenticate(self, user) -> bool:
+        # Service accounts call the API only: no UI sign-in, and no session of theirs is honoured.
+        return super().user_can_authenticate(user) and not getattr(user, "is_service_account", False)

@@ -4,8 +4,9 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
-from .models import CloudAccess
+from .models import CloudAccess, User
 
 
 class SignInForm(AuthenticationForm):
@@ -19,6 +20,8 @@ class SignInForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That email/username and password do not match an account.",
         "rate_limited": "Too many failed sign-ins. Wait a few minutes and try again.",
+        "service_account": "This is a service account: it can only call the ClearML API with its credentials "
+        "and can never sign in to the web UI.",
     }
 
     # Set by the view when the address/login is over the failed sign-in limit: the form is
@@ -28,6 +31,12 @@ class SignInForm(AuthenticationForm):
     def clean(self):
         if self.rate_limited:
             raise ValidationError(self.error_messages["rate_limited"], code="rate_limited")
+        login = (self.cleaned_data.get("username") or "").strip()
+        account = (
+            User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first() if login else None
+        )
+        if account is not None and account.is_service_account:
+            raise ValidationError(self.error_messages["service_account"], code="service_account")
         return super().clean()
 
 
