@@ -72,6 +72,8 @@ def test_rename_with_htmx_returns_the_updated_fragment_and_audits(signed_in, use
     assert "<html" not in html
     assert 'data-testid="username">Ada Lovelace<' in html
     assert "Saved" in html
+    # The name in the top bar follows, out of band.
+    assert '<span class="who" id="topbar-username" hx-swap-oob="true">Ada Lovelace</span>' in html
     user.refresh_from_db()
     assert user.username == "Ada Lovelace"
     event = AuditEvent.objects.get(action="user.rename")
