@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from settings_portal.api.call import ApiCall
-from settings_portal.api.registry import endpoint
+from settings_portal.api import ApiCall, endpoint
 
 from . import selectors
 

@@ -94,8 +94,9 @@ def _label(vault: Vault) -> str:
 
 
 def _audit_change(*, vault: Vault, actor, action: str, old: dict, new: dict, keys: dict | None) -> None:
-    before = {key: old[key] for key in new if old.get(key) != new[key]}
-    after = {key: new[key] for key in before}
+    changed = [key for key in new if key not in old or old[key] != new[key]]
+    before = {key: old[key] for key in changed if key in old}
+    after = {key: new[key] for key in changed}
     if keys and any(keys.values()):
         after["keys"] = {kind: paths for kind, paths in keys.items() if paths}
     audit_log(
@@ -137,7 +138,7 @@ def _user_vault_for_update(*, workspace: Workspace, user) -> Vault | None:
     return (
         Vault.objects.for_workspace(workspace)
         .user_vaults()
-        .select_for_update()
+        .select_for_update(of=("self",))
         .select_related("workspace", "user")
         .filter(user=user)
         .first()
@@ -232,7 +233,9 @@ def group_vault_update(
     *, vault: Vault, actor, name: str, group: UserGroup | None, fmt: str, content: str
 ) -> Vault:
     """Change an administrator vault's name, group, format and text. Raises ValidationError."""
-    vault = Vault.objects.select_for_update().select_related("group", "workspace").get(pk=vault.pk)
+    vault = (
+        Vault.objects.select_for_update(of=("self",)).select_related("group", "workspace").get(pk=vault.pk)
+    )
     if vault.scope != VaultScope.GROUP:
         raise ValidationError("Only administrator vaults are edited here.")
     _check_group(workspace=vault.workspace, group=group)
@@ -277,7 +280,11 @@ def _set_enabled(*, vault: Vault, actor, enabled: bool) -> Vault:
 @transaction.atomic
 def vault_set_enabled(*, vault: Vault, actor, enabled: bool) -> Vault:
     """Enable or disable VAULT (either scope); a no-op when it already is."""
-    vault = Vault.objects.select_for_update().select_related("workspace", "user", "group").get(pk=vault.pk)
+    vault = (
+        Vault.objects.select_for_update(of=("self",))
+        .select_related("workspace", "user", "group")
+        .get(pk=vault.pk)
+    )
     return _set_enabled(vault=vault, actor=actor, enabled=enabled)
 
 
