@@ -14,8 +14,10 @@ WORKDIR /app
 # Dependencies first (cached while only the code changes), pinned by requirements.lock.
 # Every binary dependency ships as a wheel (psycopg[binary], cryptography, xmlsec, lxml):
 # no compiler or system library is needed.
+# `packaging`: kombu's Redis transport imports it but declares it only in its [redis] extra
+# (pinned to another version than the lock's); without it the worker and beat cannot start.
 COPY pyproject.toml requirements.lock README.md LICENSE ./
-RUN pip install -c requirements.lock .
+RUN pip install -c requirements.lock . packaging
 
 COPY . .
 

@@ -233,6 +233,8 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 def test_dockerfile_base_and_lock():
     assert re.search(r"^FROM python:3\.11-slim\b", DOCKERFILE, re.M)
     assert "pip install -c requirements.lock" in DOCKERFILE
+    # Celery on Redis (kombu's redis transport) imports `packaging` without declaring it.
+    assert re.search(r"pip install -c requirements\.lock \. .*\bpackaging\b", DOCKERFILE)
     assert "collectstatic --noinput" in DOCKERFILE
     assert re.search(r"^USER (?!root)\w+", DOCKERFILE, re.M)
     assert re.search(r'^CMD \["gunicorn", "settings_portal\.wsgi:application"', DOCKERFILE, re.M)
