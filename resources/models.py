@@ -39,6 +39,8 @@ class ResourceSettings(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     provisioned_at = models.DateTimeField(null=True, blank=True)
+    # Debounce of event-triggered passes: set when a pass task is sent, cleared when it starts.
+    schedule_requested_at = models.DateTimeField(null=True, blank=True)
     provisioned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -2,16 +2,19 @@
 
 `request_schedule` is what the services call after a change commits: in the
 embedded default (eager Celery) the pass runs at once in-process; with a broker it
-sends one task, debounced: while a task for the workspace is waiting, further
-requests are folded into it (the task clears the flag before it reads anything, so
-a change committed after that asks for a new pass).
+sends one task, debounced through the database: while a task for the workspace is
+waiting, further requests fold into it (the task clears the mark before it reads
+anything, so a change committed after that sends a new task). A mark older than
+DEBOUNCE_SECONDS is ignored, so a lost task delays passes by seconds, not forever;
+the beat (`schedule_all`) is the safety net behind that.
 """
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
-from django.conf import settings
-from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
 
 from workspaces.models import Workspace
 
@@ -22,19 +25,25 @@ DEBOUNCE_SECONDS = 5
 logger = logging.getLogger(__name__)
 
 
-def _flag(workspace_id: str) -> str:
-    return f"resources:schedule-requested:{workspace_id}"
-
-
 def request_schedule(workspace_id: str) -> None:
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+    if schedule_workspace.app.conf.task_always_eager:
         try:
             schedule_workspace.apply(args=[workspace_id], kwargs={"debounced": False}, throw=True)
         except Exception:
             # The change that asked for the pass is committed; the beat will retry the pass.
             logger.exception("scheduling pass of workspace %s failed", workspace_id)
         return
-    if cache.add(_flag(workspace_id), 1, timeout=DEBOUNCE_SECONDS):
+    now = timezone.now()
+    marked = (
+        ResourceSettings.objects.dangerously_all()
+        .filter(workspace_id=workspace_id)
+        .filter(
+            Q(schedule_requested_at__isnull=True)
+            | Q(schedule_requested_at__lt=now - timedelta(seconds=DEBOUNCE_SECONDS))
+        )
+        .update(schedule_requested_at=now)
+    )
+    if marked or not ResourceSettings.objects.dangerously_all().filter(workspace_id=workspace_id).exists():
         schedule_workspace.delay(workspace_id)
 
 
@@ -42,7 +51,9 @@ def request_schedule(workspace_id: str) -> None:
 def schedule_workspace(workspace_id: str, debounced: bool = True) -> int:
     """One scheduling run (passes until idle) of a workspace; how many jobs it admitted."""
     if debounced:
-        cache.delete(_flag(workspace_id))
+        ResourceSettings.objects.dangerously_all().filter(workspace_id=workspace_id).update(
+            schedule_requested_at=None
+        )
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
         return 0
