@@ -13,3 +13,6 @@ CELERY_TASK_ALWAYS_EAGER = True
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 # The rate-limit counters are per-test state: keep them in-process so tests stay isolated.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Static files are served by the finders in tests; WhiteNoise would only warn that
+# STATIC_ROOT (filled by collectstatic in deployments) does not exist.
+MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]  # noqa: F405
