@@ -31,7 +31,8 @@ from .errors import (
 
 IMPERSONATE_HEADER = "X-ClearML-Impersonate-As"
 TENANT_HEADER = "X-ClearML-Tenant"
-# last_used is written at most this often per credential and process (and at every login).
+# last_used is written at most this often per credential and process: "last used" is
+# precise to a minute, and neither calls nor logins cost a database write each.
 LAST_USED_INTERVAL = 60.0
 
 _DUMMY_HASH = keyed_hash("no such credential")
@@ -93,22 +94,16 @@ def reset_last_used_throttle() -> None:
     _last_written.clear()
 
 
-def _token_for(*, credential, user, workspace_id, expiration_sec: int) -> str:
+def _token_for(*, credential, user, workspace, role: int, expiration_sec: int) -> str:
     from access.impersonation import service_account_type
-    from workspaces.models import Membership, Role
+    from workspaces.models import Role
 
-    membership = (
-        Membership.objects.select_related("workspace").filter(user=user, workspace_id=workspace_id).first()
-    )
-    if membership is None:
-        # Leaving revokes the member's credentials; this is the belt to those braces.
-        raise InvalidCredentials("not a member of the credentials' workspace")
     return tokens.issue(
         user_id=user.id.hex,
         user_name=user.username,
-        company_id=membership.workspace.id.hex,
-        company_name=membership.workspace.name,
-        role="admin" if membership.role >= Role.ADMIN else "user",
+        company_id=workspace.id.hex,
+        company_name=workspace.name,
+        role="admin" if role >= Role.ADMIN else "user",
         credential_id=credential.pk,
         expiration_sec=expiration_sec,
         service_account_type=service_account_type(user),
@@ -121,27 +116,33 @@ def login(call: ApiCall) -> str:
     scheme, value = _authorization(call)
     if scheme == "basic":
         credential = _check_key_pair(value)
-        user = credential.user
-        workspace_id = credential.workspace_id
+        user, workspace, role = credential.user, credential.workspace, credential.member_role
     elif scheme == "bearer":
         # Token exchange: the same identity, workspace and credential, a fresh expiry.
         authenticate(call)
-        credential = call.credential
-        user = call.user
-        workspace_id = call.workspace_id
+        credential, user, membership = call.credential, call.user, call.membership
+        workspace, role = (membership.workspace, membership.role) if membership else (None, None)
     else:
         raise BadAuthType(f"expected Basic or Bearer, got {scheme}")
+    if role is None:
+        # Leaving revokes the member's credentials; this is the belt to those braces.
+        raise InvalidCredentials("not a member of the credentials' workspace")
     if IMPERSONATE_HEADER.lower() in {key.lower() for key in call.headers}:
         return impersonate(call, credential=credential, caller=user, expiration_sec=expiration_sec)
     token = _token_for(
-        credential=credential, user=user, workspace_id=workspace_id, expiration_sec=expiration_sec
+        credential=credential, user=user, workspace=workspace, role=role, expiration_sec=expiration_sec
     )
-    note_used(credential.pk, call, force=True)
+    if scheme == "basic":  # a Bearer exchange was noted by authenticate()
+        note_used(credential.pk, call)
     return token
 
 
 def _check_key_pair(value: str):
-    from workspaces.models import Credential
+    """The active credential of a Basic `access_key:secret_key`, with its user, workspace and
+    the user's role there (`member_role`, None if no longer a member), in one query."""
+    from django.db.models import OuterRef, Subquery
+
+    from workspaces.models import Credential, Membership
 
     try:
         decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("latin-1")
@@ -150,17 +151,21 @@ def _check_key_pair(value: str):
     access_key, sep, secret_key = decoded.partition(":")
     if not sep or not access_key:
         raise BadCredentials("expected access_key:secret_key")
-    credential = (
-        Credential.objects.select_related("user")
-        .filter(access_key=access_key, revoked_at__isnull=True, user__is_active=True)
-        .first()
+    role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("user_id")).values(
+        "role"
     )
+    found = list(
+        Credential.objects.select_related("user", "workspace")
+        .filter(access_key=access_key, revoked_at__isnull=True, user__is_active=True)
+        .annotate(member_role=Subquery(role[:1]))
+        .order_by()[:1]
+    )
+    credential = found[0] if found else None
     # Compare against a dummy when the key is unknown, so timing does not tell keys apart.
     matches = hashes_match(secret_key, credential.secret_hash if credential else _DUMMY_HASH)
     if credential is None or not matches:
         raise InvalidCredentials("failed to locate provided credentials")
-    if revocation.is_revoked(credential.pk):
-        raise InvalidCredentials("failed to locate provided credentials")
+    # The row just read is the database's word on revocation; no cache check needed.
     return credential
 
 
