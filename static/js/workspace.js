@@ -2,6 +2,7 @@
 // formats are then shown one above the other.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
 
   // WAI-ARIA tabs: arrow keys / Home / End move between tabs, Tab goes into the panel.
   function enhanceTabs(root) {
