@@ -336,6 +336,13 @@ def validate(draft: Draft) -> list[str]:
                         checked, name=item.get("name"), allotment=item.get("allotment"), key=item["key"]
                     )
                 else:
+                    for end, ends in (("profile", "profiles"), ("pool", "pools")):
+                        ref = item.get(end)
+                        if not any(x["key"] == ref for x in checked[ends]):
+                            if any(isinstance(x, dict) and x.get("key") == ref for x in draft[ends]):
+                                raise _Skip  # that end is reported already
+                            shown = str(ref).removeprefix("missing:")
+                            raise ValidationError(f"refers to an unknown {end} “{shown}”.")
                     for rank in ("precedence", "execution_priority"):
                         if (
                             not isinstance(item.get(rank), int)
@@ -350,6 +357,8 @@ def validate(draft: Draft) -> list[str]:
                         name=item.get("name"),
                         key=item["key"],
                     )
+            except _Skip:
+                continue
             except ValidationError as exc:
                 errors.append(f"{_KIND_LABEL[kind]} {label}: {_text(exc)}")
     keys = [item["key"] for kind in ("pools", "profiles", "links") for item in checked[kind]]
@@ -359,6 +368,10 @@ def validate(draft: Draft) -> list[str]:
 
 
 _KIND_LABEL = {"pools": "Pool", "profiles": "Profile", "links": "Connection"}
+
+
+class _Skip(Exception):
+    pass
 
 
 def _text(exc: Exception) -> str:

@@ -313,6 +313,14 @@ def provision(
     draft = settings.saved_draft if settings.saved_draft is not None else snapshot(workspace=workspace)
     if extra_edit is not None:
         draft = extra_edit(draft)
+    return provision_draft(workspace=workspace, actor=actor, draft=draft)
+
+
+@transaction.atomic
+def provision_draft(*, workspace: Workspace, actor, draft: Draft) -> ProvisionResult:
+    """Make DRAFT the provisioned configuration (Provision, and import); editor drafts are dropped."""
+    lock_workspace(workspace)
+    settings = settings_get(workspace=workspace, lock=True)
     errors = provision_errors(workspace=workspace, draft=draft)
     if errors:
         raise ValidationError(errors)

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from access.models import UserGroup
 from access.selectors import builtin_groups_ensure
+from access.services import group_create
 from accounts.services import user_create
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
@@ -58,8 +59,12 @@ def simulate(scenarios: list[dict]) -> list[dict]:
 
 
 class Run:
-    def __init__(self, scenario: dict):
+    """One scenario: `play()` in a fresh workspace, or `load()` into WORKSPACE (the demo data)."""
+
+    def __init__(self, scenario: dict, *, workspace: Workspace | None = None, operator=None):
         self.scenario = scenario
+        self.workspace = workspace
+        self.operator = operator
         self.pool_sid: dict[str, str] = {}  # pool name -> scenario id
         self.pool_name = {p["id"]: p["name"] for p in scenario.get("pools", [])}
         self.profile_name = {p["id"]: p["name"] for p in scenario.get("profiles", [])}
@@ -73,19 +78,23 @@ class Run:
         self.operator = user_create(
             email=f"simulator-{suffix}@example.invalid", password=None, username=f"simulator-{suffix}"
         )
-        self.workspace: Workspace = workspace_create(owner=self.operator, name="Scheduler simulation")
-        self.load_configuration()
-        self.load_policies()
-        services.resource_management_set(
-            workspace=self.workspace, actor=self.operator, enabled=bool(self.scenario.get("enabled", True))
-        )
-        self.enqueue(self.scenario.get("jobs", []))
+        self.workspace = workspace_create(owner=self.operator, name="Scheduler simulation")
+        self.load()
         results = []
         for step in self.scenario.get("steps") or [{"action": "schedule"}]:
             result = self.step(step)
             if result is not None:
                 results.append(result)
         return results
+
+    def load(self) -> None:
+        """Configuration, policies, the enable switch and the initial jobs of the scenario."""
+        self.load_configuration()
+        self.load_policies()
+        services.resource_management_set(
+            workspace=self.workspace, actor=self.operator, enabled=bool(self.scenario.get("enabled", True))
+        )
+        self.enqueue(self.scenario.get("jobs", []))
 
     def load_configuration(self) -> None:
         d = drafts.empty()
@@ -129,7 +138,7 @@ class Run:
             group_name = policy.get("group") or policy["name"]
             group = UserGroup.objects.for_workspace(ws).filter(name__iexact=group_name).first()
             if group is None:
-                group = UserGroup.objects.create(workspace=ws, name=group_name)
+                group = group_create(workspace=ws, actor=self.operator, name=group_name)
             services.policy_create(
                 workspace=ws,
                 actor=self.operator,
