@@ -16,8 +16,10 @@
       if (!dialog.open) dialog.showModal();
       const first = dialog.querySelector("input:not([type=hidden]), textarea, select, button[type=submit]");
       if (first) first.focus();
-    } else if (dialog.open && dialog.contains(event.detail.requestConfig && event.detail.requestConfig.elt)) {
-      // A form inside the dialog succeeded and updated the page: close the dialog.
+    } else if (dialog.open && !dialog.contains(event.detail.target) &&
+               dialog.contains(event.detail.requestConfig && event.detail.requestConfig.elt)) {
+      // A form inside the dialog succeeded and updated the page (not a part of the dialog
+      // itself, such as a list filtered as one types): close the dialog.
       closeModal();
     }
   });
