@@ -256,3 +256,14 @@ def test_values_are_stripped(signed_in, user):
         "eu-west-1",
         "https://s3.example.com",
     )
+
+
+def test_field_errors_are_announced_with_the_field(signed_in, user):
+    html = signed_in.post(NEW, data(bucket="has space", region="eu west"), headers=HX).content.decode()
+    import re
+
+    bucket = re.search(r"<input[^>]*name=\"bucket\"[^>]*>", html).group(0)
+    assert 'aria-invalid="true"' in bucket and 'aria-describedby="id_bucket_error"' in bucket
+    region = re.search(r"<input[^>]*name=\"region\"[^>]*>", html).group(0)
+    assert 'aria-describedby="id_region_helptext id_region_error"' in region
+    assert html.count('id="id_region_error"') == 1

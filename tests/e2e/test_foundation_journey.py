@@ -102,7 +102,7 @@ def test_foundation_journey(page: Page, live_server, transactional_db):
     # The dialog closes with its ✕ and with Escape.
     page.locator("#hidden-args").get_by_role("link", name="Edit").click()
     expect(dialog).to_be_visible()
-    dialog.get_by_role("button", name="Close").click()
+    dialog.get_by_role("link", name="Close").click()
     expect(dialog).to_be_hidden()
     page.locator("#hidden-args").get_by_role("link", name="Edit").click()
     expect(dialog).to_be_visible()

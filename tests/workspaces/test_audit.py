@@ -118,7 +118,9 @@ def test_admin_reads_the_workspace_log_only(client, admin_member, events):
     assert "laptop key" in html and "old key" in html and "team vault" in html
     assert "FOREIGN-ROW" not in html
     assert "admin@example.com" in html and "<code>credential.revoke</code>" in html
-    assert "enabled" in html
+    # Before/after read as JSON (escaped), not as Python reprs.
+    assert '<code class="json">{&quot;enabled&quot;: false}</code>' in html
+    assert '<code class="json">{&quot;enabled&quot;: true}</code>' in html
 
 
 @pytest.mark.parametrize(
