@@ -171,6 +171,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 5)
 LOGIN_RATE_LIMIT_PER_IP = env_int("LOGIN_RATE_LIMIT_PER_IP", 50)
 LOGIN_RATE_WINDOW = env_int("LOGIN_RATE_WINDOW", 900)
+# Reverse proxies in front of the portal that append to X-Forwarded-For: the client address
+# (for the sign-in limit) is taken that many hops from the right. 0: REMOTE_ADDR.
+PORTAL_TRUSTED_PROXY_COUNT = env_int("PORTAL_TRUSTED_PROXY_COUNT", 0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -330,3 +330,36 @@ def test_notice_stays_while_only_non_administrators_exist(client, user):
 def test_sign_in_sets_the_pro_tip_flag(client, user):
     sign_in(client, "ada")
     assert client.session.get(SESSION_FLAG) is True
+
+
+@pytest.mark.parametrize(
+    "count,forwarded,expected",
+    [
+        (0, "203.0.113.7", "10.0.0.1"),
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, "198.51.100.9, 203.0.113.7", "203.0.113.7"),  # the left entry is the client's own claim
+        (2, "198.51.100.9, 203.0.113.7", "198.51.100.9"),
+        (2, "203.0.113.7", "10.0.0.1"),  # fewer hops than proxies: not trusted
+        (1, "not-an-ip", "10.0.0.1"),
+        (1, "", "10.0.0.1"),
+        (1, "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_client_ip_behind_proxies(rf, settings, count, forwarded, expected):
+    from accounts.views import client_ip
+
+    settings.PORTAL_TRUSTED_PROXY_COUNT = count
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+@override_settings(LOGIN_RATE_LIMIT=100, LOGIN_RATE_LIMIT_PER_IP=3, PORTAL_TRUSTED_PROXY_COUNT=1)
+def test_behind_a_proxy_each_client_has_its_own_limit(client, user):
+    for n in range(3):
+        sign_in(client, f"guess{n}", "wrong", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert sign_in(client, "ada", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 429
+    # Another client through the same proxy (same REMOTE_ADDR) is not locked out.
+    assert sign_in(client, "ada", HTTP_X_FORWARDED_FOR="198.51.100.9").status_code == 302
+    client.logout()
+    # Forging X-Forwarded-For does not escape the limit: the proxy appends the real address.
+    assert sign_in(client, "ada", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7").status_code == 429
