@@ -5,7 +5,7 @@ from access.models import UserGroup
 from . import parsing, services
 from .models import VaultFormat
 
-FORMAT_HELP = "HOCON, JSON or YAML: the clients merge it over their clearml.conf."
+PLACEHOLDER = 'sdk.aws.s3 {\n  key: "…"\n  secret: "…"\n}'
 
 
 def _read_upload(upload) -> str:
@@ -28,13 +28,19 @@ def _read_upload(upload) -> str:
 class VaultContentForm(forms.Form):
     """The member's own vault: format and text (the editor)."""
 
-    format = forms.ChoiceField(choices=VaultFormat.choices, initial=VaultFormat.HOCON, help_text=FORMAT_HELP)
+    format = forms.ChoiceField(choices=VaultFormat.choices, initial=VaultFormat.HOCON)
     content = forms.CharField(
         label="Configuration",
         required=False,
         strip=False,
         widget=forms.Textarea(
-            attrs={"rows": 16, "spellcheck": "false", "autocapitalize": "off", "data-code-editor": ""}
+            attrs={
+                "rows": 16,
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "data-code-editor": "",
+                "placeholder": PLACEHOLDER,
+            }
         ),
     )
 

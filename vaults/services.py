@@ -110,6 +110,21 @@ def _audit_change(*, vault: Vault, actor, action: str, old: dict, new: dict, key
     )
 
 
+def _checked(*checks) -> list:
+    """Run every check and raise all their errors at once (the form shows each next to its field)."""
+    results, errors = [], {}
+    for check in checks:
+        try:
+            results.append(check())
+        except ValidationError as exc:
+            results.append(None)
+            for field, messages in exc.update_error_dict({}).items():
+                errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return results
+
+
 def _check_group(*, workspace: Workspace, group: UserGroup | None) -> None:
     if group is None:
         raise ValidationError({"group": "Choose the user group this vault applies to."})
@@ -202,9 +217,11 @@ def group_vault_create(
     enabled: bool = True,
 ) -> Vault:
     """An administrator vault applied to GROUP. Raises ValidationError (nothing is saved then)."""
-    _check_group(workspace=workspace, group=group)
-    name = _clean_name(workspace=workspace, name=name)
-    content, parsed = parse_content(fmt=fmt, content=content)
+    name, (content, parsed) = _checked(
+        lambda: _check_group(workspace=workspace, group=group),
+        lambda: _clean_name(workspace=workspace, name=name),
+        lambda: parse_content(fmt=fmt, content=content),
+    )[1:]
     if Vault.objects.for_workspace(workspace).group_vaults().count() >= MAX_GROUP_VAULTS:
         raise ValidationError(f"A workspace holds at most {MAX_GROUP_VAULTS} administrator vaults.")
     vault = Vault(
@@ -238,9 +255,11 @@ def group_vault_update(
     )
     if vault.scope != VaultScope.GROUP:
         raise ValidationError("Only administrator vaults are edited here.")
-    _check_group(workspace=vault.workspace, group=group)
-    name = _clean_name(workspace=vault.workspace, name=name, exclude=vault)
-    content, parsed = parse_content(fmt=fmt, content=content)
+    name, (content, parsed) = _checked(
+        lambda: _check_group(workspace=vault.workspace, group=group),
+        lambda: _clean_name(workspace=vault.workspace, name=name, exclude=vault),
+        lambda: parse_content(fmt=fmt, content=content),
+    )[1:]
     old_tree, old = _old_tree(vault), _describe(vault)
     vault.name = name
     vault.group = group

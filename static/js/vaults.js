@@ -16,8 +16,8 @@
       "(#[^\\n]*|\\/\\/[^\\n]*)", // 1 comment (// is not a comment in YAML: see below)
       '("""[\\s\\S]*?(?:"""|$)|"(?:[^"\\\\\\n]|\\\\.)*"?|\'(?:[^\'\\\\\\n]|\\\\.)*\'?)', // 2 string
       "(\\$\\{\\??[^}\\n]*\\}?)", // 3 substitution
-      "(\\b(?:true|false|null|yes|no|on|off)\\b)", // 4 literal
-      "(-?\\b\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?\\b)", // 5 number
+      "((?<![\\w.\\-])(?:true|false|null|yes|no|on|off)(?![\\w.\\-]))", // 4 literal
+      "((?<![\\w.\\-])-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?(?![\\w.\\-]))", // 5 number (not inside a word: eu-west-1)
       "([A-Za-z_][\\w.\\-]*)(?=[ \\t]*(?:[:=]|\\{|\\+=))", // 6 key
       "([{}\\[\\],:=])", // 7 punctuation
     ].join("|"),
@@ -189,6 +189,10 @@
   }
 
   function init(root) {
+    root.querySelectorAll("code[data-highlight]:not([data-highlighted])").forEach((code) => {
+      code.dataset.highlighted = "true";
+      code.innerHTML = highlight(code.textContent, code.dataset.highlight).replace(/\n$/, "");
+    });
     root.querySelectorAll("textarea[data-code-editor]").forEach(enhance);
     root.querySelectorAll(".vault-form input[type=file][name=upload]").forEach(enhanceImport);
   }

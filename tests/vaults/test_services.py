@@ -228,3 +228,14 @@ def test_line_ends_are_normalised(workspace, member):
         workspace=workspace, user=member, actor=member, fmt="hocon", content="a: 1\r\nb: 2\r"
     )
     assert vault.content == "a: 1\nb: 2\n"
+
+
+def test_every_error_is_reported_at_once(workspace, owner, groups):
+    services.group_vault_create(
+        workspace=workspace, actor=owner, name="Taken", group=groups["users"], fmt="hocon", content=""
+    )
+    with pytest.raises(ValidationError) as err:
+        services.group_vault_create(
+            workspace=workspace, actor=owner, name="taken", group=None, fmt="json", content="{"
+        )
+    assert set(err.value.message_dict) == {"name", "group", "content"}

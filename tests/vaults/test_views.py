@@ -415,3 +415,14 @@ def test_admins_see_any_members_effective_config(
     assert 'name="user"' in html
     assert client.get(url("effective-config", workspace, query=f"?user={outsider.pk.hex}")).status_code == 404
     assert client.get(url("effective-config", workspace, query="?user=garbage")).status_code == 404
+
+
+def test_the_workspace_page_shows_the_vault_box_of_the_current_workspace(client, member, workspace):
+    services.user_vault_save(
+        workspace=workspace, user=member, actor=member, fmt="hocon", content="sdk.box: shown"
+    )
+    client.force_login(member)
+    client.get(url("user-vault", workspace))  # makes `workspace` the current one
+    html = client.get(reverse("workspaces:workspace-settings")).content.decode()
+    assert html.count('id="user-vault"') == 1
+    assert "sdk.box: shown" in html and url("user-vault-edit", workspace) in html

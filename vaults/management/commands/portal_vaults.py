@@ -11,6 +11,7 @@ unless --enable is given; an existing one keeps its state unless told. Changes a
 audit-logged with the system as the actor.
 """
 
+import sys
 import uuid
 from pathlib import Path
 
@@ -77,18 +78,21 @@ class Command(SubcommandCommand):
         export.add_argument("--id", required=True, metavar="ID")
 
     def _read(self, path: str) -> str:
-        if path == "-":
-            import sys
-
-            return sys.stdin.read()
-        file = Path(path)
-        if not file.is_file():
-            raise CommandError(f"No such file: {path}")
         limit = services.max_content_bytes()
-        if file.stat().st_size > limit:
+        try:
+            if path == "-":
+                raw = sys.stdin.buffer.read(limit + 1)
+            else:
+                with open(path, "rb") as file:  # also pipes such as <(...)
+                    raw = file.read(limit + 1)
+        except FileNotFoundError:
+            raise CommandError(f"No such file: {path}") from None
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
+        if len(raw) > limit:
             raise CommandError(f"{path} is larger than {limit // 1024} KiB, the limit of a vault.")
         try:
-            return file.read_text(encoding="utf-8-sig")
+            return raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise CommandError(f"{path} is not UTF-8 text.") from None
 
