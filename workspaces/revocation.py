@@ -166,6 +166,7 @@ def _ensure_listener(state: _State, url: str) -> None:
 def _listen(state: _State, url: str) -> None:
     import redis
 
+    last_warned = 0.0
     while not state.stop.is_set():
         pubsub = None
         try:
@@ -199,7 +200,9 @@ def _listen(state: _State, url: str) -> None:
                 elif kind == "pong":
                     state.alive_at = time.monotonic()
         except Exception as exc:
-            if not state.stop.is_set():
+            # Warn once a minute at most while Redis stays away; requests check the database meanwhile.
+            if not state.stop.is_set() and time.monotonic() - last_warned > 60:
+                last_warned = time.monotonic()
                 logger.warning("revocation listener lost Redis (%s); checking the database meanwhile", exc)
         finally:
             state.subscribed = False

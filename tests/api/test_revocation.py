@@ -44,6 +44,25 @@ def test_active_credential_is_checked_once_then_served_from_memory(
             assert revocation.is_revoked(credential.pk) is False
 
 
+def test_the_listener_stays_alive_through_pings(listening):
+    time.sleep(revocation.SILENCE_LIMIT * 1.5)
+    assert revocation.status()["listening"] is True
+
+
+def test_redis_down_means_database_checks_and_few_warnings(
+    settings, member_key, caplog, django_assert_num_queries
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    revocation.reset()
+    credential, _ = member_key
+    with django_assert_num_queries(3):
+        for _ in range(3):
+            assert revocation.is_revoked(credential.pk) is False
+    time.sleep(revocation.RECONNECT_DELAY * 3)
+    assert revocation.status()["listening"] is False
+    assert caplog.text.count("revocation listener lost Redis") == 1
+
+
 def test_a_revoke_in_another_process_arrives_through_pubsub(listening, member_key, django_assert_num_queries):
     credential, _ = member_key
     assert revocation.is_revoked(credential.pk) is False

@@ -117,6 +117,19 @@ def test_clearml_init_accepts_the_dialog_text_and_the_conf_works(
     assert result["files"].startswith("http://")
 
 
+def test_without_files_server_clearml_init_would_stop_to_ask(portal, pair, clearml_init, sdk_home):
+    """Why the dialog always prints files_server: without it, on a port clearml-init cannot
+    guess from (anything but 80/443/8008/8080), it asks on the terminal instead of accepting
+    the paste."""
+    credential, secret = pair
+    text = configuration_text(credential=credential, secret=secret)
+    without = "\n".join(line for line in text.splitlines() if "files_server" not in line)
+    done = clearml_init(without)
+    assert "Files configured to:" in done.stdout
+    assert done.returncode != 0  # EOF at the prompt
+    assert not (sdk_home / "clearml.conf").exists()
+
+
 def test_clearml_init_rejects_a_wrong_secret(portal, pair, clearml_init, sdk_home):
     credential, secret = pair
     text = configuration_text(credential=credential, secret=secret[:-1] + ("A" if secret[-1] != "A" else "B"))
