@@ -3,6 +3,11 @@ import pytest
 from access.models import GroupMembership, UserGroup
 from access.selectors import builtin_groups_ensure
 
+# The browser journey (test_e2e_vaults.py) uses the e2e browser settings and the live
+# portal + SDK runner of the real-client tests.
+from tests.e2e.conftest import browser_context_args, browser_type_launch_args  # noqa: F401
+from tests.realclient.conftest import portal, run_sdk, sdk_home  # noqa: F401
+
 
 @pytest.fixture
 def groups(workspace):

@@ -6,15 +6,17 @@ it away and back; the member then edits their own vault (double-click the box),
 enables it, and their SDK sees it win over the group vault.
 """
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
 from access.models import GroupMembership, UserGroup
-from tests.e2e.conftest import browser_context_args, browser_type_launch_args, sign_in  # noqa: F401
-from tests.realclient.conftest import portal, run_sdk, sdk_home  # noqa: F401
+from tests.e2e.conftest import sign_in
 from vaults.models import Vault
 from workspaces.credentials import credential_create
 
+# The browser and live-portal fixtures come from tests/vaults/conftest.py.
 pytestmark = [pytest.mark.e2e, pytest.mark.realclient, pytest.mark.django_db(transaction=True)]
 
 SDK = """
@@ -78,7 +80,7 @@ def test_admin_group_vault_reaches_a_members_sdk_and_the_member_vault_wins(
             "link", name="Download Research storage"
         ).click()
     assert download.value.suggested_filename == "Research-storage.conf"
-    assert 'key: "FROM_BROWSER"' in open(download.value.path()).read()
+    assert 'key: "FROM_BROWSER"' in Path(download.value.path()).read_text()
 
     # The member edits their own vault from the box (double-click), then enables it.
     page.get_by_role("button", name="Sign out").click()
