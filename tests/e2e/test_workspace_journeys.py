@@ -1,4 +1,7 @@
-"""Browser journeys through the Workspace page (headless Chromium, real htmx and dialogs)."""
+"""Browser journeys through the Workspace page (headless Chromium, real htmx and dialogs).
+
+The browser launch fixtures are the shared ones of tests/e2e/conftest.py.
+"""
 
 import re
 
@@ -9,22 +12,6 @@ from tests.factories import PASSWORD, UserFactory, make_workspace
 from workspaces.models import Credential, Membership
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-# Local to this module on purpose: a shared tests/e2e/conftest.py may come later.
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture
