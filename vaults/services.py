@@ -149,15 +149,20 @@ def _clean_name(*, workspace: Workspace, name: str, exclude: Vault | None = None
 # -- the member's own vault ------------------------------------------------------------
 
 
-def _user_vault_for_update(*, workspace: Workspace, user) -> Vault | None:
-    return (
-        Vault.objects.for_workspace(workspace)
-        .user_vaults()
-        .select_for_update(of=("self",))
-        .select_related("workspace", "user")
-        .filter(user=user)
-        .first()
+def _user_vault_for_update(*, workspace: Workspace, user, actor) -> tuple[Vault, bool]:
+    """USER's vault in WORKSPACE, locked; created (empty, disabled) when missing. (vault, created)."""
+    actor = actor if getattr(actor, "pk", None) else None
+    # get_or_create survives two first saves racing on the one-per-member constraint.
+    vault, created = Vault.objects.get_or_create(
+        workspace=workspace,
+        scope=VaultScope.USER,
+        user=user,
+        defaults={"created_by": actor, "updated_by": actor},
     )
+    locked = (
+        Vault.objects.select_for_update(of=("self",)).select_related("workspace", "user").get(pk=vault.pk)
+    )
+    return locked, created
 
 
 def _require_member(*, workspace: Workspace, user) -> None:
@@ -170,20 +175,15 @@ def user_vault_save(*, workspace: Workspace, user, actor, fmt: str, content: str
     """Replace USER's vault text in WORKSPACE (created on first save, disabled). Raises ValidationError."""
     _require_member(workspace=workspace, user=user)
     content, parsed = parse_content(fmt=fmt, content=content)
-    vault = _user_vault_for_update(workspace=workspace, user=user)
-    created = vault is None
-    if created:
-        vault = Vault(workspace=workspace, scope=VaultScope.USER, user=user, created_by=actor)
-        old_tree, old = {}, {}
-    else:
-        old_tree, old = _old_tree(vault), _describe(vault)
+    vault, created = _user_vault_for_update(workspace=workspace, user=user, actor=actor)
+    old_tree, old = _old_tree(vault), _describe(vault)
     _store(vault, fmt=fmt, content=content, parsed=parsed, actor=actor)
     vault.save()
     _audit_change(
         vault=vault,
         actor=actor,
         action="vault.create" if created else "vault.update",
-        old=old,
+        old={} if created else old,
         new={"format": vault.format} if created else _describe(vault),
         keys=parsing.keys_diff(old_tree, parsed.tree),
     )
@@ -194,11 +194,7 @@ def user_vault_save(*, workspace: Workspace, user, actor, fmt: str, content: str
 def user_vault_set_enabled(*, workspace: Workspace, user, actor, enabled: bool) -> Vault:
     """Turn USER's vault on or off (an empty vault is created if they have none yet)."""
     _require_member(workspace=workspace, user=user)
-    vault = _user_vault_for_update(workspace=workspace, user=user)
-    if vault is None:
-        vault = Vault.objects.create(
-            workspace=workspace, scope=VaultScope.USER, user=user, created_by=actor, updated_by=actor
-        )
+    vault, _ = _user_vault_for_update(workspace=workspace, user=user, actor=actor)
     return _set_enabled(vault=vault, actor=actor, enabled=enabled)
 
 
