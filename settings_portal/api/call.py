@@ -19,7 +19,7 @@ class ApiCall:
       endpoints registered with auth=False, until they authenticate).
     - `user`, `workspace`, `membership`, `credential`: loaded from the database on
       first access only, so endpoints that need none of them cost no query.
-    - `request`: the Django request, `remote_addr` its client address.
+    - `request`: the Django request; `remote_addr` the client's address.
     """
 
     def __init__(self, *, request: HttpRequest, endpoint: str, version: str, data: dict[str, Any]):
@@ -33,7 +33,10 @@ class ApiCall:
 
     @property
     def remote_addr(self) -> str:
-        return self.request.META.get("REMOTE_ADDR", "")
+        """The client's address (behind PORTAL_TRUSTED_PROXY_COUNT proxies, from X-Forwarded-For)."""
+        from accounts.views import client_ip
+
+        return client_ip(self.request)
 
     @property
     def identity(self) -> dict[str, Any]:

@@ -53,3 +53,15 @@ def test_long_worker_names_are_cut(api, member_key):
     api.call("auth.login", auth=basic(credential.access_key, secret), headers={"X-ClearML-Worker": "w" * 400})
     credential.refresh_from_db()
     assert len(credential.last_used_from) == 255
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_recorded(api, member_key, settings):
+    settings.PORTAL_TRUSTED_PROXY_COUNT = 1
+    credential, secret = member_key
+    api.call(
+        "auth.login",
+        auth=basic(credential.access_key, secret),
+        headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"},
+    )
+    credential.refresh_from_db()
+    assert credential.last_used_from == "198.51.100.7"
