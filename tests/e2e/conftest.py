@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.factories import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")  # overridable for the CI-failure test
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

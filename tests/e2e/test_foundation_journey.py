@@ -62,7 +62,9 @@ def test_foundation_journey(page: Page, live_server, transactional_db):
     expect(page.get_by_test_id("username")).to_have_text("Journey Tester")
 
     # Configuration: flip a preference; it persists across a reload.
-    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Configuration").click()
+    page.get_by_role("navigation", name="Settings").get_by_role(
+        "link", name="Configuration", exact=True
+    ).click()
     expect(page.locator("h1")).to_have_text("Configuration")
     switch = page.get_by_role("switch", name="Don't show ClearML examples")
     expect(switch).not_to_be_checked()
@@ -116,3 +118,40 @@ def test_foundation_journey(page: Page, live_server, transactional_db):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert errors == [], errors
+
+
+@pytest.mark.parametrize("ci,outcome", [("true", "1 error"), ("", "1 skipped")])
+def test_missing_browser_fails_in_ci_and_skips_elsewhere(ci, outcome):
+    """CI=true turns a missing /usr/bin/chromium into an error, never a silent skip."""
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.conf import settings
+
+    # The probe must never touch this run's test database (it fails before any database
+    # fixture, but a mistake there would drop ours): point it at another name.
+    url = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+    probe_db = urlunsplit(url._replace(path=url.path.rstrip("/") + "_browser_probe"))
+    env = {**os.environ, "CI": ci, "PORTAL_CHROMIUM": "/nonexistent/chromium", "DATABASE_URL": probe_db}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/e2e/test_foundation_journey.py::test_foundation_journey",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rs",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert outcome in result.stdout, result.stdout[-2000:]
+    assert "/nonexistent/chromium is missing" in result.stdout
+    assert (result.returncode != 0) is (ci == "true")
