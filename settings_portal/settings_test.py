@@ -16,5 +16,3 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Static files are served by the finders in tests; WhiteNoise would only warn that
 # STATIC_ROOT (filled by collectstatic in deployments) does not exist.
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]  # noqa: F405
-# No collectstatic in tests: whitenoise looks files up per request instead of warning at start-up.
-WHITENOISE_AUTOREFRESH = True
