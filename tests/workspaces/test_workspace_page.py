@@ -200,8 +200,9 @@ def _populate(workspace, owner, size: int):
         credential_create(workspace=other, actor=owner, label=f"x{n}")
 
 
-# session, user, current membership, preferences, bell count, memberships, credentials, members, invitations
-PAGE_QUERIES = 9
+# session, user, current membership, preferences, bell count, memberships, credentials, members,
+# invitations, and the configuration vault of the current workspace (vaults/_user_vault.html)
+PAGE_QUERIES = 10
 
 
 @pytest.mark.parametrize("size", [1, 12])
