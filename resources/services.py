@@ -839,10 +839,20 @@ def job_fetch_next(*, workspace: Workspace, pool: Pool, worker: str = "") -> Job
 def schedule_soon(workspace: Workspace) -> None:
     """Ask for a scheduling pass of WORKSPACE once the current transaction commits."""
     workspace_id = str(workspace.pk)
+    # One request per workspace per commit, however many changes the transaction held: the
+    # callbacks of one commit share a batch, and the first to run for a workspace does it.
+    batch = getattr(connection, "resources_schedule_batch", None)
+    if batch is None or batch["started"]:
+        batch = {"started": False, "sent": set()}
+        connection.resources_schedule_batch = batch
 
     def send() -> None:
         from .tasks import request_schedule
 
+        batch["started"] = True
+        if workspace_id in batch["sent"]:
+            return
+        batch["sent"].add(workspace_id)
         request_schedule(workspace_id)
 
     transaction.on_commit(send)

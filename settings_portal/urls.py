@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("workspaces.urls")),
     path("", include("vaults.urls")),
     path("", include("access.urls")),
+    path("", include("resources.urls")),
 ]

@@ -81,3 +81,19 @@ def test_beat_is_configured():
     from django.conf import settings
 
     assert settings.CELERY_BEAT_SCHEDULE["resources-schedule-all"]["task"] == "resources.schedule_all"
+
+
+def test_one_pass_per_commit_however_many_changes(
+    owner, workspace, queue, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    sent = []
+    monkeypatch.setattr(tasks, "request_schedule", lambda workspace_id: sent.append(workspace_id))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for _ in range(3):
+            services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+    assert sent == [str(workspace.pk)]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+    assert sent == [str(workspace.pk)] * 2

@@ -1,0 +1,162 @@
+"""Reads of the resources app: what the Resource Configuration and Resource Policies pages show."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from django.db.models import Count, Q
+
+from workspaces.models import Workspace
+
+from . import draft as drafts
+from .models import Job, JobState, Policy, Queue
+from .scheduler import usage_by
+from .services import pool_key, profile_key
+
+# Card geometry shared with resources.css: the lines between the rows are drawn from it.
+CARD_WIDTH = 228
+CARD_GAP = 20
+LINES_HEIGHT = 72
+
+
+def _pct(used: Decimal, total: Decimal) -> int:
+    if total <= 0:
+        return 100 if used > 0 else 0
+    return min(100, int(used * 100 / total))
+
+
+def board(*, workspace: Workspace, draft: drafts.Draft) -> dict:
+    """Pool cards, profile cards and the lines between them for DRAFT, with live usage and job counts."""
+    draft = drafts.normalized(draft)
+    pool_usage = {pool_key(k): v for k, v in usage_by(workspace, "pool_id").items()}
+    counts = Counter()
+    for profile_id, state, n in (
+        Job.objects.for_workspace(workspace)
+        .filter(state__in=[JobState.PENDING, JobState.RUNNING], profile__isnull=False)
+        .values_list("profile_id", "state")
+        .annotate(n=Count("id"))
+    ):
+        counts[(profile_key(profile_id), state)] = n
+    queues = {
+        q.pk: q
+        for q in Queue.objects.for_workspace(workspace).select_related("policy").order_by("priority", "id")
+    }
+    names = {item["key"]: item["name"] for kind in ("pools", "profiles") for item in draft[kind]}
+
+    pools = []
+    for pool in draft["pools"]:
+        capacity = Decimal(pool["capacity"])
+        used = pool_usage.get(pool["key"], Decimal(0))
+        pools.append(
+            {
+                **pool,
+                "capacity_text": drafts.amount_text(capacity),
+                "used": used,
+                "used_text": drafts.amount_text(used),
+                "over": used > capacity,
+                "links": [
+                    {**x, "profile_name": names[x["profile"]]} for x in drafts.pool_links(draft, pool["key"])
+                ],
+            }
+        )
+    profiles = []
+    for profile in draft["profiles"]:
+        mine = [q for q in queues.values() if profile_key(q.profile_id) == profile["key"]]
+        order = [q for q in draft["policy_priority"].get(profile["key"], []) if q in queues]
+        ordered = [queues[q] for q in order] + [q for q in mine if q.pk not in order]
+        profiles.append(
+            {
+                **profile,
+                "allotment_text": drafts.amount_text(profile["allotment"]),
+                "links": [
+                    {**x, "pool_name": names[x["pool"]]} for x in drafts.profile_links(draft, profile["key"])
+                ],
+                "pending": counts[(profile["key"], JobState.PENDING)],
+                "running": counts[(profile["key"], JobState.RUNNING)],
+                "queues": ordered,
+                "provisioned": not profile["key"].startswith("new-"),
+            }
+        )
+    return {"pools": pools, "profiles": profiles, "lines": lines(pools, profiles)}
+
+
+def lines(pools: list[dict], profiles: list[dict]) -> dict:
+    """SVG geometry: one line per link from its pool card (top row) down to its profile card."""
+    step = CARD_WIDTH + CARD_GAP
+    width = max(len(pools), len(profiles), 1) * step - CARD_GAP
+    pool_x = {p["key"]: i * step + CARD_WIDTH / 2 for i, p in enumerate(pools)}
+    profile_x = {p["key"]: i * step + CARD_WIDTH / 2 for i, p in enumerate(profiles)}
+    drawn = []
+    spread = 14
+    for profile in profiles:
+        n = len(profile["links"])
+        for k, link in enumerate(profile["links"]):
+            pool = next(p for p in pools if p["key"] == link["pool"])
+            m = len(pool["links"])
+            j = next(i for i, x in enumerate(pool["links"]) if x["key"] == link["key"])
+            x1 = pool_x[link["pool"]] + (j - (m - 1) / 2) * spread
+            x2 = profile_x[profile["key"]] + (k - (n - 1) / 2) * spread
+            drawn.append(
+                {
+                    "key": link["key"],
+                    "name": link["name"],
+                    "x1": round(x1, 1),
+                    "x2": round(x2, 1),
+                    "profile": profile["name"],
+                    "pool": pool["name"],
+                }
+            )
+    return {"width": width, "height": LINES_HEIGHT, "items": drawn}
+
+
+def policy_dashboard(*, workspace: Workspace) -> list[dict]:
+    """Every policy with its usage against reservation and limit, and its job counts."""
+    usage = usage_by(workspace, "policy_id")
+    policies = list(
+        Policy.objects.for_workspace(workspace)
+        .select_related("group")
+        .prefetch_related("queues__profile")
+        .annotate(
+            pending=Count("jobs", filter=Q(jobs__state=JobState.PENDING)),
+            running=Count("jobs", filter=Q(jobs__state=JobState.RUNNING)),
+        )
+    )
+    rows = []
+    for policy in policies:
+        used = usage.get(policy.pk, Decimal(0))
+        rows.append(
+            {
+                "policy": policy,
+                "used": used,
+                "used_text": drafts.amount_text(used),
+                "reservation_text": drafts.amount_text(policy.reservation),
+                "limit_text": drafts.amount_text(policy.limit),
+                "below_reservation": used < policy.reservation,
+                "queues": sorted(policy.queues.all(), key=lambda q: q.name.casefold()),
+            }
+        )
+    return rows
+
+
+def active_jobs(*, workspace: Workspace, policy: Policy | None = None, limit: int = 25) -> dict:
+    """Pending jobs (queue order) and running jobs (newest first), at most LIMIT of each, with totals."""
+    qs = Job.objects.for_workspace(workspace).select_related("policy", "created_by")
+    if policy is not None:
+        qs = qs.filter(policy=policy)
+    pending = qs.filter(state=JobState.PENDING)
+    running = qs.filter(state=JobState.RUNNING)
+    return {
+        "pending": list(pending.order_by("seq", "id")[:limit]),
+        "running": list(running.order_by("-started_at", "-id")[:limit]),
+        "pending_total": pending.count(),
+        "running_total": running.count(),
+    }
+
+
+def enqueue_choices(*, workspace: Workspace) -> list[Queue]:
+    return list(
+        Queue.objects.for_workspace(workspace)
+        .select_related("policy", "policy__group", "profile")
+        .order_by("name")
+    )

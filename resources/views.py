@@ -1,0 +1,498 @@
+"""Resource Configuration (pools, profiles, links; the editor) and Resource Policies pages.
+
+Administrators only. Outside the editor the page shows the provisioned configuration;
+the editor (`.../resources/editor/`) shows the working draft. Editor actions answer
+htmx with the board fragment (`#rc-board`) and plain requests with a redirect, so
+every action also works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from settings_portal.htmx import is_fragment, render_in_modal
+from workspaces.models import Role
+from workspaces.scoping import WorkspaceRequest, workspace_view
+
+from . import draft as drafts
+from . import selectors, services
+from .forms import ConnectForm, EnqueueForm, PolicyForm, PoolForm, ProfileForm
+from .models import Job, Policy
+
+PAGE = "resources/resource_config.html"
+ADMIN = Role.ADMIN
+
+
+def _messages_of(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "message_dict"):
+        return [m for msgs in exc.message_dict.values() for m in msgs]
+    return list(exc.messages)
+
+
+def _page_context(request: WorkspaceRequest, *, editing: bool, **extra) -> dict:
+    workspace = request.workspace
+    settings = services.settings_get(workspace=workspace)
+    if editing:
+        state = services.editor_state(workspace=workspace, settings=settings)
+        draft = state.draft
+    else:
+        state = None
+        draft = services.snapshot(workspace=workspace)
+    return {
+        "settings": settings,
+        "editing": editing,
+        "state": state,
+        "board": selectors.board(workspace=workspace, draft=draft),
+        "geometry": {"card": selectors.CARD_WIDTH, "gap": selectors.CARD_GAP},
+        **extra,
+    }
+
+
+def _board(request: WorkspaceRequest, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+    """After an editor action: the board (htmx) or back to the editor page (no JS)."""
+    if is_fragment(request):
+        context = _page_context(request, editing=True, errors=errors or [])
+        return render(request, f"{PAGE}#rc-board", context, status=status)
+    for error in errors or []:
+        messages.error(request, error)
+    return redirect("resources:editor", request.workspace.slug)
+
+
+def _edit(request: WorkspaceRequest, edit) -> HttpResponse:
+    try:
+        services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
+    except ValidationError as exc:
+        return _board(request, errors=_messages_of(exc), status=422)
+    return _board(request)
+
+
+def _dialog(request, template: str, partial: str, context: dict, *, invalid: bool = False) -> HttpResponse:
+    """A dialog's form: the fragment for htmx, the same form as a page without JS (422 when invalid)."""
+    if invalid:
+        if is_fragment(request):
+            return render_in_modal(request, f"{template}#{partial}", context)
+        return render(request, template, context, status=422)
+    return render(request, f"{template}#{partial}" if is_fragment(request) else template, context)
+
+
+def _apply_form_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+@workspace_view(role=ADMIN)
+@require_GET
+@vary_on_headers("HX-Request")
+def config(request: WorkspaceRequest) -> HttpResponse:
+    return render(request, PAGE, _page_context(request, editing=False))
+
+
+@workspace_view(role=ADMIN)
+@require_GET
+@vary_on_headers("HX-Request")
+def editor(request: WorkspaceRequest) -> HttpResponse:
+    template = f"{PAGE}#rc-board" if is_fragment(request) else PAGE
+    return render(request, template, _page_context(request, editing=True))
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def enable(request: WorkspaceRequest) -> HttpResponse:
+    enabled = request.POST.get("enabled") in {"on", "true", "1"}
+    settings = services.resource_management_set(
+        workspace=request.workspace, actor=request.user, enabled=enabled
+    )
+    if is_fragment(request):
+        return render(request, f"{PAGE}#enable-toggle", {"settings": settings, "saved": True})
+    messages.success(request, f"Resource management {'enabled' if enabled else 'disabled'}.")
+    return redirect(
+        (request.POST.get("next") == "editor" and "resources:editor") or "resources:config",
+        request.workspace.slug,
+    )
+
+
+# --- editor: pools and profiles ------------------------------------------------------------
+
+
+def _draft(request: WorkspaceRequest) -> drafts.Draft:
+    return services.editor_state(workspace=request.workspace).draft
+
+
+def _item(draft: drafts.Draft, kind: str, key: str) -> dict:
+    for item in draft[kind]:
+        if item["key"] == key:
+            return item
+    raise Http404("Not in the configuration")
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
+def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
+    pool = _item(_draft(request), "pools", key) if key else None
+    template, context = "resources/pool_form.html", {"pool": pool}
+    if request.method == "GET":
+        initial = (
+            {"name": pool["name"], "capacity": pool["capacity"], "description": pool["description"]}
+            if pool
+            else {}
+        )
+        return _dialog(request, template, "pool-form", {**context, "form": PoolForm(initial=initial)})
+    form = PoolForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if pool:
+                services.editor_edit(
+                    workspace=request.workspace,
+                    actor=request.user,
+                    edit=lambda d: drafts.pool_edit(d, key, **data),
+                )
+            else:
+                services.editor_edit(
+                    workspace=request.workspace, actor=request.user, edit=lambda d: drafts.pool_add(d, **data)
+                )
+        except ValidationError as exc:
+            _apply_form_errors(form, exc)
+    if not form.is_valid():
+        return _dialog(request, template, "pool-form", {**context, "form": form}, invalid=True)
+    return _board(request)
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def pool_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
+    return _edit(request, lambda d: drafts.pool_delete(d, key))
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
+def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
+    profile = _item(_draft(request), "profiles", key) if key else None
+    template, context = "resources/profile_form.html", {"profile": profile}
+    if request.method == "GET":
+        initial = {"name": profile["name"], "allotment": profile["allotment"]} if profile else {}
+        return _dialog(request, template, "profile-form", {**context, "form": ProfileForm(initial=initial)})
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if profile:
+                services.editor_edit(
+                    workspace=request.workspace,
+                    actor=request.user,
+                    edit=lambda d: drafts.profile_edit(d, key, **data),
+                )
+            else:
+                services.editor_edit(
+                    workspace=request.workspace,
+                    actor=request.user,
+                    edit=lambda d: drafts.profile_add(d, **data),
+                )
+        except ValidationError as exc:
+            _apply_form_errors(form, exc)
+    if not form.is_valid():
+        return _dialog(request, template, "profile-form", {**context, "form": form}, invalid=True)
+    return _board(request)
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def profile_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
+    return _edit(request, services.profile_delete_edit(workspace=request.workspace, key=key))
+
+
+# --- editor: links and orders ----------------------------------------------------------------
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
+def connect(request: WorkspaceRequest) -> HttpResponse:
+    """Connect Profile: drag a profile's handle onto a pool (the dialog opens with both chosen),
+    or choose both in the dialog."""
+    draft = _draft(request)
+    template = "resources/connect_form.html"
+    if request.method == "GET":
+        profile, pool = request.GET.get("profile", ""), request.GET.get("pool", "")
+        profile_name = next((p["name"] for p in draft["profiles"] if p["key"] == profile), "")
+        pool_name = next((p["name"] for p in draft["pools"] if p["key"] == pool), "")
+        initial = {"profile": profile, "pool": pool}
+        if profile_name and pool_name:
+            initial["name"] = f"{profile_name} {pool_name}"[:100]
+        form = ConnectForm(initial=initial, draft=draft)
+        return _dialog(request, template, "connect-form", {"form": form, "draft": draft})
+    form = ConnectForm(request.POST, draft=draft)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.editor_edit(
+                workspace=request.workspace,
+                actor=request.user,
+                edit=lambda d: drafts.link_add(
+                    d, profile=data["profile"], pool=data["pool"], name=data["name"]
+                ),
+            )
+        except ValidationError as exc:
+            _apply_form_errors(form, exc)
+    if not form.is_valid():
+        return _dialog(request, template, "connect-form", {"form": form, "draft": draft}, invalid=True)
+    return _board(request)
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def link_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
+    return _edit(request, lambda d: drafts.link_delete(d, key))
+
+
+def _current_order(request: WorkspaceRequest, draft: drafts.Draft, scope: str, owner: str) -> list:
+    if scope == "pool":
+        return [x["key"] for x in drafts.pool_links(draft, owner)]
+    if scope == "profile":
+        return [x["key"] for x in drafts.profile_links(draft, owner)]
+    board = selectors.board(workspace=request.workspace, draft=draft)
+    for profile in board["profiles"]:
+        if profile["key"] == owner:
+            return [q.pk for q in profile["queues"]]
+    return []
+
+
+def _set_order(scope: str, owner: str, order: list, current: list):
+    if scope == "pool":
+        return lambda d: drafts.execution_set(d, owner, order)
+    if scope == "profile":
+        return lambda d: drafts.precedence_set(d, owner, order)
+    return lambda d: drafts.policy_priority_set(d, owner, order, current)
+
+
+def _order_args(request: WorkspaceRequest):
+    scope, owner = request.POST.get("scope", ""), request.POST.get("owner", "")
+    if scope not in {"pool", "profile", "policies"}:
+        raise ValidationError("Unknown list.")
+    draft = _draft(request)
+    kinds = {"pool": "pools", "profile": "profiles", "policies": "profiles"}
+    if not any(item["key"] == owner for item in draft[kinds[scope]]):
+        raise ValidationError("That card is not in the configuration any more; reload the page.")
+    current = _current_order(request, draft, scope, owner)
+    return scope, owner, current
+
+
+def _as_items(scope: str, values: list[str]) -> list:
+    if scope != "policies":
+        return list(values)
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise ValidationError("Unknown policy in the order.") from None
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def order(request: WorkspaceRequest) -> HttpResponse:
+    """Set a whole order at once (drag and drop): SCOPE pool|profile|policies, OWNER card key, ORDER items."""
+    try:
+        scope, owner, current = _order_args(request)
+        wanted = _as_items(scope, request.POST.getlist("order"))
+    except ValidationError as exc:
+        return _board(request, errors=_messages_of(exc), status=422)
+    return _edit(request, _set_order(scope, owner, wanted, current))
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def move(request: WorkspaceRequest) -> HttpResponse:
+    """Move one ITEM of a list one place up or down (the keyboard and no-JS way to reorder)."""
+    try:
+        scope, owner, current = _order_args(request)
+        (item,) = _as_items(scope, [request.POST.get("item", "")])
+        direction = request.POST.get("direction")
+        if direction not in {"up", "down"}:
+            raise ValidationError("Move up or down.")
+        wanted = drafts.moved(current, item, direction)
+    except ValidationError as exc:
+        return _board(request, errors=_messages_of(exc), status=422)
+    return _edit(request, _set_order(scope, owner, wanted, current))
+
+
+# --- editor: save, provision, reset, exit ------------------------------------------------
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def save(request: WorkspaceRequest) -> HttpResponse:
+    services.draft_save(workspace=request.workspace, actor=request.user)
+    messages.success(request, "Draft saved. It takes effect when you provision it.")
+    return redirect("resources:editor", request.workspace.slug)
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def provision(request: WorkspaceRequest) -> HttpResponse:
+    try:
+        result = services.provision(workspace=request.workspace, actor=request.user)
+    except ValidationError as exc:
+        context = _page_context(request, editing=True, errors=_messages_of(exc))
+        return render(request, PAGE, context, status=422)
+    messages.success(request, "Configuration provisioned: the scheduler uses it from now on.")
+    for warning in result.warnings:
+        messages.warning(request, warning)
+    return redirect("resources:editor", request.workspace.slug)
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def reset(request: WorkspaceRequest) -> HttpResponse:
+    services.draft_reset(workspace=request.workspace, actor=request.user)
+    messages.success(
+        request, "Unprovisioned changes discarded: the editor shows the provisioned configuration."
+    )
+    return redirect("resources:editor", request.workspace.slug)
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def exit_editor(request: WorkspaceRequest) -> HttpResponse:
+    services.editor_exit(workspace=request.workspace, actor=request.user)
+    return redirect("resources:config", request.workspace.slug)
+
+
+# --- resource policies -----------------------------------------------------------------------
+
+
+def _policies_context(request: WorkspaceRequest) -> dict:
+    workspace = request.workspace
+    policy_id = request.GET.get("policy", "")
+    shown = None
+    if policy_id.isdigit():
+        shown = Policy.objects.for_workspace(workspace).filter(pk=int(policy_id)).first()
+    return {
+        "rows": selectors.policy_dashboard(workspace=workspace),
+        "jobs": selectors.active_jobs(workspace=workspace, policy=shown),
+        "shown": shown,
+        "settings": services.settings_get(workspace=workspace),
+    }
+
+
+@workspace_view(role=ADMIN)
+@require_GET
+@vary_on_headers("HX-Request")
+def policies(request: WorkspaceRequest) -> HttpResponse:
+    template = "resources/policy_list.html"
+    if is_fragment(request):
+        template += "#policy-dashboard"
+    return render(request, template, _policies_context(request))
+
+
+def _policies_done(request: WorkspaceRequest, message: str) -> HttpResponse:
+    if is_fragment(request):
+        return HttpResponseClientRedirect(reverse("resources:policies", args=[request.workspace.slug]))
+    messages.success(request, message)
+    return redirect("resources:policies", request.workspace.slug)
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
+def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.for_workspace(request.workspace), pk=pk) if pk else None
+    template = "resources/policy_form.html"
+    initial = {}
+    if policy:
+        initial = {
+            "name": policy.name,
+            "group": policy.group_id,
+            "reservation": drafts.amount_text(policy.reservation),
+            "limit": drafts.amount_text(policy.limit),
+            "description": policy.description,
+        }
+    if request.method == "GET":
+        form = PolicyForm(initial=initial, workspace=request.workspace, policy=policy)
+        return _dialog(request, template, "policy-form", {"form": form, "policy": policy})
+    form = PolicyForm(request.POST, workspace=request.workspace, policy=policy)
+    if form.is_valid():
+        data = form.cleaned_data
+        values = {
+            "name": data["name"],
+            "group": data["group"],
+            "reservation": data["reservation"],
+            "limit": data["limit"],
+            "description": data["description"],
+            "queues": [services.QueueSpec(profile=f, name=n) for f, n in form.chosen_queues()],
+        }
+        try:
+            if policy:
+                services.policy_update(policy=policy, actor=request.user, **values)
+            else:
+                policy = services.policy_create(workspace=request.workspace, actor=request.user, **values)
+        except ValidationError as exc:
+            _apply_form_errors(form, exc)
+    if not form.is_valid():
+        return _dialog(
+            request, template, "policy-form", {"form": form, "policy": policy if pk else None}, invalid=True
+        )
+    return _policies_done(request, f"Policy “{policy.name}” saved.")
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
+def policy_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(Policy.objects.for_workspace(request.workspace), pk=pk)
+    if request.method == "GET":
+        pending = policy.jobs.filter(state="pending").count()
+        return _dialog(
+            request,
+            "resources/policy_confirm_delete.html",
+            "policy-delete",
+            {"policy": policy, "pending": pending},
+        )
+    name = policy.name
+    dropped = services.policy_delete(policy=policy, actor=request.user)
+    return _policies_done(request, f"Policy “{name}” deleted; {dropped} pending job(s) went back to draft.")
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
+def enqueue(request: WorkspaceRequest) -> HttpResponse:
+    template = "resources/enqueue_form.html"
+    if request.method == "GET":
+        form = EnqueueForm(workspace=request.workspace, initial={"queue": request.GET.get("queue")})
+        return _dialog(request, template, "enqueue-form", {"form": form})
+    form = EnqueueForm(request.POST, workspace=request.workspace)
+    if form.is_valid():
+        try:
+            job = services.job_enqueue(
+                workspace=request.workspace,
+                actor=request.user,
+                queue=form.cleaned_data["queue"],
+                name=form.cleaned_data["name"],
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            form.add_error(None, str(exc) if isinstance(exc, PermissionDenied) else exc)
+    if not form.is_valid():
+        return _dialog(request, template, "enqueue-form", {"form": form}, invalid=True)
+    return _policies_done(request, f"Job “{job.name}” enqueued in {job.queue_name}.")
+
+
+@workspace_view(role=ADMIN)
+@require_POST
+def job_abort(request: WorkspaceRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(Job.objects.for_workspace(request.workspace), pk=pk)
+    if services.job_abort(job=job, actor=request.user):
+        message = f"Job “{job.name}” aborted."
+    else:
+        message = f"Job “{job.name}” was not queued or running any more."
+    if is_fragment(request):
+        return render(request, "resources/policy_list.html#policy-dashboard", _policies_context(request))
+    messages.success(request, message)
+    return redirect("resources:policies", request.workspace.slug)
