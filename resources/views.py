@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from access.selectors import builtin_groups_ensure
 from settings_portal.htmx import is_fragment, render_in_modal
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
@@ -416,6 +417,7 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
             "limit": drafts.amount_text(policy.limit),
             "description": policy.description,
         }
+    builtin_groups_ensure(workspace=request.workspace)  # Users, Admins, Queue admins are choices too
     if request.method == "GET":
         form = PolicyForm(initial=initial, workspace=request.workspace, policy=policy)
         return _dialog(request, template, "policy-form", {"form": form, "policy": policy})
