@@ -133,7 +133,7 @@ def plan(
         if prefetched is not None and q.id in prefetched:
             items, exhausted = prefetched[q.id]
             buf.items, buf.exhausted = list(items), exhausted
-            buf.batch = max(initial_batch * 4, 32)
+            buf.batch = max(initial_batch * 4, 128)
         buffers[q.id] = buf
 
     def head(q: QueueState) -> tuple[int, int] | None:

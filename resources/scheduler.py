@@ -25,7 +25,7 @@ from . import planner
 from .models import Job, JobState, Link, Policy, Pool, Profile, Queue, ResourceSettings
 
 MAX_ADMISSIONS = 5000
-PREFETCH = 8
+PREFETCH = 12
 LOCK_CLASS = 0x5253  # "RS": the resources scheduler's advisory lock namespace
 
 # Test hook: called with a stage name ("planned", "written") inside the pass's transaction.
@@ -224,25 +224,42 @@ def _write(workspace: Workspace, admissions: list[planner.Admission], pool_names
     done: set[int] = set()
     table = Job._meta.db_table
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement for the whole pass.
+            cursor.execute(
+                f"UPDATE {table} AS j SET state = %s, pool_id = v.pool, pool_name = v.pool_name, "  # noqa: S608
+                "allotment = v.allotment, started_at = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[]) AS v(id, pool, pool_name, allotment) "
+                "WHERE j.id = v.id AND j.state = %s AND j.workspace_id = %s RETURNING j.id",
+                [
+                    JobState.RUNNING.value,
+                    now,
+                    [a.job for a in admissions],
+                    [a.pool for a in admissions],
+                    [pool_names.get(a.pool, "") for a in admissions],
+                    [planner.from_milli(a.allotment) for a in admissions],
+                    JobState.PENDING.value,
+                    workspace.pk,
+                ],
+            )
+            done.update(row[0] for row in cursor.fetchall())
+            return [(a.job, a.pool) for a in admissions if a.job in done]
         for (pool_id, allotment), job_ids in groups.items():
-            for start in range(0, len(job_ids), 2000):
-                chunk = job_ids[start : start + 2000]
-                if connection.vendor == "postgresql":
-                    where, params = "id = ANY(%s)", [chunk]
-                else:
-                    where, params = f"id IN ({', '.join(['%s'] * len(chunk))})", list(chunk)
+            for start in range(0, len(job_ids), 500):
+                chunk = job_ids[start : start + 500]
                 cursor.execute(
                     f"UPDATE {table} SET state = %s, pool_id = %s, pool_name = %s, allotment = %s, "  # noqa: S608
-                    f"started_at = %s WHERE {where} AND state = %s AND workspace_id = %s RETURNING id",
+                    f"started_at = %s WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND state = %s "
+                    "AND workspace_id = %s RETURNING id",
                     [
                         JobState.RUNNING.value,
                         pool_id,
                         pool_names.get(pool_id, ""),
                         connection.ops.adapt_decimalfield_value(planner.from_milli(allotment), 12, 3),
                         now,
-                        *params,
+                        *chunk,
                         JobState.PENDING.value,
-                        workspace.pk if connection.vendor == "postgresql" else workspace.pk.hex,
+                        workspace.pk.hex,
                     ],
                 )
                 done.update(row[0] for row in cursor.fetchall())

@@ -49,3 +49,35 @@ def test_simulate_command_prints_every_scenario_and_changes_nothing(tmp_path):
     # Rolled back: nothing of the scenarios is left behind.
     assert not Pool.objects.dangerously_all().exists()
     assert not Job.objects.dangerously_all().exists()
+
+
+def test_simulate_works_on_the_embedded_sqlite_default(tmp_path):
+    """The command on a fresh SQLite database (no DATABASE_URL), as `make run` sets it up."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(DEBUG="true", PORTAL_VAR_DIR=str(tmp_path))
+    path = tmp_path / "scenarios.json"
+    path.write_text(json.dumps(SCENARIOS))
+    manage = [sys.executable, str(root / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=root, env=env, check=True, timeout=300)
+    proc = subprocess.run(
+        [*manage, "portal_resources", "simulate", str(path)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "portal.sqlite3").exists()
+    printed = json.loads(proc.stdout)
+    for scenario, result in zip(SCENARIOS, printed, strict=True):
+        assert [normalized(r) for r in result["results"]] == [normalized(r) for r in scenario["expected"]]

@@ -1,0 +1,228 @@
+"""Benchmark of one resource-scheduling pass on PostgreSQL at 100,000 and 10,000 pending jobs.
+
+Run it (PostgreSQL is needed):
+
+    scripts/with-test-services.sh .venv/bin/python bench/scheduler.py
+
+Options: --jobs N (100000), --small N (10000), --rounds N (5), --seed N (1), --keep-db.
+
+What it does, in well under a minute:
+1. creates a throw-away database `portal_sched_bench_<pid>` next to DATABASE_URL's and
+   migrates it;
+2. builds, through the real services (editor draft + Provision, policy_create), a
+   configuration of 100 pools, 50 profiles (allotments 0.5 to 8, each linked to 2-5
+   pools in a random precedence), 200 policies (reservation, limit) with 5 queues each
+   (1,000 queues), in two workspaces with the same configuration;
+3. fills the queues with --jobs and --small pending jobs (one INSERT ... SELECT; enqueue
+   order = the sequence), lets the scheduler fill the pools once, then completes a
+   third of the running jobs so that the measured pass has capacity to hand out;
+4. times `resources.scheduler.schedule_pass` (the function the Celery task runs: lock,
+   usage from the database, queue heads, plan, guarded writes) --rounds times on each
+   workspace, each inside a transaction rolled back afterwards so every round starts
+   from the same state, and prints the median pass time and admissions per second;
+5. drops the database and ends with exactly one line
+   `pass_s_100k=<seconds> growth_100k_over_10k=<x>` (the median pass times' ratio).
+
+Not a test: it fails only when PostgreSQL is missing. Figures seen are in docs/scheduler.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+POOLS, PROFILES, POLICIES, QUEUES_PER_POLICY = 100, 50, 200, 5
+ALLOTMENTS = ["0.5", "1", "2", "4", "8"]
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def admin_sql(base_url: str, statement: str) -> None:
+    import psycopg
+
+    parts = urlsplit(base_url)
+    dsn = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def build_workspace(name: str, owner, rng: random.Random):
+    """The configuration through the services the UI uses; returns (workspace, queue ids)."""
+    from access.models import UserGroup
+    from resources import draft as drafts
+    from resources import services
+    from resources.models import Profile, Queue
+    from workspaces.services import workspace_create
+
+    workspace = workspace_create(owner=owner, name=name)
+
+    def build(d):
+        for i in range(POOLS):
+            d = drafts.pool_add(d, name=f"pool-{i}", capacity=rng.choice([16, 32, 48, 64]))
+        for i in range(PROFILES):
+            d = drafts.profile_add(d, name=f"profile-{i}", allotment=ALLOTMENTS[i % len(ALLOTMENTS)])
+        pools = [p["key"] for p in d["pools"]]
+        for i, profile in enumerate(d["profiles"]):
+            for j, pool in enumerate(rng.sample(pools, rng.randint(2, 5))):
+                d = drafts.link_add(d, profile=profile["key"], pool=pool, name=f"link-{i}-{j}")
+        for pool in d["pools"]:  # a random execution priority in every pool
+            order = [x["key"] for x in drafts.pool_links(d, pool["key"])]
+            rng.shuffle(order)
+            d = drafts.execution_set(d, pool["key"], order)
+        return d
+
+    services.editor_edit(workspace=workspace, actor=owner, edit=build)
+    services.draft_save(workspace=workspace, actor=owner)
+    services.provision(workspace=workspace, actor=owner)
+    group = UserGroup.objects.create(workspace=workspace, name="Everyone")
+    profiles = list(Profile.objects.for_workspace(workspace))
+    for i in range(POLICIES):
+        reservation = rng.choice([0, 0, 4, 8, 16])
+        limit = reservation + rng.choice([8, 16, 32, 64])
+        chosen = rng.sample(profiles, QUEUES_PER_POLICY)
+        services.policy_create(
+            workspace=workspace,
+            actor=owner,
+            name=f"policy-{i}",
+            group=group,
+            reservation=reservation,
+            limit=limit,
+            queues=[
+                services.QueueSpec(profile=f, name=f"q-{i}-{f.pk}") for f in chosen if f.allotment <= limit
+            ],
+        )
+    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    queue_ids = list(Queue.objects.for_workspace(workspace).values_list("id", flat=True))
+    return workspace, queue_ids
+
+
+def fill(workspace, queue_ids: list[int], n: int, offset: int) -> None:
+    """N pending jobs spread over the queues (a multiplicative hash), enqueue order = seq."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO resources_job (workspace_id, name, task_id, state, queue_id, policy_id, profile_id, "
+            "queue_name, pool_name, worker, seq, created_at, enqueued_at) "
+            "SELECT %s, 'job-' || g, 'task-' || g, 'pending', q.id, q.policy_id, q.profile_id, q.name, '', '', "
+            "g + %s, now(), now() FROM generate_series(1, %s) AS g "
+            "JOIN resources_queue q ON q.id = (%s::bigint[])[1 + ((g::bigint * 2654435761) %% %s)]",
+            [workspace.pk, offset, n, queue_ids, len(queue_ids)],
+        )
+        cursor.execute("SELECT setval('resources_job_seq', (SELECT max(seq) FROM resources_job))")
+        cursor.execute("ANALYZE resources_job")
+
+
+def churn(workspace, rng: random.Random) -> int:
+    """Fill the pools once (committed), then finish a third of the running jobs."""
+    from resources.models import Job, JobState
+    from resources.scheduler import schedule_until_idle
+
+    schedule_until_idle(workspace)
+    running = list(
+        Job.objects.for_workspace(workspace).filter(state=JobState.RUNNING).values_list("id", flat=True)
+    )
+    done = rng.sample(running, len(running) // 3)
+    Job.objects.filter(pk__in=done).update(state=JobState.COMPLETED)
+    return len(running)
+
+
+def measure(workspace, rounds: int) -> tuple[float, int]:
+    """Median seconds of one pass over WORKSPACE (each round rolled back) and its admissions."""
+    from django.db import transaction
+
+    from resources.scheduler import schedule_pass
+
+    times, admitted = [], 0
+    for _ in range(rounds):
+        with transaction.atomic():
+            start = time.perf_counter()
+            result = schedule_pass(workspace)
+            times.append(time.perf_counter() - start)
+            admitted = len(result.admitted)
+            transaction.set_rollback(True)
+    return statistics.median(times), admitted
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("Needs PostgreSQL: run it through scripts/with-test-services.sh (DATABASE_URL).")
+
+    db_name = f"portal_sched_bench_{os.getpid()}"
+    parts = urlsplit(database_url)
+    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, ""))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_portal.settings")
+    os.environ.setdefault("DEBUG", "true")
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    os.environ.pop("REDIS_URL", None)  # passes run here, in-process
+    admin_sql(database_url, f'CREATE DATABASE "{db_name}"')
+    try:
+        import django
+
+        django.setup()
+        import logging
+
+        logging.disable(logging.INFO)
+        from django.core.management import call_command
+
+        from accounts.services import user_create
+
+        log(f"setting up {db_name} ...")
+        call_command("migrate", "--noinput", verbosity=0)
+        rng = random.Random(args.seed)
+        owner = user_create(email="bench@example.com", password=None, username="bench")
+        started = time.perf_counter()
+        big, big_queues = build_workspace("Bench 100k", owner, random.Random(args.seed))
+        small, small_queues = build_workspace("Bench 10k", owner, random.Random(args.seed))
+        log(
+            f"configuration: {POOLS} pools, {PROFILES} profiles, {POLICIES} policies, "
+            f"{len(big_queues)} queues per workspace ({time.perf_counter() - started:.1f} s)"
+        )
+        fill(big, big_queues, args.jobs, 0)
+        fill(small, small_queues, args.small, args.jobs)
+        log(f"filled {args.jobs} + {args.small} pending jobs")
+        for ws in (big, small):
+            running = churn(ws, rng)
+            log(f"{ws.name}: {running} jobs admitted to fill the pools, a third of them then finished")
+
+        results = {}
+        for label, ws, n in (("100k", big, args.jobs), ("10k", small, args.small)):
+            seconds, admitted = measure(ws, args.rounds)
+            results[label] = seconds
+            rate = admitted / seconds if seconds else 0.0
+            log(
+                f"{label}: {n} pending, one pass {seconds * 1000:.1f} ms (median of {args.rounds}), "
+                f"{admitted} admitted, {rate:,.0f} admissions/s"
+            )
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_db:
+            admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}"')
+    growth = results["100k"] / results["10k"] if results["10k"] else float("inf")
+    print(f"pass_s_100k={results['100k']:.4f} growth_100k_over_10k={growth:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
