@@ -69,6 +69,29 @@ def test_resource_configuration_journey(page: Page, live_server, transactional_d
     expect(page.locator(".rc-status")).to_contain_text("Unsaved changes")
     assert not Pool.objects.exists()  # nothing applied before Provision
 
+    # A second pool, connected with the plain dialog (the keyboard way); then reorder the
+    # profile's pool precedence by dragging, and back with the keyboard's ▲ button.
+    page.get_by_role("link", name="+ Add Pool").click()
+    dialog.get_by_label("Name").fill("Spare Pool")
+    dialog.get_by_label("Number of resources").fill("4")
+    dialog.get_by_role("button", name="Create").click()
+    expect(page.get_by_test_id("pool-card")).to_have_count(2)
+    page.get_by_role("link", name="Connect a profile to a pool…").click()
+    expect(dialog.get_by_role("heading", name="Connect Profile")).to_be_visible()
+    dialog.get_by_label("Pool").select_option(label="Spare Pool")
+    dialog.get_by_label("Connection name").fill("4 GPU spare")
+    dialog.get_by_role("button", name="Connect").click()
+    expect(dialog).to_be_hidden()
+    links = page.get_by_test_id("profile-card").locator("ol[data-scope=profile] > li")
+    expect(links).to_have_count(2)
+    expect(links.nth(0)).to_contain_text("4 GPU pool")
+    links.nth(1).drag_to(links.nth(0), target_position={"x": 20, "y": 2})
+    expect(links.nth(0)).to_contain_text("4 GPU spare")
+    links = page.get_by_test_id("profile-card").locator("ol[data-scope=profile] > li")
+    links.nth(1).get_by_role("button", name="Move 4 GPU pool up").click()
+    expect(links.nth(0)).to_contain_text("4 GPU pool")
+    expect(page.locator("svg.rc-lines .rc-line")).to_have_count(2)
+
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".rc-status")).to_contain_text("Saved draft")
     assert not Pool.objects.exists()
@@ -77,7 +100,8 @@ def test_resource_configuration_journey(page: Page, live_server, transactional_d
     assert Link.objects.get(name="4 GPU pool").pool.capacity == 8
     page.get_by_role("button", name="Exit").click()
     expect(page.locator("h1")).not_to_contain_text("Editor")
-    expect(page.get_by_test_id("pool-card")).to_contain_text("0 / 8 resources in use")
+    expect(page.get_by_test_id("pool-card").first).to_contain_text("0 / 8 resources in use")
+    assert [x.name for x in Link.objects.order_by("precedence")] == ["4 GPU pool", "4 GPU spare"]
 
     # A policy for Team on the new profile, then a job through its queue.
     page.get_by_role("link", name="Resource Policies").click()
@@ -98,12 +122,12 @@ def test_resource_configuration_journey(page: Page, live_server, transactional_d
     dialog.get_by_role("button", name="Enqueue").click()
     row = page.get_by_test_id("job-row").filter(has_text="first-job")
     expect(row).to_contain_text("Running")
-    expect(row).to_contain_text("GPU Pool")
+    expect(row).to_contain_text("GPU Pool")  # the first pool in the precedence
     assert Job.objects.get(name="first-job").state == JobState.RUNNING
     expect(page.get_by_test_id("policy-card")).to_contain_text("4 in use")
 
     # The configuration page shows it too.
     page.get_by_role("link", name="Resource Configuration").first.click()
-    expect(page.get_by_test_id("pool-card")).to_contain_text("4 / 8 resources in use")
+    expect(page.get_by_test_id("pool-card").first).to_contain_text("4 / 8 resources in use")
     expect(page.get_by_test_id("profile-card")).to_contain_text("1 running")
     assert errors == []
