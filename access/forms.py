@@ -32,8 +32,8 @@ class ServiceAccountForm(forms.Form):
     allow_impersonation = forms.BooleanField(
         label="Allow impersonation",
         required=False,
-        help_text="Tasks run by agents with these credentials can run as their owner "
-        "(clearml-agent --use-owner-token), with the owner's vaults and access.",
+        help_text="Agents using these credentials can run each task as its owner, with the owner's vaults "
+        "and access (clearml-agent --use-owner-token).",
     )
 
 

@@ -126,7 +126,9 @@ def member_row_list(*, workspace, query: str = "") -> QuerySet:
     ).values(*ROW_COLUMNS)
     # Pending invitations first (the page an admin lands on after inviting), then by name.
     # Each part unordered (SQLite allows no ORDER BY inside a UNION): the union is ordered.
-    return members.order_by().union(invitations.order_by(), all=True).order_by("row_kind", "row_sort", "row_id")
+    return (
+        members.order_by().union(invitations.order_by(), all=True).order_by("row_kind", "row_sort", "row_id")
+    )
 
 
 def member_count(*, workspace) -> int:

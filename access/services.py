@@ -516,7 +516,9 @@ def service_account_delete(*, account: ServiceAccount, actor) -> int:
         before={"name": account.name, "allow_impersonation": account.allow_impersonation},
         after={"credentials_revoked": revoked},
     )
+    # The name is free again for a new account; the row stays for what it logged.
     user.is_active = False
-    user.save(update_fields=["is_active"])
+    user.username = f"deleted-{user.id.hex}"
+    user.save(update_fields=["is_active", "username"])
     account.delete()
     return revoked

@@ -220,6 +220,8 @@ def test_delete_service_account(workspace, owner, service_account, custom_group)
     assert not ServiceAccount.objects.filter(pk=service_account.pk).exists()
     assert not GroupMembership.objects.filter(user=service_account.user).exists()
     assert not Membership.objects.filter(user=service_account.user).exists()
+    again, _, _ = services.service_account_create(workspace=workspace, actor=owner, name="gpu-agents")
+    assert again.user.username == "gpu-agents"
 
 
 # --- Sign-in ----------------------------------------------------------------------------------------------
