@@ -560,6 +560,10 @@ def _group_form_view(request: WorkspaceRequest, group: UserGroup | None) -> Http
         return _form_error(
             request, template, "group-form", _group_form_context(request, form, member_ids, group)
         )
+    if not Membership.objects.filter(pk=request.membership.pk, role__gte=Role.ADMIN).exists():
+        # The admin took themselves out of Admins: this page is no longer theirs.
+        messages.success(request, f"You are no longer an administrator of {request.workspace.name}.")
+        return _leave_page(request)
     if is_fragment(request):
         response = render(request, "access/group_list.html#group-table", _group_table_context(request))
         retarget(response, "#group-table")

@@ -360,6 +360,23 @@ def test_the_owner_cannot_be_removed(client, admin_member, workspace, owner):
     assert Membership.objects.filter(workspace=workspace, user=owner).exists()
 
 
+def test_an_admin_removing_themselves_leaves_the_workspace(client, admin_member, workspace):
+    client.force_login(admin_member)
+    response = client.post(url("member-remove", workspace, admin_member.pk), headers=HX)
+    assert response.status_code == 200 and response["HX-Redirect"] == reverse("accounts:profile")
+    assert not Membership.objects.filter(workspace=workspace, user=admin_member).exists()
+    assert client.get(url("user-list", workspace)).status_code == 404
+
+
+def test_an_admin_leaving_admins_is_sent_away_from_the_admin_pages(client, admin_member, owner, workspace):
+    admins = builtin_groups_ensure(workspace=workspace)[BuiltinGroup.ADMINS]
+    client.force_login(admin_member)
+    response = client.post(url("group-edit", workspace, admins.pk), {"name": "Admins", "members": [owner.pk]})
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:profile")
+    assert Membership.objects.get(workspace=workspace, user=admin_member).role == Role.MEMBER
+    assert client.get(url("group-list", workspace)).status_code == 403
+
+
 def test_service_accounts_are_not_removed_as_users(client, owner, workspace, service_account):
     client.force_login(owner)
     assert client.post(url("member-remove", workspace, service_account.user_id)).status_code == 404
