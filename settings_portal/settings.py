@@ -67,6 +67,13 @@ PORTAL_HASH_KEY = env_secret("PORTAL_HASH_KEY") or hashlib.sha256(f"hash:{SECRET
 
 # Self-hosted installs usually want one workspace; the hosted flavour lists many.
 PORTAL_SINGLE_WORKSPACE = env_bool("PORTAL_SINGLE_WORKSPACE", False)
+# Days an invitation link stays valid.
+PORTAL_INVITATION_DAYS = env_int("PORTAL_INVITATION_DAYS", 7)
+# Largest configuration vault accepted, in bytes.
+PORTAL_VAULT_MAX_BYTES = env_int("PORTAL_VAULT_MAX_BYTES", 64 * 1024)
+# Key that signs API tokens (HS256); derived from SECRET_KEY when unset. Changing it
+# signs every ClearML client out (they log in again with their key pair).
+PORTAL_API_TOKEN_KEY = env_secret("PORTAL_API_TOKEN_KEY") or ""
 PORTAL_SELF_HOSTED = env_bool("PORTAL_SELF_HOSTED", True)
 
 INSTALLED_APPS = [
