@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "workspaces.middleware.CurrentWorkspaceMiddleware",
+    "workspaces.middleware.ActivityMiddleware",
     "settings_portal.middleware.ContentSecurityPolicyMiddleware",
 ]
 

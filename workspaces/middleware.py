@@ -1,5 +1,9 @@
+import time
+
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from .models import Membership
 from .selectors import current_membership_get
 
 
@@ -13,3 +17,40 @@ class CurrentWorkspaceMiddleware:
     def __call__(self, request):
         request.current_membership = SimpleLazyObject(lambda: current_membership_get(request))
         return self.get_response(request)
+
+
+# "Last active" in Users & Groups is kept to this precision, so a signed-in user's
+# browsing costs at most one small UPDATE per interval, not one per request.
+ACTIVITY_INTERVAL_SECONDS = 300
+ACTIVITY_SESSION_KEY = "activity_at"
+
+
+class ActivityMiddleware:
+    """Record when a signed-in user was last active, in the user and in the current workspace."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not hasattr(request, "session"):
+            return response
+        now = time.time()
+        if now - request.session.get(ACTIVITY_SESSION_KEY, 0) < ACTIVITY_INTERVAL_SECONDS:
+            return response
+        request.session[ACTIVITY_SESSION_KEY] = now
+        stamp = timezone.now()
+        type(user).objects.filter(pk=user.pk).update(last_active=stamp)
+        workspace_id = request.session.get("workspace_id")
+        if workspace_id:
+            Membership.objects.filter(user=user, workspace_id=workspace_id).update(last_active=stamp)
+        return response
+
+
+def record_sign_in_activity(sender, request, user, **kwargs) -> None:
+    """`user_logged_in` receiver: signing in is activity; it also starts the throttle window."""
+    if request is None or not hasattr(request, "session"):
+        return
+    request.session[ACTIVITY_SESSION_KEY] = time.time()
+    type(user).objects.filter(pk=user.pk).update(last_active=timezone.now())

@@ -42,11 +42,12 @@ def require_role(membership: Membership, role: Role) -> None:
         raise PermissionDenied(f"This needs the {Role(role).label} role in {membership.workspace.name}.")
 
 
-def workspace_view(role: Role = Role.MEMBER) -> Callable:
+def workspace_view(role: Role = Role.MEMBER, *, make_current: bool = True) -> Callable:
     """Decorate a view taking `workspace_slug`: loads `request.workspace`/`request.membership`.
 
-    Non-members get 404, members below ROLE get 403. The workspace becomes the
-    session's current workspace, so the sidebar follows where the user is.
+    Non-members get 404, members below ROLE get 403. With MAKE_CURRENT the workspace
+    becomes the session's current workspace, so the sidebar follows where the user is;
+    the Workspace page's panels pass False (acting in a panel is not switching to it).
     """
 
     def decorator(view: Callable) -> Callable:
@@ -57,9 +58,10 @@ def workspace_view(role: Role = Role.MEMBER) -> Callable:
             require_role(membership, role)
             request.workspace = membership.workspace
             request.membership = membership
-            request.current_membership = membership
-            if request.session.get("workspace_id") != str(membership.workspace_id):
-                request.session["workspace_id"] = str(membership.workspace_id)
+            if make_current:
+                request.current_membership = membership
+                if request.session.get("workspace_id") != str(membership.workspace_id):
+                    request.session["workspace_id"] = str(membership.workspace_id)
             return view(request, *args, **kwargs)
 
         wrapped.required_role = role  # read by the URL × role test

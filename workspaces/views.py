@@ -1,6 +1,5 @@
 from collections import defaultdict
 from collections.abc import Callable
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +23,7 @@ from . import credentials, invitations, notifications, selectors, services
 from .credentials import can_manage, configuration_text, credential_edit_label, credential_list, jupyter_text
 from .forms import CredentialLabelForm, InvitationSignupForm, InviteForm, WorkspaceNameForm
 from .models import Credential, Invitation, Membership, Notification, Role
-from .scoping import WorkspaceRequest, membership_get, require_role, workspace_view
+from .scoping import WorkspaceRequest, workspace_view
 
 AUDIT_PAGE_SIZE = 50
 NOTIFICATION_PAGE_SIZE = 50
@@ -50,24 +49,8 @@ def audit_log(request: WorkspaceRequest) -> HttpResponse:
 
 
 def workspace_panel_view(role: Role = Role.MEMBER) -> Callable:
-    """`scoping.workspace_view` for the panels of the Workspace page: same 404/403 rules
-    (through `membership_get`/`require_role`), but the session's current workspace is left
-    alone, because acting in a panel is not switching to it (SWITCH TO WORKSPACE is)."""
-
-    def decorator(view: Callable) -> Callable:
-        @login_required
-        @wraps(view)
-        def wrapped(request: HttpRequest, workspace_slug: str, *args, **kwargs):
-            membership = membership_get(user=request.user, workspace_slug=workspace_slug)
-            require_role(membership, role)
-            request.workspace = membership.workspace
-            request.membership = membership
-            return view(request, *args, **kwargs)
-
-        wrapped.required_role = role  # read by the URL × role test
-        return wrapped
-
-    return decorator
+    """The Workspace page's panels: scoped like any workspace view, without switching to it."""
+    return workspace_view(role, make_current=False)
 
 
 def settings_url(workspace=None, *, anchor: bool = True) -> str:
