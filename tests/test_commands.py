@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import User, UserPreferences
+from resources.models import Job, JobState
 from settings_portal.management.commands.portal_demo import DEMO_ADMIN, DEMO_MEMBERS, DEMO_WORKSPACE
 from workspaces.models import AuditEvent, Membership, Role, Workspace
 
@@ -200,6 +201,10 @@ def test_demo_loads_once(db):
     roles = dict(Membership.objects.filter(workspace=workspace).values_list("user__email", "role"))
     assert roles[DEMO_ADMIN[0]] == Role.OWNER
     assert all(roles[email] == Role.MEMBER for email, _ in DEMO_MEMBERS)
+    # The seed's Example Workflow, with jobs flowing: some running, some waiting.
+    jobs = Job.objects.for_workspace(workspace)
+    assert jobs.filter(state=JobState.RUNNING).exists()
+    assert jobs.filter(state=JobState.PENDING).exists()
     counts = (
         User.objects.count(),
         Workspace.objects.count(),

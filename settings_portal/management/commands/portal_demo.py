@@ -9,6 +9,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import user_create
+from resources.demo import load_resources_demo
 from workspaces.models import Role, Workspace
 from workspaces.services import membership_add, workspace_create
 
@@ -37,7 +38,14 @@ class Command(BaseCommand):
         email, password = DEMO_ADMIN
         admin = user_create(email=email, password=password, username="admin", is_staff=True)
         workspace = workspace_create(owner=admin, name=DEMO_WORKSPACE)
+        members = []
         for member_email, username in DEMO_MEMBERS:
             member = user_create(email=member_email, password=DEMO_MEMBER_PASSWORD, username=username)
             membership_add(workspace=workspace, user=member, role=Role.MEMBER, actor=admin)
+            members.append(member)
+        alice, bob, carol = members
+        # The spec's Example Workflow: pools, profiles, team policies, jobs running and waiting.
+        load_resources_demo(
+            workspace=workspace, admin=admin, members={"Dev": [alice], "Research": [bob], "Product": [carol]}
+        )
         return workspace
