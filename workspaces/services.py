@@ -2,6 +2,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from access.models import GroupMembership
+
 from .audit import audit_log, changes
 from .credentials import credentials_revoke_for_member
 from .models import Membership, Role, Workspace
@@ -123,5 +125,7 @@ def membership_leave(*, membership: Membership) -> int:
         before={"role": Role(membership.role).label},
         after={"credentials_revoked": revoked},
     )
+    # Group memberships go too: a re-invited user starts without their old groups.
+    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
     membership.delete()
     return revoked

@@ -103,9 +103,10 @@ def test_invite_then_sign_up_through_the_link(page: Page, browser, base_url_sett
     expect(link_box).to_contain_text("/invite/")
     link = link_box.text_content().strip()
     assert link.startswith(base)
+    # The spec: after inviting, the page goes to Users & Groups, where the invitation is pending.
     dialog.get_by_role("link", name="Done").click()
-    expect(dialog).to_be_hidden()
-    pending = panel.locator("[data-testid=invitation-row]", has_text="newbie@example.com")
+    expect(page).to_have_url(re.compile(rf"/w/{workspace.slug}/users/$"))
+    pending = page.locator("[data-testid=invitation-row]", has_text="newbie@example.com")
     expect(pending).to_contain_text("Pending")
 
     invitee_context = browser.new_context()
@@ -122,7 +123,7 @@ def test_invite_then_sign_up_through_the_link(page: Page, browser, base_url_sett
     finally:
         invitee_context.close()
 
-    page.reload()
+    page.goto(f"{base}/settings/workspace/?open={workspace.slug}")
     member_row = panel.locator("[data-testid=member-row]", has_text="newbie@example.com")
     expect(member_row).to_contain_text("Active")
     expect(panel.locator("[data-testid=invitation-row]")).to_have_count(0)

@@ -115,3 +115,16 @@ def test_rejoining_needs_a_new_invitation(client, owner, member, workspace):
     assert response.status_code == 410
     assert not Membership.objects.filter(workspace=workspace, user=member).exists()
     assert not Credential.objects.filter(workspace=workspace, user=member, revoked_at__isnull=True).exists()
+
+
+def test_leaving_drops_group_memberships(client, owner, member, workspace):
+    """A re-invited user starts without the groups (and their privileges) they had before."""
+    from access.models import GroupMembership
+    from access.services import group_create
+
+    group = group_create(workspace=workspace, actor=owner, name="Research", member_ids=[member.pk])
+    assert GroupMembership.objects.filter(group=group, user=member).exists()
+    client.force_login(member)
+    client.post(url("workspace-leave", workspace))
+    assert not Membership.objects.filter(workspace=workspace, user=member).exists()
+    assert not GroupMembership.objects.filter(group=group, user=member).exists()
