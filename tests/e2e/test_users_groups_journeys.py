@@ -216,6 +216,12 @@ def test_service_account_panel_edits_and_credentials(page: Page, portal_urls, te
     assert Credential.objects.filter(user=account.user, revoked_at__isnull=True).count() == 1
 
 
+def wait_for_htmx_idle(page: Page) -> None:
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 def test_create_a_group_picking_members_as_you_type_then_delete_it(page: Page, portal_urls, team):
     workspace, owner, _ = team
     from access import services
@@ -237,6 +243,7 @@ def test_create_a_group_picking_members_as_you_type_then_delete_it(page: Page, p
     expect(dialog.locator("[data-testid=member-option]")).to_have_count(1)
     dialog.locator("[data-testid=member-option]", has_text="mia").click()
     expect(dialog.locator("[data-testid=group-member]")).to_have_count(1)
+    wait_for_htmx_idle(page)  # the re-rendered form's search box listens once htmx has settled
     dialog.get_by_label("Add members").fill("gpu")
     dialog.locator("[data-testid=member-option]", has_text="gpu-agents").click()
     expect(dialog.locator("[data-testid=group-member]")).to_have_count(2)
