@@ -43,8 +43,11 @@ fmt: install
 
 qa: lint test
 
+# Benchmarks print figures; they are not tests (see docs/benchmarks.md).
 bench: install
 	scripts/with-test-services.sh $(BIN)/python bench/api_auth.py
+	scripts/with-test-services.sh $(BIN)/python bench/scheduler.py
+	scripts/with-test-services.sh $(BIN)/python bench/access_checks.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

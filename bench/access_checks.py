@@ -1,0 +1,161 @@
+"""Benchmark of the access checks every workspace-scoped request and API call makes.
+
+Run it (PostgreSQL is needed; `make bench` runs it after the API bench):
+
+    scripts/with-test-services.sh .venv/bin/python bench/access_checks.py
+
+Options: --members N (10000), --groups N (200), --calls N (2000), --keep-db.
+
+What it does, in well under a minute:
+1. creates a throw-away database `portal_access_bench_<pid>` next to DATABASE_URL's and
+   migrates it;
+2. builds one workspace with --members members (bulk inserts), --groups custom user
+   groups with every member in about 5 of them;
+3. times, over --calls random members each, the checks on the hot paths:
+     membership_get        the lookup behind `workspace_view` (non-member 404, role 403)
+     user_group_ids        a member's groups (vault selection, policy checks)
+     view_round_trip       a signed-in GET of the audit-log page through the test client
+                           (middleware + scoping + template), for scale
+   and prints the median and p95 per call in microseconds;
+4. drops the database and ends with exactly one line
+   `membership_get_us=<median> user_group_ids_us=<median>`.
+
+A benchmark, not a test: it reports numbers and asserts nothing.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def admin_sql(base_url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def timed(fn, arguments) -> tuple[float, float]:
+    samples = []
+    for argument in arguments:
+        started = time.perf_counter()
+        fn(argument)
+        samples.append((time.perf_counter() - started) * 1e6)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def build(members: int, groups: int, rng: random.Random):
+    from django.contrib.auth.hashers import make_password
+
+    from access.models import GroupMembership, UserGroup
+    from accounts.models import User
+    from accounts.services import user_create
+    from workspaces.models import Membership, Role
+    from workspaces.services import workspace_create
+
+    owner = user_create(email="owner@bench.example", password="bench-password-1", username="owner")
+    workspace = workspace_create(owner=owner, name="Access bench")
+    password = make_password(None)
+    users = User.objects.bulk_create(
+        [User(email=f"m{i}@bench.example", username=f"m{i}", password=password) for i in range(members)],
+        batch_size=2000,
+    )
+    Membership.objects.bulk_create(
+        [Membership(workspace=workspace, user=u, role=Role.MEMBER) for u in users], batch_size=2000
+    )
+    made = UserGroup.objects.bulk_create(
+        [UserGroup(workspace=workspace, name=f"group-{i}") for i in range(groups)], batch_size=1000
+    )
+    GroupMembership.objects.bulk_create(
+        [GroupMembership(group=g, user=u) for u in users for g in rng.sample(made, k=min(5, len(made)))],
+        batch_size=5000,
+    )
+    return workspace, owner, users
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("Needs PostgreSQL: run it through scripts/with-test-services.sh (DATABASE_URL).")
+
+    db_name = f"portal_access_bench_{os.getpid()}"
+    parts = urlsplit(database_url)
+    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, ""))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_portal.settings")
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.pop("REDIS_URL", None)
+    admin_sql(database_url, f'CREATE DATABASE "{db_name}"')
+    results = {}
+    try:
+        import django
+
+        django.setup()
+        import logging
+
+        logging.disable(logging.INFO)
+        from django.core.management import call_command
+        from django.test import Client
+
+        from access.selectors import user_group_ids
+        from workspaces.scoping import membership_get
+
+        log(f"setting up {db_name} ...")
+        call_command("migrate", "--noinput", verbosity=0)
+        rng = random.Random(args.seed)
+        started = time.perf_counter()
+        workspace, owner, users = build(args.members, args.groups, rng)
+        log(f"{args.members} members, {args.groups} groups ({time.perf_counter() - started:.1f} s)")
+        sample = [rng.choice(users) for _ in range(args.calls)]
+
+        def check_membership(user):
+            membership_get(user=user, workspace_slug=workspace.slug)
+
+        def check_groups(user):
+            user_group_ids(workspace=workspace, user=user)
+
+        for name, fn in (("membership_get", check_membership), ("user_group_ids", check_groups)):
+            median, p95 = timed(fn, sample)
+            results[name] = median
+            log(f"{name:<16} median {median:8.1f} µs   p95 {p95:8.1f} µs   ({args.calls} calls)")
+
+        client = Client()
+        client.force_login(owner)
+        url = f"/w/{workspace.slug}/audit/"
+        client.get(url)  # warm up templates
+        median, p95 = timed(lambda _: client.get(url), range(min(args.calls, 300)))
+        log(f"{'view_round_trip':<16} median {median:8.1f} µs   p95 {p95:8.1f} µs   (audit-log page)")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_db:
+            admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}"')
+    print(
+        f"membership_get_us={results.get('membership_get', 0):.1f} "
+        f"user_group_ids_us={results.get('user_group_ids', 0):.1f}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
