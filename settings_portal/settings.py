@@ -75,6 +75,9 @@ PORTAL_VAULT_MAX_BYTES = env_int("PORTAL_VAULT_MAX_BYTES", 64 * 1024)
 # signs every ClearML client out (they log in again with their key pair).
 PORTAL_API_TOKEN_KEY = env_secret("PORTAL_API_TOKEN_KEY") or ""
 PORTAL_SELF_HOSTED = env_bool("PORTAL_SELF_HOSTED", True)
+# Identity providers: discovery, JWKS, token and userinfo requests go to admin-given URLs;
+# loopback/private/link-local targets are refused unless this allows them (tests, labs).
+PORTAL_IDP_ALLOW_PRIVATE_URLS = env_bool("PORTAL_IDP_ALLOW_PRIVATE_URLS", False)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -91,6 +94,7 @@ INSTALLED_APPS = [
     "access",
     "resources",
     "vaults",
+    "identity",
 ]
 
 MIDDLEWARE = [

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("vaults.urls")),
     path("", include("access.urls")),
     path("", include("resources.urls")),
+    path("", include("identity.urls")),
 ]

@@ -112,6 +112,9 @@ PUBLIC: dict[str, Callable[[Ctx], dict] | None] = {
     "accounts:password-reset-complete": None,
     # The invitee's link works signed out; a wrong token is a clear 404 page.
     "workspaces:invitation-accept": lambda ctx: {"token": "not-a-real-token"},
+    # SSO: sign in with a connection, and its callback (a bad or missing state is a clear 400 page).
+    "identity:oidc-start": lambda ctx: {"pk": uuid.UUID(int=2)},
+    "identity:oidc-callback": lambda ctx: {"pk": uuid.UUID(int=2)},
 }
 
 # USER: name -> (kwargs factory or None, owner role key or None). Anonymous visitors go to

@@ -1,0 +1,281 @@
+"""Identity connections (admin changes) and SSO sign-in (identity resolution, JIT users, group sync)."""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from access import services as access_services
+from access.models import UserGroup
+from accounts.models import User
+from workspaces.audit import audit_log
+from workspaces.models import Membership, Workspace
+from workspaces.services import membership_add
+
+from .forms import SECRET_FIELDS, ConnectionForm
+from .models import ExternalIdentity, IdentityConnection
+
+AUDITED_FIELDS_SKIP = {"idp_metadata", "sp_public_key"}
+
+
+def _diff(form: ConnectionForm) -> tuple[dict, dict]:
+    before, after = {}, {}
+    for name in form.changed_data:
+        if name in AUDITED_FIELDS_SKIP:
+            before[name], after[name] = "(changed)", "(changed)"
+        elif name in SECRET_FIELDS:
+            if form.cleaned_data.get(name) != form._stored_secrets.get(name):
+                before[name] = after[name] = "********"
+        else:
+            before[name] = form.initial.get(name)
+            after[name] = form.cleaned_data.get(name)
+    return before, after
+
+
+@transaction.atomic
+def connection_save(*, form: ConnectionForm, workspace: Workspace, actor) -> IdentityConnection:
+    """Create or update the connection FORM holds (already validated)."""
+    connection = form.instance
+    created = connection._state.adding
+    connection.workspace = workspace
+    connection.protocol = form.protocol
+    connection.updated_at = timezone.now()
+    before, after = _diff(form)
+    connection.save()
+    if created:
+        audit_log(
+            actor=actor,
+            action="identity.create",
+            workspace=workspace,
+            target=connection,
+            target_label=connection.name,
+            after={"name": connection.name, "protocol": connection.protocol, "provider": connection.provider},
+        )
+    elif after:
+        audit_log(
+            actor=actor,
+            action="identity.update",
+            workspace=workspace,
+            target=connection,
+            target_label=connection.name,
+            before=before,
+            after=after,
+        )
+    return connection
+
+
+@transaction.atomic
+def connection_set_enabled(*, connection: IdentityConnection, actor, enabled: bool) -> None:
+    if connection.enabled == enabled:
+        return
+    connection.enabled = enabled
+    connection.updated_at = timezone.now()
+    connection.save(update_fields=["enabled", "updated_at"])
+    audit_log(
+        actor=actor,
+        action="identity.enable" if enabled else "identity.disable",
+        workspace=connection.workspace,
+        target=connection,
+        target_label=connection.name,
+        before={"enabled": not enabled},
+        after={"enabled": enabled},
+    )
+
+
+@transaction.atomic
+def connection_delete(*, connection: IdentityConnection, actor) -> None:
+    """Delete CONNECTION and its linked identities (users keep their accounts)."""
+    audit_log(
+        actor=actor,
+        action="identity.delete",
+        workspace=connection.workspace,
+        target=connection,
+        target_label=connection.name,
+        before={"name": connection.name, "protocol": connection.protocol},
+    )
+    connection.delete()
+
+
+# --- Sign-in ------------------------------------------------------------------------------------
+
+
+class SignInRefused(Exception):
+    """The provider's answer does not let anyone sign in; the message is shown to the user."""
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return "" if value is None else str(value).strip()
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def map_claims(connection: IdentityConnection, claims: dict) -> dict:
+    """The portal's view of the provider's claims, through the connection's mappings."""
+    groups = claims.get(connection.claim_groups) if connection.claim_groups else None
+    if isinstance(groups, str):
+        groups = [groups]
+    name = _text(claims.get(connection.claim_name))
+    given = _text(claims.get(connection.claim_given_name)) if connection.claim_given_name else ""
+    family = _text(claims.get(connection.claim_family_name)) if connection.claim_family_name else ""
+    return {
+        "user_id": _text(claims.get(connection.claim_user_id)),
+        "email": _text(claims.get(connection.claim_email)).lower(),
+        "email_verified": _truthy(claims.get("email_verified")),
+        "name": name or " ".join(p for p in (given, family) if p),
+        "given_name": given,
+        "family_name": family,
+        "picture": _text(claims.get(connection.claim_picture)) if connection.claim_picture else "",
+        "groups": [str(g) for g in groups] if isinstance(groups, list) else None,
+    }
+
+
+@dataclass
+class SignInPlan:
+    """What a sign-in would do: shown by Test Provider, carried out by `sign_in_apply`."""
+
+    mapped: dict
+    user: User | None = None
+    identity: ExternalIdentity | None = None
+    action: str = ""  # "existing", "link", "create"
+    join_workspace: bool = False
+    groups_added: list[str] = field(default_factory=list)
+    groups_removed: list[str] = field(default_factory=list)
+    unmatched_groups: list[str] = field(default_factory=list)
+
+
+def _group_changes(connection: IdentityConnection, user: User | None, groups: list[str] | None):
+    if not connection.sync_groups or groups is None:
+        return [], [], []
+    workspace_groups = {
+        g.name: g for g in UserGroup.objects.for_workspace(connection.workspace).filter(builtin="")
+    }
+    wanted = {name for name in groups if name in workspace_groups}
+    current = set()
+    if user is not None:
+        current = set(
+            UserGroup.objects.for_workspace(connection.workspace)
+            .filter(builtin="", memberships__user=user)
+            .values_list("name", flat=True)
+        )
+    unmatched = sorted(set(groups) - set(workspace_groups))
+    return sorted(wanted - current), sorted(current - wanted), unmatched
+
+
+def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
+    """Resolve the provider's claims to a portal user without changing anything.
+
+    Raises SignInRefused when nobody may sign in. An existing account is only ever reached
+    through its link to this connection, or (when the connection allows it) by an email the
+    provider marks verified: an unverified email never links or signs in (account takeover).
+    """
+    mapped = map_claims(connection, claims)
+    if not mapped["user_id"]:
+        raise SignInRefused("The identity provider sent no user id.")
+    plan = SignInPlan(mapped=mapped)
+    identity = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(connection=connection, subject=mapped["user_id"])
+        .first()
+    )
+    if identity is not None:
+        plan.identity, plan.user, plan.action = identity, identity.user, "existing"
+    else:
+        if connection.require_verified_email and not mapped["email_verified"]:
+            raise SignInRefused("Your identity provider has not verified your email address.")
+        existing = User.objects.filter(email__iexact=mapped["email"]).first() if mapped["email"] else None
+        if existing is not None:
+            if not (connection.link_by_verified_email and mapped["email_verified"]):
+                raise SignInRefused(
+                    "An account with this email already exists. Sign in with your password; "
+                    "an administrator can allow linking it to this provider."
+                )
+            plan.user, plan.action = existing, "link"
+        elif connection.create_users and mapped["email"]:
+            plan.action = "create"
+        else:
+            raise SignInRefused(
+                "No account is linked to this identity, and this connection does not create users."
+            )
+    if plan.user is not None and (not plan.user.is_active or plan.user.is_service_account):
+        raise SignInRefused("This account is disabled.")
+    is_member = (
+        plan.user is not None
+        and Membership.objects.filter(workspace=connection.workspace, user=plan.user).exists()
+    )
+    plan.join_workspace = not is_member
+    plan.groups_added, plan.groups_removed, plan.unmatched_groups = _group_changes(
+        connection, plan.user, mapped["groups"]
+    )
+    return plan
+
+
+def _unique_username(email: str) -> str:
+    base = (email.split("@")[0] or "user")[:50]
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
+
+
+@transaction.atomic
+def sign_in_apply(*, connection: IdentityConnection, plan: SignInPlan, ip_address: str | None = None) -> User:
+    """Carry out PLAN: create or link the user, join the workspace, sync groups."""
+    workspace = connection.workspace
+    mapped = plan.mapped
+    user = plan.user
+    if plan.action == "create":
+        user = User.objects.create_user(email=mapped["email"], username=_unique_username(mapped["email"]))
+        audit_log(
+            actor=user,
+            action="identity.user_create",
+            workspace=workspace,
+            target=connection,
+            target_label=user.email,
+            ip_address=ip_address,
+        )
+    if user is None:
+        raise PermissionDenied("Nobody to sign in.")
+    identity = plan.identity
+    if identity is None:
+        identity = ExternalIdentity.objects.create(
+            connection=connection, subject=mapped["user_id"], user=user
+        )
+        audit_log(
+            actor=user,
+            action="identity.link",
+            workspace=workspace,
+            target=connection,
+            target_label=user.email,
+            after={"subject": mapped["user_id"]},
+            ip_address=ip_address,
+        )
+    identity.last_login_at = timezone.now()
+    identity.save(update_fields=["last_login_at"])
+    if plan.join_workspace:
+        membership_add(workspace=workspace, user=user)
+    if connection.sync_groups and mapped["groups"] is not None:
+        added, removed, _ = _group_changes(connection, user, mapped["groups"])
+        groups = {
+            g.name: g for g in UserGroup.objects.for_workspace(workspace).filter(name__in=added + removed)
+        }
+        for name in added:
+            access_services.group_add_member(group=groups[name], actor=None, user=user)
+        for name in removed:
+            access_services.group_remove_member(group=groups[name], actor=None, user=user)
+    audit_log(
+        actor=user,
+        action="identity.sign_in",
+        workspace=workspace,
+        target=connection,
+        target_label=user.email,
+        ip_address=ip_address,
+    )
+    return user

@@ -1,0 +1,228 @@
+"""Identity Providers (administrators) and SSO sign-in (public)."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import reswap, retarget, trigger_client_event
+
+from accounts.views import client_ip
+from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.tips import SESSION_FLAG
+from workspaces.models import Membership, Role
+from workspaces.scoping import WorkspaceRequest, workspace_view
+
+from . import oidc, selectors, services
+from .forms import ConnectionForm
+from .models import OIDC_PROVIDERS, SAML_PROVIDERS, IdentityConnection, Protocol
+
+LIST = "identity/connection_list.html"
+FORM = "identity/connection_form.html"
+CONFIRM = "identity/connection_delete.html"
+
+
+def _connection(request: WorkspaceRequest, pk) -> IdentityConnection:
+    return get_object_or_404(IdentityConnection.objects.for_workspace(request.workspace), pk=pk)
+
+
+def _changed(request: WorkspaceRequest) -> HttpResponse:
+    """After a change: the fresh table (htmx, dialog closed) or back to the page."""
+    if is_fragment(request):
+        context = {"connections": selectors.connection_list(workspace=request.workspace)}
+        response = render(request, f"{LIST}#connection-table", context)
+        retarget(response, "#connection-table")
+        reswap(response, "outerHTML")
+        return trigger_client_event(response, "closeModal")
+    return redirect("identity:connection-list", request.workspace.slug)
+
+
+@workspace_view(role=Role.ADMIN)
+@require_GET
+@vary_on_headers("HX-Request")
+def connection_list(request: WorkspaceRequest) -> HttpResponse:
+    template = LIST + ("#connection-table" if is_fragment(request) else "")
+    return render(request, template, {"connections": selectors.connection_list(workspace=request.workspace)})
+
+
+def _form_response(request, context, status=200) -> HttpResponse:
+    if status != 200:
+        return render_in_modal(request, FORM + ("#connection-form" if is_fragment(request) else ""), context)
+    return render(request, FORM + ("#connection-form" if is_fragment(request) else ""), context)
+
+
+def _form_context(request, form, protocol, connection=None) -> dict:
+    return {
+        "form": form,
+        "protocol": protocol,
+        "connection": connection,
+        "callback_url": oidc.callback_url(connection) if connection and protocol == Protocol.OIDC else "",
+    }
+
+
+@workspace_view(role=Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def connection_create(request: WorkspaceRequest) -> HttpResponse:
+    protocol = request.POST.get("protocol") or request.GET.get("protocol", "")
+    if protocol not in Protocol.values:
+        # Step one: pick a protocol and a provider.
+        return _form_response(
+            request,
+            {"choose": True, "oidc_providers": OIDC_PROVIDERS, "saml_providers": SAML_PROVIDERS},
+        )
+    provider = request.GET.get("provider", "custom")
+    form = ConnectionForm(
+        request.POST if "save" in request.POST else None,
+        protocol=protocol,
+        workspace=request.workspace,
+        initial={"provider": provider},
+    )
+    if request.method == "POST" and "save" in request.POST:
+        if form.is_valid():
+            connection = services.connection_save(form=form, workspace=request.workspace, actor=request.user)
+            messages.success(
+                request, f"Connection {connection.name} created. Enable it to show it on the sign-in page."
+            )
+            return _changed(request)
+        return _form_response(request, _form_context(request, form, protocol), status=422)
+    return _form_response(request, _form_context(request, form, protocol))
+
+
+@workspace_view(role=Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def connection_edit(request: WorkspaceRequest, pk) -> HttpResponse:
+    connection = _connection(request, pk)
+    form = ConnectionForm(
+        request.POST if request.method == "POST" else None,
+        instance=connection,
+        protocol=connection.protocol,
+        workspace=request.workspace,
+    )
+    if request.method == "POST":
+        if form.is_valid():
+            services.connection_save(form=form, workspace=request.workspace, actor=request.user)
+            messages.success(request, f"Connection {connection.name} saved.")
+            return _changed(request)
+        return _form_response(
+            request, _form_context(request, form, connection.protocol, connection), status=422
+        )
+    return _form_response(request, _form_context(request, form, connection.protocol, connection))
+
+
+@workspace_view(role=Role.ADMIN)
+@require_POST
+def connection_toggle(request: WorkspaceRequest, pk) -> HttpResponse:
+    connection = _connection(request, pk)
+    enabled = request.POST.get("enabled") in ("on", "true", "1")
+    services.connection_set_enabled(connection=connection, actor=request.user, enabled=enabled)
+    return _changed(request)
+
+
+@workspace_view(role=Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def connection_delete(request: WorkspaceRequest, pk) -> HttpResponse:
+    connection = _connection(request, pk)
+    if request.method == "POST":
+        services.connection_delete(connection=connection, actor=request.user)
+        messages.success(request, f"Connection {connection.name} deleted.")
+        return _changed(request)
+    template = CONFIRM + ("#confirm-form" if is_fragment(request) else "")
+    return render(request, template, {"connection": connection})
+
+
+@workspace_view(role=Role.ADMIN)
+@require_GET
+def connection_test(request: WorkspaceRequest, pk) -> HttpResponse:
+    """Test Provider: a real round trip to the provider that shows what a sign-in would do."""
+    connection = _connection(request, pk)
+    if connection.protocol != Protocol.OIDC:
+        messages.error(request, "Test Provider is available for OIDC connections.")
+        return redirect("identity:connection-list", request.workspace.slug)
+    url = oidc.start(request.session, connection, test_by=request.user)
+    return redirect(url)
+
+
+# --- Sign-in ------------------------------------------------------------------------------------
+
+
+def _safe_next(request, value: str) -> str:
+    """A local path to go to after sign-in; anything else (other hosts, //host, schemes) is dropped."""
+    local = value.startswith("/") and not value.startswith("//") and "\\" not in value
+    if local and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}):
+        return value
+    return ""
+
+
+@require_GET
+def oidc_start(request, pk) -> HttpResponse:
+    connection = get_object_or_404(
+        IdentityConnection.objects.dangerously_all(), pk=pk, enabled=True, protocol=Protocol.OIDC
+    )
+    next_url = _safe_next(request, request.GET.get("next", ""))
+    return redirect(oidc.start(request.session, connection, next_url=next_url))
+
+
+def _refused(request, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "identity/sign_in_error.html", {"message": message}, status=status)
+
+
+@require_GET
+def oidc_callback(request, pk) -> HttpResponse:
+    connection = get_object_or_404(
+        IdentityConnection.objects.dangerously_all(), pk=pk, protocol=Protocol.OIDC
+    )
+    try:
+        flow = oidc.take_flow(request.session, connection, request.GET.get("state", ""))
+    except oidc.OIDCError as exc:
+        return _refused(request, str(exc))
+    testing = bool(flow["test_by"])
+    if testing:
+        # Only the administrator who started the test sees its result.
+        allowed = (
+            request.user.is_authenticated
+            and str(request.user.pk) == flow["test_by"]
+            and Membership.objects.filter(
+                workspace=connection.workspace, user=request.user, role__gte=Role.ADMIN
+            ).exists()
+        )
+        if not allowed:
+            return _refused(request, "This test was started by someone else.", status=403)
+    elif not connection.enabled:
+        return _refused(request, "This sign-in option is turned off.")
+    if request.GET.get("error"):
+        return _refused(request, f"The identity provider refused: {request.GET['error'][:100]}")
+    try:
+        claims = oidc.finish(connection, flow, request.GET.get("code", ""))
+    except oidc.OIDCError as exc:
+        if testing:
+            return _test_result(request, connection, error=str(exc))
+        return _refused(request, str(exc))
+    try:
+        plan = services.sign_in_plan(connection=connection, claims=claims)
+    except services.SignInRefused as exc:
+        if testing:
+            return _test_result(request, connection, claims=claims, error=str(exc))
+        return _refused(request, str(exc), status=403)
+    if testing:
+        return _test_result(request, connection, claims=claims, plan=plan)
+    user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
+    login(request, user, backend="accounts.backends.EmailOrUsernameBackend")
+    request.session[SESSION_FLAG] = True
+    request.session["workspace_id"] = str(connection.workspace_id)
+    return redirect(flow["next"] or reverse("accounts:profile"))
+
+
+def _test_result(request, connection, *, claims=None, plan=None, error="") -> HttpResponse:
+    mapped = plan.mapped if plan else (services.map_claims(connection, claims) if claims else None)
+    context = {
+        "connection": connection,
+        "claims": sorted((claims or {}).items()),
+        "mapped": mapped,
+        "plan": plan,
+        "error": error,
+        "workspace": connection.workspace,
+    }
+    return render(request, "identity/connection_test.html", context)

@@ -1,0 +1,215 @@
+import pytest
+from django.db import connection as db_connection
+from django.urls import reverse
+
+from identity.models import IdentityConnection
+from workspaces.models import AuditEvent
+
+from ..factories import make_workspace
+from .conftest import make_connection
+
+pytestmark = pytest.mark.django_db
+
+OIDC_POST = {
+    "protocol": "oidc",
+    "save": "1",
+    "name": "Company SSO",
+    "provider": "okta",
+    "issuer": "http://127.0.0.1:9/o",
+    "client_id": "portal-client",
+    "client_secret": "s3cr3t-client-value",
+    "authorization_endpoint": "http://127.0.0.1:9/o/authorize/",
+    "token_endpoint": "http://127.0.0.1:9/o/token/",
+    "jwks_uri": "http://127.0.0.1:9/o/.well-known/jwks.json",
+    "use_id_token": "on",
+    "code_challenge_method": "S256",
+    "scopes": "openid,email,profile",
+    "require_verified_email": "on",
+    "claim_user_id": "sub",
+    "claim_email": "email",
+    "claim_name": "name",
+}
+
+
+def url(name, workspace, *args):
+    return reverse(f"identity:{name}", args=[workspace.slug, *args])
+
+
+def test_outsider_404_member_403(client, workspace, member, outsider, connection):
+    client.force_login(outsider)
+    assert client.get(url("connection-list", workspace)).status_code == 404
+    client.force_login(member)
+    assert client.get(url("connection-list", workspace)).status_code == 403
+    assert (
+        client.post(url("connection-toggle", workspace, connection.pk), {"enabled": "on"}).status_code == 403
+    )
+    connection.refresh_from_db()
+    assert not connection.enabled
+
+
+def test_list_shows_connections_and_never_the_secret(client, workspace, admin_member, connection):
+    client.force_login(admin_member)
+    response = client.get(url("connection-list", workspace))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Acme SSO" in html and str(connection.pk) in html
+    assert "top-secret-value" not in html
+    edit = client.get(url("connection-edit", workspace, connection.pk)).content.decode()
+    assert "Acme SSO" in edit and "top-secret-value" not in edit
+
+
+def test_sidebar_links_identity_providers_for_admins_only(client, workspace, admin_member, member):
+    client.force_login(admin_member)
+    link = url("connection-list", workspace)
+    assert link in client.get(reverse("access:user-list", args=[workspace.slug])).content.decode()
+    client.force_login(member)
+    assert link not in client.get(reverse("accounts:profile")).content.decode()
+
+
+def test_list_fragment_and_query_budget(client, workspace, admin_member, django_assert_max_num_queries):
+    for n in range(5):
+        make_connection(workspace, name=f"SSO {n}")
+    client.force_login(admin_member)
+    with django_assert_max_num_queries(12):
+        response = client.get(url("connection-list", workspace), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert 'id="connection-table"' in html and "<html" not in html
+    assert html.count('data-testid="connection-row"') == 5
+
+
+def test_create_chooser_then_form(client, workspace, admin_member):
+    client.force_login(admin_member)
+    chooser = client.get(url("connection-create", workspace)).content.decode()
+    assert 'name="protocol"' in chooser and "Okta" in chooser and "Jumpcloud" in chooser
+    oidc = client.get(
+        url("connection-create", workspace), {"protocol": "oidc", "provider": "okta"}
+    ).content.decode()
+    assert "Client ID" in oidc and "Entity ID" not in oidc
+    saml = client.get(url("connection-create", workspace), {"protocol": "saml"}).content.decode()
+    assert "Entity ID" in saml and "Client ID" not in saml
+
+
+def test_create_oidc_encrypts_secret_and_audits(client, workspace, admin_member, allow_private):
+    client.force_login(admin_member)
+    response = client.post(url("connection-create", workspace), OIDC_POST)
+    assert response.status_code == 302
+    conn = IdentityConnection.objects.get(workspace=workspace)
+    assert conn.client_secret == "s3cr3t-client-value"
+    assert conn.provider == "okta" and conn.protocol == "oidc" and not conn.enabled
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT client_secret FROM identity_identityconnection WHERE id = %s", [conn.pk])
+        stored = cursor.fetchone()[0]
+    assert "s3cr3t" not in stored
+    event = AuditEvent.objects.get(action="identity.create")
+    assert event.workspace == workspace and "s3cr3t" not in str(event.after)
+
+
+def test_edit_keeps_secret_when_blank_and_audits_change(
+    client, workspace, admin_member, connection, allow_private
+):
+    client.force_login(admin_member)
+    data = {**OIDC_POST, "name": "Renamed", "client_secret": ""}
+    response = client.post(url("connection-edit", workspace, connection.pk), data)
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.name == "Renamed" and connection.client_secret == "top-secret-value"
+    event = AuditEvent.objects.get(action="identity.update")
+    assert event.after["name"] == "Renamed" and "client_secret" not in event.after
+
+
+def test_invalid_form_422_htmx_nothing_saved(client, workspace, admin_member, allow_private):
+    client.force_login(admin_member)
+    data = {**OIDC_POST, "client_id": "", "issuer": ""}
+    response = client.post(url("connection-create", workspace), data, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#modal-content"
+    assert "The issuer is required" in response.content.decode()
+    assert not IdentityConnection.objects.exists()
+
+
+def test_duplicate_name_refused(client, workspace, admin_member, connection, allow_private):
+    client.force_login(admin_member)
+    response = client.post(url("connection-create", workspace), {**OIDC_POST, "name": "acme sso"})
+    assert response.status_code == 422
+    assert "Another connection has this name" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:8000/o",
+        "https://127.0.0.1/o",
+        "https://10.1.2.3/o",
+        "https://169.254.169.254/latest",
+        "https://[::1]/o",
+        "https://user:pw@8.8.8.8/o",
+        "file:///etc/passwd",
+    ],
+)
+def test_ssrf_guard_refuses_private_urls(client, workspace, admin_member, target):
+    client.force_login(admin_member)
+    data = {**OIDC_POST, "issuer": target, "token_endpoint": target}
+    response = client.post(url("connection-create", workspace), data)
+    assert response.status_code == 422
+    assert not IdentityConnection.objects.exists()
+
+
+def test_saml_requires_metadata_and_both_keys_for_signing(client, workspace, admin_member):
+    client.force_login(admin_member)
+    data = {
+        "protocol": "saml",
+        "save": "1",
+        "name": "Duo",
+        "provider": "duo",
+        "claim_user_id": "uid",
+        "claim_email": "mail",
+        "claim_name": "cn",
+        "sign_requests": "on",
+        "sp_public_key": "-----BEGIN CERTIFICATE-----",
+    }
+    response = client.post(url("connection-create", workspace), data)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Paste the metadata file" in html and "needs the public and the private key" in html
+    data.update(idp_metadata="<EntityDescriptor/>", sp_private_key="-----BEGIN PRIVATE KEY-----x")
+    assert client.post(url("connection-create", workspace), data).status_code == 302
+    conn = IdentityConnection.objects.get()
+    assert conn.protocol == "saml" and conn.sp_private_key.endswith("x")
+    assert "BEGIN PRIVATE KEY" not in client.get(url("connection-edit", workspace, conn.pk)).content.decode()
+
+
+def test_toggle_and_delete_are_audited(client, workspace, admin_member, connection):
+    client.force_login(admin_member)
+    response = client.post(
+        url("connection-toggle", workspace, connection.pk), {"enabled": "on"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200 and 'id="connection-table"' in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.enabled
+    assert client.post(url("connection-toggle", workspace, connection.pk), {}).status_code == 302
+    connection.refresh_from_db()
+    assert not connection.enabled
+    assert (
+        "Delete Acme SSO?" in client.get(url("connection-delete", workspace, connection.pk)).content.decode()
+    )
+    assert client.post(url("connection-delete", workspace, connection.pk)).status_code == 302
+    assert not IdentityConnection.objects.exists()
+    actions = list(AuditEvent.objects.filter(action__startswith="identity.").values_list("action", flat=True))
+    assert sorted(actions) == ["identity.delete", "identity.disable", "identity.enable"]
+
+
+def test_other_workspaces_connection_is_404(client, workspace, admin_member, owner):
+    other = make_workspace(owner=owner, name="Other")
+    foreign = make_connection(other, name="Foreign")
+    client.force_login(admin_member)
+    assert client.get(url("connection-edit", workspace, foreign.pk)).status_code == 404
+    assert client.post(url("connection-toggle", workspace, foreign.pk), {"enabled": "on"}).status_code == 404
+    assert client.post(url("connection-delete", workspace, foreign.pk)).status_code == 404
+    assert IdentityConnection.objects.filter(pk=foreign.pk, enabled=False).exists()
+
+
+def test_sign_in_page_lists_enabled_oidc_connections_only(client, workspace):
+    make_connection(workspace, name="Shown SSO", enabled=True)
+    make_connection(workspace, name="Hidden SSO", enabled=False)
+    html = client.get(reverse("accounts:login")).content.decode()
+    assert "Sign in with Shown SSO" in html and "Hidden SSO" not in html
