@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "access",
     "resources",
     "vaults",
+    "billing",
     "identity",
 ]
 
@@ -166,7 +167,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "resources.schedule_all",
         "schedule": env_int("RESOURCES_SCHEDULE_EVERY", 30),
     },
+    "billing-flush-usage": {"task": "billing.flush_usage", "schedule": env_int("BILLING_FLUSH_EVERY", 60)},
+    "billing-refresh-storage": {
+        "task": "billing.refresh_storage",
+        "schedule": env_int("BILLING_STORAGE_EVERY", 3600),
+    },
+    "billing-report-usage": {
+        "task": "billing.report_usage",
+        "schedule": env_int("BILLING_REPORT_EVERY", 3600),
+    },
 }
+
+# Usage & Billing (billing/, docs/billing.md). Limits in bytes/calls per month; 0 = unlimited.
+BILLING_FREE_STORAGE_BYTES = env_int("BILLING_FREE_STORAGE_BYTES", 100 * 1024**3)
+BILLING_PRO_STORAGE_BYTES = env_int("BILLING_PRO_STORAGE_BYTES", 0)
+BILLING_FREE_API_CALLS = env_int("BILLING_FREE_API_CALLS", 1_000_000)
+# Stripe is off by default: the page then shows usage only and says billing is not configured.
+STRIPE_ENABLED = env_bool("STRIPE_ENABLED", False)
+STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY") or ""
+STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET") or ""
+STRIPE_PRO_PRICE_ID = env_str("STRIPE_PRO_PRICE_ID", "")
+STRIPE_API_CALLS_PRICE_ID = env_str("STRIPE_API_CALLS_PRICE_ID", "")
+STRIPE_METER_EVENT_NAME = env_str("STRIPE_METER_EVENT_NAME", "api_calls")
+if STRIPE_ENABLED:
+    for _name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PRO_PRICE_ID"):
+        require(_name, globals()[_name], "when STRIPE_ENABLED is on")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrUsernameBackend"]

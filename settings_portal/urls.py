@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("vaults.urls")),
     path("", include("access.urls")),
     path("", include("resources.urls")),
+    path("", include("billing.urls")),
     path("", include("identity.urls")),
 ]

@@ -112,6 +112,8 @@ PUBLIC: dict[str, Callable[[Ctx], dict] | None] = {
     "accounts:password-reset-complete": None,
     # The invitee's link works signed out; a wrong token is a clear 404 page.
     "workspaces:invitation-accept": lambda ctx: {"token": "not-a-real-token"},
+    # Stripe's webhook: POST only, authenticated by its signature (404 while STRIPE_ENABLED is off).
+    "billing:stripe-webhook": None,
     # SSO: sign in with a connection, and its callback (a bad or missing state is a clear 400 page).
     "identity:oidc-start": lambda ctx: {"pk": uuid.UUID(int=2)},
     "identity:oidc-callback": lambda ctx: {"pk": uuid.UUID(int=2)},

@@ -11,6 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Request
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
+from billing import metering
 from settings_portal.commands import validation_message
 
 from . import authentication, registry
@@ -135,6 +136,7 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         call = ApiCall(request=request, endpoint=name, version=requested, data=request_data(request))
         if ep.auth:
             authentication.authenticate(call)
+            metering.record(call.workspace_id)
         data = ep.func(call)
         return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
     except ApiError as exc:
