@@ -28,3 +28,44 @@ def make_connection(workspace, **extra) -> IdentityConnection:
 @pytest.fixture
 def connection(workspace):
     return make_connection(workspace)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    from .provider import Provider
+
+    provider = Provider(tmp_path_factory.mktemp("idp")).start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_settings(settings):
+    settings.PORTAL_IDP_ALLOW_PRIVATE_URLS = True
+    settings.PORTAL_BASE_URL = "http://testserver"
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _authlib_insecure_transport(monkeypatch):
+    # The provider runs on plain http in tests only (pitfall 4).
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+
+
+def oidc_connection(workspace, provider, *, pk=None, client_id="portal-a", secret="secret-a", **extra):
+    from .provider import CONN_A
+
+    values = {
+        "pk": pk or CONN_A,
+        "name": "Provider A",
+        "enabled": True,
+        "issuer": provider.issuer,
+        "client_id": client_id,
+        "client_secret": secret,
+        "authorization_endpoint": f"{provider.issuer}/authorize/",
+        "token_endpoint": f"{provider.issuer}/token/",
+        "userinfo_endpoint": f"{provider.issuer}/userinfo/",
+        "jwks_uri": f"{provider.issuer}/.well-known/jwks.json",
+    }
+    values.update(extra)
+    return make_connection(workspace, **values)
