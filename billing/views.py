@@ -88,7 +88,7 @@ def upgrade(request: WorkspaceRequest) -> HttpResponse:
     if account.plan == Plan.PRO:
         messages.info(request, "This workspace is already on the Pro plan.")
         return redirect(_overview_url(request))
-    form = TermsForm(request.POST or None)
+    form = TermsForm(request.POST if request.method == "POST" else None)
     if request.method == "GET" or not form.is_valid():
         status = 422 if request.method == "POST" else 200
         return _modal(request, template, "upgrade-dialog", {"stripe_enabled": True, "form": form}, status)
