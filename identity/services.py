@@ -173,7 +173,8 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
 
     Raises SignInRefused when nobody may sign in. An existing account is only ever reached
     through its link to this connection, or (when the connection allows it) by an email the
-    provider marks verified: an unverified email never links or signs in (account takeover).
+    provider marks verified and only for a member of the connection's workspace: an unverified
+    email never links or signs in (account takeover).
     """
     mapped = map_claims(connection, claims)
     if not mapped["user_id"]:
@@ -191,7 +192,15 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
             raise SignInRefused("Your identity provider has not verified your email address.")
         existing = User.objects.filter(email__iexact=mapped["email"]).first() if mapped["email"] else None
         if existing is not None:
-            if not (connection.link_by_verified_email and mapped["email_verified"]):
+            # Linking is confined to members of the connection's workspace (never site operators):
+            # a workspace's administrator controls its provider and must not reach other accounts.
+            linkable = (
+                connection.link_by_verified_email
+                and mapped["email_verified"]
+                and not existing.is_staff
+                and Membership.objects.filter(workspace=connection.workspace, user=existing).exists()
+            )
+            if not linkable:
                 raise SignInRefused(
                     "An account with this email already exists. Sign in with your password; "
                     "an administrator can allow linking it to this provider."

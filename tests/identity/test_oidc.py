@@ -136,6 +136,20 @@ def test_verified_email_links_only_when_the_connection_allows(client, workspace,
     assert ExternalIdentity.objects.get(connection=conn).user == member
 
 
+def test_verified_email_never_links_outside_the_workspace_or_a_site_operator(
+    client, workspace, provider, outsider, admin_member
+):
+    """A workspace's provider cannot take over accounts beyond that workspace's members."""
+    conn = oidc_connection(workspace, provider, create_users=True, link_by_verified_email=True)
+    provider.user("eve", outsider.email)
+    assert sign_in(client, provider, provider.browser("eve"), conn).status_code == 403
+    User.objects.filter(pk=admin_member.pk).update(is_staff=True)
+    provider.user("eve2", admin_member.email)
+    assert sign_in(client, provider, provider.browser("eve2"), conn).status_code == 403
+    assert not signed_in_user(client).is_authenticated
+    assert not ExternalIdentity.objects.exists()
+
+
 def test_same_subject_at_two_connections_is_two_identities(client, workspace, provider):
     conn_a = oidc_connection(workspace, provider, create_users=True)
     conn_b = oidc_connection(
