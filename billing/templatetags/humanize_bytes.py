@@ -25,3 +25,9 @@ def cents(value) -> str:
 @register.filter
 def unix_date(value) -> str:
     return datetime.fromtimestamp(int(value), tz=UTC).strftime("%Y-%m-%d") if value else ""
+
+
+@register.filter
+def thousands(value) -> str:
+    """1234567 -> '1,234,567'."""
+    return f"{int(value or 0):,}"

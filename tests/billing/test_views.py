@@ -54,10 +54,10 @@ def test_page_shows_users_storage_and_api_calls(admin_client, workspace):
     assert reverse("access:user-list", args=[workspace.slug]) in users
     api = re.search(r'id="billing-api-calls".*?</section>', html, re.S).group(0)
     expected = 1234 + (66 if today.day > 1 else 0)
-    assert f"<strong>{expected}</strong>" in api
-    assert "of 1000000" in api
+    assert f"<strong>{expected:,}</strong>" in api
+    assert "of 1,000,000" in api
     assert api.count("<rect ") == today.day  # one bar per day so far
-    assert f"{today:%b} {today.day}: 1234 calls" in api
+    assert f"{today:%b} {today.day}: 1,234 calls" in api
     assert "style=" not in html and "<script>" not in html
     assert 'id="billing-not-configured"' in html
     assert "Usage &amp; Billing</a>" in html  # sidebar entry
