@@ -69,6 +69,7 @@ def record(workspace_id: str | None, metric: str = Metric.API_CALLS, amount: int
         return
     day = timezone.now().date()
     try:
+        workspace_id = str(uuid.UUID(str(workspace_id)))  # tokens carry the id as hex
         client = redis_client()
         if client is not None:
             client.hincrby(pending_key(), _field(workspace_id, metric, day), amount)

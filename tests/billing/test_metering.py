@@ -80,6 +80,16 @@ def test_without_redis_calls_are_counted_in_the_database(settings, workspace):
     assert metering.flush_pending() == 0
 
 
+def test_without_redis_api_calls_are_counted_in_the_database(settings, client, workspace, member):
+    settings.REDIS_URL = None
+    api = Api(client)
+    credential, secret = credential_create(workspace=workspace, actor=member, label="laptop")
+    token = api.login(credential.access_key, secret)
+    for _ in range(4):
+        assert api.call("users.get_current_user", token=token)[0] == 200
+    assert _counter(workspace) == 4
+
+
 def test_a_redis_failure_never_breaks_the_api_call(monkeypatch, caplog, client, workspace, member):
     api = Api(client)
     credential, secret = credential_create(workspace=workspace, actor=member, label="laptop")
