@@ -61,6 +61,8 @@ def overview(request: WorkspaceRequest) -> HttpResponse:
     context = selectors.usage_summary(workspace=request.workspace)
     account = context["account"]
     context["stripe_enabled"] = settings.STRIPE_ENABLED
+    # Back from Checkout: the plan changes when Stripe's webhook confirms the subscription.
+    context["checkout"] = request.GET.get("checkout") if account.plan != Plan.PRO else None
     context["estimate"] = None
     context["estimate_error"] = False
     if settings.STRIPE_ENABLED and account.plan == Plan.PRO and account.stripe_subscription_id:
@@ -85,7 +87,7 @@ def upgrade(request: WorkspaceRequest) -> HttpResponse:
             return _not_configured(request)
         return _modal(request, template, "upgrade-dialog", {"stripe_enabled": False, "form": None})
     account = services.billing_account_ensure(workspace=request.workspace)
-    if account.plan == Plan.PRO:
+    if account.plan == Plan.PRO or account.subscription_status in webhooks.PAID_STATUSES:
         messages.info(request, "This workspace is already on the Pro plan.")
         return redirect(_overview_url(request))
     form = TermsForm(request.POST if request.method == "POST" else None)

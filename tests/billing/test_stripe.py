@@ -379,3 +379,28 @@ def test_reporting_is_off_without_stripe(settings, workspace):
     )
     assert tasks.report_usage() == 0
     assert UsageCounter.objects.get(workspace=workspace).reported_value == 0
+
+
+def test_back_from_checkout_the_page_says_the_plan_is_being_confirmed(fake_stripe, admin_client, workspace):
+    html = admin_client.get(_url(workspace) + "?checkout=success").content.decode()
+    assert 'id="billing-checkout-pending"' in html
+    html = admin_client.get(_url(workspace) + "?checkout=cancelled").content.decode()
+    assert 'id="billing-checkout-cancelled"' in html
+
+
+def test_no_second_checkout_while_a_subscription_is_active(fake_stripe, admin_client, workspace):
+    BillingAccount.objects.create(
+        workspace=workspace, stripe_customer_id="cus_x", subscription_status="active"
+    )
+    response = admin_client.post(_url(workspace, "billing:upgrade"), {"accept": "on"}, follow=True)
+    assert "already on the Pro plan" in response.content.decode()
+    assert fake_stripe.calls == []
+
+
+def test_beat_runs_the_billing_tasks(settings):
+    from settings_portal.celery import app
+
+    names = {"billing.flush_usage", "billing.refresh_storage", "billing.report_usage"}
+    assert names <= {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    app.loader.import_default_modules()
+    assert names <= set(app.tasks)
