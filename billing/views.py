@@ -6,6 +6,7 @@ form posts answered with a redirect to Stripe's URL.
 """
 
 import logging
+from functools import wraps
 
 import stripe
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from settings_portal.htmx import is_fragment
+from settings_portal.middleware import BASE_POLICY, BLOCKED_SCRIPTS_POLICY, build_policy, user_blocks_scripts
 from workspaces.audit import audit_log
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
@@ -33,6 +35,23 @@ NOT_CONFIGURED = (
     "Billing is not configured on this portal: ask its operator to set up Stripe (STRIPE_ENABLED)."
 )
 STRIPE_DOWN = "Stripe could not be reached; nothing was changed. Try again in a moment."
+
+
+# Browsers apply form-action to the redirect after a POST too: the pages whose forms end
+# at Stripe (Checkout, Billing Portal) must allow Stripe's origins there.
+STRIPE_FORM_ACTION = "'self' https://checkout.stripe.com https://billing.stripe.com"
+
+
+def allows_stripe_redirects(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if settings.STRIPE_ENABLED:
+            base = BLOCKED_SCRIPTS_POLICY if user_blocks_scripts(request) else BASE_POLICY
+            response["Content-Security-Policy"] = build_policy({**base, "form-action": STRIPE_FORM_ACTION})
+        return response
+
+    return wrapper
 
 
 def _modal(request, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
@@ -57,6 +76,7 @@ def _not_configured(request) -> HttpResponse:
 @require_GET
 @workspace_view(role=Role.ADMIN)
 @vary_on_headers("HX-Request")
+@allows_stripe_redirects
 def overview(request: WorkspaceRequest) -> HttpResponse:
     context = selectors.usage_summary(workspace=request.workspace)
     account = context["account"]
@@ -79,6 +99,7 @@ def overview(request: WorkspaceRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @workspace_view(role=Role.ADMIN)
 @vary_on_headers("HX-Request")
+@allows_stripe_redirects
 def upgrade(request: WorkspaceRequest) -> HttpResponse:
     """The UPGRADE wizard: the terms step, then a Checkout Session (subscription mode)."""
     template = "billing/upgrade.html"
@@ -116,6 +137,7 @@ def upgrade(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_view(role=Role.ADMIN)
 @vary_on_headers("HX-Request")
+@allows_stripe_redirects
 def billing_info(request: WorkspaceRequest) -> HttpResponse:
     """ "My billing info": the Stripe customer and their payment methods."""
     account = selectors.billing_account_get(workspace=request.workspace)

@@ -3,6 +3,11 @@ import uuid
 import pytest
 
 from billing import metering, stripe_api
+from tests.e2e.conftest import (  # noqa: F401  (the browser journey's fixtures)
+    browser_context_args,
+    browser_type_launch_args,
+    signed_in_page,
+)
 
 from .fake_stripe import FakeStripe
 

@@ -404,3 +404,15 @@ def test_beat_runs_the_billing_tasks(settings):
     assert names <= {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     app.loader.import_default_modules()
     assert names <= set(app.tasks)
+
+
+@pytest.mark.parametrize("name", ["billing:overview", "billing:upgrade", "billing:info"])
+def test_pages_with_forms_to_stripe_allow_its_redirects(fake_stripe, admin_client, workspace, name):
+    csp = admin_client.get(_url(workspace, name))["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com https://billing.stripe.com" in csp
+    assert "script-src 'self'" in csp
+
+
+def test_without_stripe_the_default_policy_applies(admin_client, workspace):
+    csp = admin_client.get(_url(workspace))["Content-Security-Policy"]
+    assert "form-action 'self';" in csp
