@@ -194,6 +194,15 @@ class ConnectionForm(forms.ModelForm):
         else:
             if not data.get("idp_metadata"):
                 self.add_error("idp_metadata", "Paste the metadata file of your identity provider.")
+            else:
+                from .saml import SAMLError, parse_metadata
+
+                try:
+                    parsed = parse_metadata(data["idp_metadata"])
+                    if not parsed.get("idp", {}).get("singleSignOnService", {}).get("url"):
+                        raise SAMLError("The metadata names no single sign-on service.")
+                except SAMLError as exc:
+                    self.add_error("idp_metadata", str(exc))
             if data.get("sign_requests") and not (
                 data.get("sp_public_key") and (data.get("sp_private_key") or self.instance.sp_private_key)
             ):

@@ -139,3 +139,19 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.connection}"
+
+
+class SAMLAssertion(models.Model):
+    """Replay cache: an assertion id is accepted once, and remembered until it expires anyway."""
+
+    connection = models.ForeignKey(IdentityConnection, on_delete=models.CASCADE, related_name="+")
+    assertion_id = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "assertion_id"], name="samlassertion_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.assertion_id

@@ -12,7 +12,7 @@ def sign_in_connections():
     """Enabled connections of every workspace, for the sign-in page's buttons."""
     return (
         IdentityConnection.objects.dangerously_all()
-        .filter(enabled=True, protocol="oidc")
+        .filter(enabled=True)
         .select_related("workspace")
         .order_by("name")
     )

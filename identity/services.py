@@ -116,22 +116,51 @@ def _truthy(value) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+# SAML attributes often arrive under their OIDs (pitfall 8): a mapping may name either form.
+OID_NAMES = {
+    "mail": "urn:oid:0.9.2342.19200300.100.1.3",
+    "email": "urn:oid:1.2.840.113549.1.9.1",
+    "emailaddress": "urn:oid:1.2.840.113549.1.9.1.1",
+    "uid": "urn:oid:0.9.2342.19200300.100.1.1",
+    "cn": "urn:oid:2.5.4.3",
+    "givenname": "urn:oid:2.5.4.42",
+    "sn": "urn:oid:2.5.4.4",
+    "displayname": "urn:oid:2.16.840.1.113730.3.1.241",
+    "edupersonprincipalname": "urn:oid:1.3.6.1.4.1.5923.1.1.1.6",
+}
+NAMES_BY_OID = {oid: name for name, oid in OID_NAMES.items()}
+
+
+def _claim(claims: dict, name: str):
+    if not name:
+        return None
+    if name in claims:
+        return claims[name]
+    alias = OID_NAMES.get(name.lower()) or NAMES_BY_OID.get(name)
+    if alias is None:
+        return None
+    for key, value in claims.items():
+        if key == alias or key.lower() == alias:
+            return value
+    return None
+
+
 def map_claims(connection: IdentityConnection, claims: dict) -> dict:
     """The portal's view of the provider's claims, through the connection's mappings."""
-    groups = claims.get(connection.claim_groups) if connection.claim_groups else None
+    groups = _claim(claims, connection.claim_groups)
     if isinstance(groups, str):
         groups = [groups]
-    name = _text(claims.get(connection.claim_name))
-    given = _text(claims.get(connection.claim_given_name)) if connection.claim_given_name else ""
-    family = _text(claims.get(connection.claim_family_name)) if connection.claim_family_name else ""
+    name = _text(_claim(claims, connection.claim_name))
+    given = _text(_claim(claims, connection.claim_given_name))
+    family = _text(_claim(claims, connection.claim_family_name))
     return {
-        "user_id": _text(claims.get(connection.claim_user_id)),
-        "email": _text(claims.get(connection.claim_email)).lower(),
+        "user_id": _text(_claim(claims, connection.claim_user_id)),
+        "email": _text(_claim(claims, connection.claim_email)).lower(),
         "email_verified": _truthy(claims.get("email_verified")),
         "name": name or " ".join(p for p in (given, family) if p),
         "given_name": given,
         "family_name": family,
-        "picture": _text(claims.get(connection.claim_picture)) if connection.claim_picture else "",
+        "picture": _text(_claim(claims, connection.claim_picture)),
         "groups": [str(g) for g in groups] if isinstance(groups, list) else None,
     }
 

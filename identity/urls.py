@@ -16,3 +16,9 @@ urlpatterns = [
     path("sso/<uuid:pk>/", views.oidc_start, name="oidc-start"),
     path("sso/<uuid:pk>/callback/", views.oidc_callback, name="oidc-callback"),
 ]
+
+urlpatterns += [
+    path("sso/<uuid:pk>/saml/", views.saml_start, name="saml-start"),
+    path("sso/<uuid:pk>/saml/acs/", views.saml_acs, name="saml-acs"),
+    path("sso/<uuid:pk>/saml/metadata/", views.saml_metadata, name="saml-metadata"),
+]

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget, trigger_client_event
@@ -16,7 +17,7 @@ from settings_portal.tips import SESSION_FLAG
 from workspaces.models import Membership, Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
-from . import oidc, selectors, services
+from . import oidc, saml, selectors, services
 from .forms import ConnectionForm
 from .models import OIDC_PROVIDERS, SAML_PROVIDERS, IdentityConnection, Protocol
 
@@ -59,7 +60,9 @@ def _form_context(request, form, protocol, connection=None) -> dict:
         "form": form,
         "protocol": protocol,
         "connection": connection,
-        "callback_url": oidc.callback_url(connection) if connection and protocol == Protocol.OIDC else "",
+        "callback_url": (oidc.callback_url if protocol == Protocol.OIDC else saml.acs_url)(connection)
+        if connection
+        else "",
     }
 
 
@@ -226,3 +229,66 @@ def _test_result(request, connection, *, claims=None, plan=None, error="") -> Ht
         "workspace": connection.workspace,
     }
     return render(request, "identity/connection_test.html", context)
+
+
+# --- SAML ---------------------------------------------------------------------------------------
+
+
+def _saml_connection(pk, **extra) -> IdentityConnection:
+    return get_object_or_404(
+        IdentityConnection.objects.dangerously_all(), pk=pk, protocol=Protocol.SAML, **extra
+    )
+
+
+@require_GET
+def saml_metadata(request, pk) -> HttpResponse:
+    """The SP metadata an administrator gives their IdP (no secrets in it)."""
+    connection = _saml_connection(pk)
+    try:
+        xml = saml.metadata(connection)
+    except saml.SAMLError as exc:
+        return _refused(request, str(exc))
+    return HttpResponse(xml, content_type="application/samlmetadata+xml")
+
+
+@require_GET
+def saml_start(request, pk) -> HttpResponse:
+    connection = _saml_connection(pk, enabled=True)
+    try:
+        url = saml.start(
+            request.session, connection, next_url=_safe_next(request, request.GET.get("next", ""))
+        )
+    except saml.SAMLError as exc:
+        return _refused(request, str(exc))
+    return redirect(url)
+
+
+@csrf_exempt  # the IdP's POST is cross-site by design; the response itself is signed and checked
+@require_http_methods(["GET", "POST"])
+def saml_acs(request, pk) -> HttpResponse:
+    """POST: keep the response and continue on a same-site GET (the SameSite=Lax session cookie is
+    not sent on the IdP's cross-site POST). GET: validate it with the session back."""
+    connection = _saml_connection(pk)
+    if request.method == "POST":
+        try:
+            key = saml.stash(request.POST.get("SAMLResponse", ""))
+        except saml.SAMLError as exc:
+            return _refused(request, str(exc))
+        # RelayState is ignored: where to go next was stored in the session at the start.
+        return redirect(f"{reverse('identity:saml-acs', args=[connection.pk])}?continue={key}")
+    if not connection.enabled:
+        return _refused(request, "This sign-in option is turned off.")
+    try:
+        claims, next_url = saml.finish(
+            request.session, connection, saml.unstash(request.GET.get("continue", ""))
+        )
+        plan = services.sign_in_plan(connection=connection, claims=claims)
+    except saml.SAMLError as exc:
+        return _refused(request, str(exc))
+    except services.SignInRefused as exc:
+        return _refused(request, str(exc), status=403)
+    user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
+    login(request, user, backend="accounts.backends.EmailOrUsernameBackend")
+    request.session[SESSION_FLAG] = True
+    request.session["workspace_id"] = str(connection.workspace_id)
+    return redirect(next_url or reverse("accounts:profile"))

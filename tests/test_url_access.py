@@ -117,6 +117,9 @@ PUBLIC: dict[str, Callable[[Ctx], dict] | None] = {
     # SSO: sign in with a connection, and its callback (a bad or missing state is a clear 400 page).
     "identity:oidc-start": lambda ctx: {"pk": uuid.UUID(int=2)},
     "identity:oidc-callback": lambda ctx: {"pk": uuid.UUID(int=2)},
+    "identity:saml-start": lambda ctx: {"pk": uuid.UUID(int=2)},
+    "identity:saml-acs": lambda ctx: {"pk": uuid.UUID(int=2)},
+    "identity:saml-metadata": lambda ctx: {"pk": uuid.UUID(int=2)},
 }
 
 # USER: name -> (kwargs factory or None, owner role key or None). Anonymous visitors go to

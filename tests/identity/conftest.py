@@ -69,3 +69,35 @@ def oidc_connection(workspace, provider, *, pk=None, client_id="portal-a", secre
     }
     values.update(extra)
     return make_connection(workspace, **values)
+
+
+@pytest.fixture(scope="session")
+def saml_idp(tmp_path_factory):
+    from .saml_idp import IdP
+
+    idp = IdP(tmp_path_factory.mktemp("saml-idp")).start()
+    yield idp
+    idp.stop()
+
+
+def saml_connection(workspace, idp, **extra):
+    from .saml_idp import CONN_S
+
+    values = {
+        "pk": CONN_S,
+        "protocol": "saml",
+        "name": "Corp SAML",
+        "enabled": True,
+        "issuer": "",
+        "client_id": "",
+        "client_secret": "",
+        "authorization_endpoint": "",
+        "token_endpoint": "",
+        "jwks_uri": "",
+        "idp_metadata": idp.metadata,
+        "claim_user_id": "NameID",
+        "claim_email": "mail",
+        "claim_name": "cn",
+    }
+    values.update(extra)
+    return make_connection(workspace, **values)

@@ -31,6 +31,12 @@ OIDC_POST = {
 }
 
 
+MINIMAL_IDP_METADATA = """<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">
+<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>
+</md:IDPSSODescriptor></md:EntityDescriptor>"""
+
+
 def url(name, workspace, *args):
     return reverse(f"identity:{name}", args=[workspace.slug, *args])
 
@@ -171,7 +177,7 @@ def test_saml_requires_metadata_and_both_keys_for_signing(client, workspace, adm
     assert response.status_code == 422
     html = response.content.decode()
     assert "Paste the metadata file" in html and "needs the public and the private key" in html
-    data.update(idp_metadata="<EntityDescriptor/>", sp_private_key="-----BEGIN PRIVATE KEY-----x")
+    data.update(idp_metadata=MINIMAL_IDP_METADATA, sp_private_key="-----BEGIN PRIVATE KEY-----x")
     assert client.post(url("connection-create", workspace), data).status_code == 302
     conn = IdentityConnection.objects.get()
     assert conn.protocol == "saml" and conn.sp_private_key.endswith("x")

@@ -1,0 +1,199 @@
+"""SAML sign-in against a real pysaml2 IdP (in a thread)."""
+
+import base64
+
+import pytest
+import requests
+from django.test import Client
+from django.urls import reverse
+from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
+
+from accounts.models import User
+from identity.models import ExternalIdentity
+
+from .conftest import saml_connection
+from .saml_idp import PORTAL, IdP, saml_response_from
+
+pytestmark = [pytest.mark.django_db]
+
+
+@pytest.fixture
+def idp(saml_idp, oidc_settings):
+    oidc_settings.PORTAL_BASE_URL = PORTAL
+    saml_idp.user = {"uid": "u-1", "attrs": {"mail": ["sam@corp.example"], "cn": ["Sam Ell"]}}
+    return saml_idp
+
+
+def begin(client, conn):
+    response = client.get(reverse("identity:saml-start", args=[conn.pk]))
+    assert response.status_code == 302
+    return response["Location"]
+
+
+def post_to_acs(client, conn, saml_response):
+    """The IdP's cross-site POST, then the same-site GET continuation."""
+    posted = client.post(reverse("identity:saml-acs", args=[conn.pk]), {"SAMLResponse": saml_response})
+    assert posted.status_code == 302, posted.content[:300]
+    return client.get(posted["Location"])
+
+
+def full_sign_in(client, conn):
+    page = requests.get(begin(client, conn), timeout=10)
+    return post_to_acs(client, conn, saml_response_from(page.text))
+
+
+def test_sign_in_creates_user(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True)
+    response = full_sign_in(client, conn)
+    assert response.status_code == 302, response.content.decode()[:1000]
+    user = User.objects.get(email="sam@corp.example")
+    assert ExternalIdentity.objects.get(connection=conn).subject == "u-1"
+    assert client.get(reverse("accounts:profile")).wsgi_request.user == user
+
+
+def test_metadata_endpoint(client, workspace, idp):
+    conn = saml_connection(workspace, idp)
+    response = client.get(reverse("identity:saml-metadata", args=[conn.pk]))
+    assert response.status_code == 200
+    assert f"/sso/{conn.pk}/saml/acs/" in response.content.decode()
+
+
+def test_samesite_post_without_cookies_continues_on_the_get(client, workspace, idp):
+    """The IdP's cross-site POST carries no session cookie: the GET continuation (top-level,
+    so SameSite=Lax cookies are sent) finishes with the session."""
+    conn = saml_connection(workspace, idp, create_users=True)
+    page = requests.get(begin(client, conn), timeout=10)
+    cookieless = Client()
+    posted = cookieless.post(
+        reverse("identity:saml-acs", args=[conn.pk]),
+        {"SAMLResponse": saml_response_from(page.text), "RelayState": "https://evil.example/"},
+    )
+    assert posted.status_code == 302 and "sessionid" not in posted.cookies
+    response = client.get(posted["Location"])
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:profile")
+    assert client.get(reverse("accounts:profile")).wsgi_request.user.email == "sam@corp.example"
+
+
+def test_unsolicited_response_refused_by_default(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True)
+    response = post_to_acs(client, conn, idp.response(in_response_to=None))
+    assert response.status_code == 400 and "unsolicited" in response.content.decode()
+    assert not User.objects.filter(email="sam@corp.example").exists()
+
+
+def test_unsolicited_allowed_when_enabled_but_never_twice(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True, allow_unsolicited=True)
+    saml_response = idp.response(in_response_to=None)
+    assert post_to_acs(client, conn, saml_response).status_code == 302
+    client.logout()
+    response = post_to_acs(client, conn, saml_response)
+    assert response.status_code == 400 and "used already" in response.content.decode()
+
+
+def test_replay_in_a_new_flow_is_refused(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True)
+    page = requests.get(begin(client, conn), timeout=10)
+    saml_response = saml_response_from(page.text)
+    assert post_to_acs(client, conn, saml_response).status_code == 302
+    client.logout()
+    begin(client, conn)  # a new request id: the old response answers another one
+    assert post_to_acs(client, conn, saml_response).status_code == 400
+
+
+def test_wrong_in_response_to(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True)
+    begin(client, conn)
+    response = post_to_acs(client, conn, idp.response(in_response_to="_not-our-request"))
+    assert response.status_code == 400 and "refused" in response.content.decode()
+
+
+def test_unsigned_assertion_refused(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True)
+    requests.get(begin(client, conn), timeout=10)  # the IdP sees our request id
+    unsigned = idp.response(in_response_to=idp.last_request_id, sign_assertion=False)
+    response = post_to_acs(client, conn, unsigned)
+    assert response.status_code == 400
+    assert "signed" in response.content.decode().lower()
+    assert not User.objects.filter(email="sam@corp.example").exists()
+
+
+def _xml(saml_response: str) -> str:
+    return base64.b64decode(saml_response).decode()
+
+
+def _b64(xml: str) -> str:
+    return base64.b64encode(xml.encode()).decode()
+
+
+def test_nameid_changed_after_signing_is_refused(client, workspace, idp):
+    conn = saml_connection(workspace, idp, create_users=True)
+    location = begin(client, conn)
+    good = saml_response_from(requests.get(location, timeout=10).text)
+    tampered = _b64(_xml(good).replace(">u-1<", ">admin<"))
+    assert ">admin<" in _xml(tampered)
+    response = post_to_acs(client, conn, tampered)
+    assert response.status_code == 400
+    assert not ExternalIdentity.objects.exists()
+
+
+def test_attribute_changed_after_signing_is_refused(client, workspace, idp, member):
+    conn = saml_connection(workspace, idp, create_users=True, link_by_verified_email=True)
+    location = begin(client, conn)
+    good = saml_response_from(requests.get(location, timeout=10).text)
+    response = post_to_acs(client, conn, _b64(_xml(good).replace("sam@corp.example", member.email)))
+    assert response.status_code == 400
+    assert not client.get(reverse("accounts:profile")).wsgi_request.user.is_authenticated
+
+
+@pytest.mark.parametrize("doc", ["dtd", "billion-laughs"])
+def test_dtd_in_response_gets_a_clear_error(client, workspace, idp, doc):
+    conn = saml_connection(workspace, idp, create_users=True, allow_unsolicited=True)
+    xml = (
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
+        if doc == "dtd"
+        else '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><l>&b;</l>'
+    )
+    response = post_to_acs(client, conn, _b64(xml))
+    assert response.status_code == 400 and "DTD" in response.content.decode()
+
+
+def test_dtd_in_uploaded_metadata_is_refused(client, workspace, admin_member, idp):
+    client.force_login(admin_member)
+    metadata = '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]><m>&x;</m>'
+    data = {
+        "protocol": "saml",
+        "save": "1",
+        "name": "X",
+        "provider": "custom",
+        "idp_metadata": metadata,
+        "claim_user_id": "NameID",
+        "claim_email": "mail",
+        "claim_name": "cn",
+    }
+    response = client.post(reverse("identity:connection-create", args=[workspace.slug]), data)
+    assert response.status_code == 422 and "DTD" in response.content.decode()
+
+
+def test_sha1_signatures_refused(client, workspace, idp, tmp_path):
+    weak = IdP(tmp_path, signing_algorithm=SIG_RSA_SHA1, digest_algorithm=DIGEST_SHA1)
+    conn = saml_connection(
+        workspace, idp, create_users=True, allow_unsolicited=True, idp_metadata=weak.metadata
+    )
+    response = post_to_acs(client, conn, weak.response(in_response_to=None))
+    assert response.status_code == 400 and "Deprecated signature algorithm" in response.content.decode()
+    assert not User.objects.filter(email="sam@corp.example").exists()
+
+
+def test_signature_by_an_untrusted_key_refused(client, workspace, idp, tmp_path):
+    other = IdP(tmp_path)
+    conn = saml_connection(workspace, idp, create_users=True, allow_unsolicited=True)
+    # Same issuer as the trusted IdP, but signed with another key.
+    forged = _b64(_xml(other.response(in_response_to=None)).replace(other.base, idp.base))
+    response = post_to_acs(client, conn, forged)
+    assert response.status_code == 400 and "Signature validation failed" in response.content.decode()
+
+
+def test_saml_sign_in_button(client, workspace, idp):
+    conn = saml_connection(workspace, idp)
+    html = client.get(reverse("accounts:login")).content.decode()
+    assert reverse("identity:saml-start", args=[conn.pk]) in html and "Sign in with Corp SAML" in html
