@@ -20,7 +20,7 @@ import logging
 import os
 import uuid
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -133,6 +133,25 @@ def _flush_batch(client, key: str) -> int:
         return 0  # another flush committed this batch at the same time
     client.delete(name)
     return written
+
+
+def pending_today(workspace_id) -> int:
+    """Today's calls counted in Redis but not flushed yet (one HGET; 0 without Redis)."""
+    try:
+        client = redis_client()
+        if client is None:
+            return 0
+        value = client.hget(pending_key(), _field(str(workspace_id), Metric.API_CALLS, timezone.now().date()))
+        return int(value or 0)
+    except Exception:
+        logger.exception("reading pending usage failed for workspace %s", workspace_id)
+        return 0
+
+
+def prune_flushes(*, days: int = 7) -> int:
+    """Forget flushed batch keys after DAYS: a crashed batch is replayed within minutes."""
+    cutoff = timezone.now() - timedelta(days=days)
+    return UsageFlush.objects.filter(flushed_at__lt=cutoff).delete()[0]
 
 
 def flush_pending() -> int:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.db.models import Sum
 from django.utils import timezone
 
 from workspaces.models import Membership, Workspace
 
-from .models import BillingAccount, Invoice, Metric, Plan, UsageCounter
+from . import metering
+from .models import BillingAccount, Metric, Plan, UsageCounter
 
 CHART_WIDTH = 620
 CHART_HEIGHT = 120
@@ -42,11 +42,13 @@ def daily_usage(*, workspace: Workspace, metric: str = Metric.API_CALLS, today: 
     """(day, value) for every day of the current month (UTC) up to today, zeros included."""
     today = today or timezone.now().date()
     first = today.replace(day=1)
-    rows = dict(
+    rows: dict = dict(
         UsageCounter.objects.for_workspace(workspace)
         .filter(metric=metric, day__gte=first, day__lte=today)
         .values_list("day", "value")
     )
+    # Calls of the last minute are still in Redis: add them so the page is current.
+    rows[today] = rows.get(today, 0) + metering.pending_today(workspace.pk)
     return [(first.replace(day=d), rows.get(first.replace(day=d), 0)) for d in range(1, today.day + 1)]
 
 
@@ -103,17 +105,3 @@ def _percent(value: int, limit: int | None) -> int | None:
     if not limit:
         return None
     return min(100, round(100 * value / limit))
-
-
-def month_total(*, workspace: Workspace, metric: str = Metric.API_CALLS) -> int:
-    first = timezone.now().date().replace(day=1)
-    total = (
-        UsageCounter.objects.for_workspace(workspace)
-        .filter(metric=metric, day__gte=first)
-        .aggregate(total=Sum("value"))["total"]
-    )
-    return total or 0
-
-
-def invoice_list(*, workspace: Workspace):
-    return Invoice.objects.for_workspace(workspace)

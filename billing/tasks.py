@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="billing.flush_usage")
 def flush_usage() -> int:
-    return metering.flush_pending()
+    written = metering.flush_pending()
+    metering.prune_flushes()
+    return written
 
 
 @shared_task(name="billing.refresh_storage")

@@ -162,3 +162,26 @@ def test_old_days_are_kept_per_day(redis_required, workspace):
     metering.flush_pending()
     assert _counter(workspace, yesterday) == 9
     assert _counter(workspace) == 1
+
+
+def test_the_page_counts_calls_not_flushed_yet(redis_required, admin_client, workspace):
+    from django.urls import reverse
+
+    UsageCounter.objects.create(
+        workspace=workspace, metric=Metric.API_CALLS, day=timezone.now().date(), value=10
+    )
+    for _ in range(3):
+        metering.record(str(workspace.pk))
+    html = admin_client.get(reverse("billing:overview", args=[workspace.slug])).content.decode()
+    assert "<strong>13</strong>" in html
+    metering.flush_pending()
+    html = admin_client.get(reverse("billing:overview", args=[workspace.slug])).content.decode()
+    assert "<strong>13</strong>" in html  # flushed: counted once
+
+
+def test_old_flush_records_are_pruned(workspace):
+    old = UsageFlush.objects.create(key="old")
+    UsageFlush.objects.filter(pk=old.pk).update(flushed_at=timezone.now() - timedelta(days=8))
+    UsageFlush.objects.create(key="recent")
+    tasks.flush_usage()
+    assert list(UsageFlush.objects.values_list("key", flat=True)) == ["recent"]
