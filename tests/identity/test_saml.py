@@ -1,11 +1,13 @@
 """SAML sign-in against a real pysaml2 IdP (in a thread)."""
 
 import base64
+import copy
 
 import pytest
 import requests
 from django.test import Client
 from django.urls import reverse
+from lxml import etree
 from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
 from accounts.models import User
@@ -197,3 +199,69 @@ def test_saml_sign_in_button(client, workspace, idp):
     conn = saml_connection(workspace, idp)
     html = client.get(reverse("accounts:login")).content.decode()
     assert reverse("identity:saml-start", args=[conn.pk]) in html and "Sign in with Corp SAML" in html
+
+
+# --- XML signature wrapping and comment truncation ----------------------------------------------
+
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+def _signed_response(client, conn, idp):
+    return saml_response_from(requests.get(begin(client, conn), timeout=10).text)
+
+
+def _evil_copy(assertion):
+    evil = copy.deepcopy(assertion)
+    for signature in evil.findall(f"{{{DS}}}Signature"):
+        evil.remove(signature)
+    evil.set("ID", "_evil")
+    evil.find(f".//{{{SAML}}}NameID").text = "admin"
+    return evil
+
+
+@pytest.mark.parametrize("where", ["beside", "advice", "extensions", "evil-response"])
+def test_signature_wrapping_refused(client, workspace, idp, where):
+    conn = saml_connection(workspace, idp, create_users=True)
+    root = etree.fromstring(base64.b64decode(_signed_response(client, conn, idp)))
+    signed = root.find(f"{{{SAML}}}Assertion")
+    evil = _evil_copy(signed)
+    if where == "beside":
+        signed.addprevious(evil)
+    elif where == "advice":
+        root.replace(signed, evil)
+        advice = etree.SubElement(evil, f"{{{SAML}}}Advice")
+        advice.append(signed)
+    elif where == "extensions":
+        root.replace(signed, evil)
+        extensions = etree.Element(f"{{{SAMLP}}}Extensions")
+        root.find(f"{{{SAML}}}Issuer").addnext(extensions)
+        extensions.append(signed)
+    else:
+        wrapper = etree.Element(f"{{{SAMLP}}}Response", nsmap=root.nsmap, attrib=dict(root.attrib))
+        wrapper.set("ID", "_evil-response")
+        wrapper.append(copy.deepcopy(root.find(f"{{{SAML}}}Issuer")))
+        wrapper.append(copy.deepcopy(root.find(f"{{{SAMLP}}}Status")))
+        wrapper.append(evil)
+        extensions = etree.SubElement(wrapper, f"{{{SAMLP}}}Extensions")
+        extensions.append(root)
+        root = wrapper
+    response = post_to_acs(client, conn, base64.b64encode(etree.tostring(root)).decode())
+    assert response.status_code == 400
+    assert not ExternalIdentity.objects.filter(subject="admin").exists()
+    assert not client.get(reverse("accounts:profile")).wsgi_request.user.is_authenticated
+
+
+def test_comment_inside_nameid_does_not_truncate_it(client, workspace, idp):
+    """A comment leaves the signature valid (c14n drops comments): the NameID must still be read
+    whole ("u-1"), never as the text before the comment ("u-")."""
+    conn = saml_connection(workspace, idp, create_users=True)
+    xml = base64.b64decode(_signed_response(client, conn, idp)).decode()
+    assert ">u-1<" in xml
+    commented = _b64(xml.replace(">u-1<", ">u-<!-- x -->1<"))
+    response = post_to_acs(client, conn, commented)
+    assert response.status_code in (302, 400)
+    assert not ExternalIdentity.objects.filter(subject="u-").exists()
+    if response.status_code == 302:
+        assert ExternalIdentity.objects.get().subject == "u-1"
