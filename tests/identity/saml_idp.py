@@ -52,11 +52,11 @@ def self_signed(common_name: str) -> tuple[bytes, bytes]:
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def sp_metadata(conn_id) -> str:
+def sp_metadata(conn_id, portal: str = PORTAL) -> str:
     return f"""<?xml version="1.0"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{PORTAL}/sso/{conn_id}/saml/metadata/">
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{portal}/sso/{conn_id}/saml/metadata/">
   <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAssertionsSigned="true">
-    <md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{PORTAL}/sso/{conn_id}/saml/acs/" index="1"/>
+    <md:AssertionConsumerService Binding="{BINDING_HTTP_POST}" Location="{portal}/sso/{conn_id}/saml/acs/" index="1"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>"""
 
@@ -67,7 +67,15 @@ class Quiet(WSGIRequestHandler):
 
 
 class IdP:
-    def __init__(self, tmp: Path, *, signing_algorithm=SIG_RSA_SHA256, digest_algorithm=DIGEST_SHA256):
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        signing_algorithm=SIG_RSA_SHA256,
+        digest_algorithm=DIGEST_SHA256,
+        portal: str = PORTAL,
+    ):
+        self.portal = portal
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         key_pem, cert_pem = self_signed("test-idp")
@@ -81,7 +89,7 @@ class IdP:
                 "xmlsec_binary": "/usr/bin/xmlsec1",
                 "key_file": str(tmp / "idp.key"),
                 "cert_file": str(tmp / "idp.crt"),
-                "metadata": {"inline": [sp_metadata(CONN_S)]},
+                "metadata": {"inline": [sp_metadata(CONN_S, portal)]},
                 "service": {
                     "idp": {
                         "endpoints": {
@@ -118,8 +126,8 @@ class IdP:
         response = self.server.create_authn_response(
             identity=user["attrs"],
             in_response_to=in_response_to,
-            destination=f"{PORTAL}/sso/{CONN_S}/saml/acs/",
-            sp_entity_id=f"{PORTAL}/sso/{CONN_S}/saml/metadata/",
+            destination=f"{self.portal}/sso/{CONN_S}/saml/acs/",
+            sp_entity_id=f"{self.portal}/sso/{CONN_S}/saml/metadata/",
             name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=user["uid"]),
             authn=AUTHN,
             sign_assertion=sign_assertion,
@@ -131,9 +139,11 @@ class IdP:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
         self.last_request_id = request.message.id
-        body = f'<form method="post" action="{PORTAL}/sso/{CONN_S}/saml/acs/">'
+        # A real IdP's page: the browser posts the response to the ACS by itself (cross-site).
+        body = '<!doctype html><body onload="document.forms[0].submit()">'
+        body += f'<form method="post" action="{self.portal}/sso/{CONN_S}/saml/acs/">'
         body += f'<input type="hidden" name="SAMLResponse" value="{self.response(in_response_to=request.message.id)}">'
-        body += "</form>"
+        body += "</form></body>"
         start_response("200 OK", [("Content-Type", "text/html")])
         return [body.encode()]
 
