@@ -132,6 +132,8 @@ class ConnectionForm(forms.ModelForm):
             "sync_groups": "Match each group in the groups claim to a user group of this workspace by name; "
             "the user is added to matched groups and removed from the others at each sign-in "
             "(built-in groups are never changed).",
+            "idp_entity_id": "The portal's entity ID as registered in your provider's app (the audience of "
+            "its assertions). Leave blank to use this connection's metadata URL.",
             "allow_unsolicited": "Off by default: only responses to a sign-in the portal started are accepted.",
         }
         widgets = {

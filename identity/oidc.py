@@ -124,6 +124,7 @@ def finish(connection: IdentityConnection, flow: dict, code: str) -> dict:
         net.check_url(connection.token_endpoint)
         kwargs = {"code_verifier": flow["verifier"]} if flow["verifier"] else {}
         with _client(connection) as client:
+            client.max_redirects = 0  # a redirect could lead the server anywhere (SSRF)
             token = client.fetch_token(
                 connection.token_endpoint,
                 grant_type="authorization_code",

@@ -32,7 +32,9 @@ class SAMLError(Exception):
 
 
 def sp_entity_id(connection: IdentityConnection) -> str:
-    return settings.PORTAL_BASE_URL + reverse("identity:saml-metadata", args=[connection.pk])
+    """The portal's entity id at the IdP: the one the administrator set, else the metadata URL."""
+    default = settings.PORTAL_BASE_URL + reverse("identity:saml-metadata", args=[connection.pk])
+    return connection.idp_entity_id or default
 
 
 def acs_url(connection: IdentityConnection) -> str:

@@ -85,6 +85,16 @@ def test_userinfo_endpoint_when_not_using_id_token(client, workspace, provider):
     assert signed_in_user(client).email == "uinfo@corp.example"
 
 
+def test_plain_code_challenge(client, workspace, provider):
+    """authlib only adds a challenge for S256 (pitfall 1): Plain is sent by the portal itself."""
+    conn = oidc_connection(workspace, provider, create_users=True, code_challenge_method="plain")
+    provider.user("plain", "plain@corp.example")
+    location = start(client, conn)
+    assert "code_challenge_method=plain" in location
+    assert client.get(provider.authorize(provider.browser("plain"), location)).status_code == 302
+    assert signed_in_user(client).email == "plain@corp.example"
+
+
 @pytest.mark.parametrize(
     ("next_url", "expected"),
     [

@@ -57,7 +57,14 @@ def test_metadata_endpoint(client, workspace, idp):
     conn = saml_connection(workspace, idp)
     response = client.get(reverse("identity:saml-metadata", args=[conn.pk]))
     assert response.status_code == 200
-    assert f"/sso/{conn.pk}/saml/acs/" in response.content.decode()
+    xml = response.content.decode()
+    assert f"/sso/{conn.pk}/saml/acs/" in xml and f'entityID="{PORTAL}/sso/{conn.pk}/saml/metadata/"' in xml
+    conn.idp_entity_id = "urn:portal:custom"
+    conn.save()
+    assert (
+        'entityID="urn:portal:custom"'
+        in client.get(reverse("identity:saml-metadata", args=[conn.pk])).content.decode()
+    )
 
 
 def test_samesite_post_without_cookies_continues_on_the_get(client, workspace, idp):
