@@ -108,7 +108,7 @@ def metadata(connection: IdentityConnection) -> str:
     return xml.decode() if isinstance(xml, bytes) else xml
 
 
-def start(session, connection: IdentityConnection, *, next_url: str = "") -> str:
+def start(session, connection: IdentityConnection, *, next_url: str = "", test_by=None) -> str:
     """Remember the AuthnRequest's id in SESSION and return the IdP's URL."""
     auth = _auth(connection)
     url = auth.login()
@@ -116,6 +116,7 @@ def start(session, connection: IdentityConnection, *, next_url: str = "") -> str
     flows[str(connection.pk)] = {
         "request_id": auth.get_last_request_id(),
         "next": next_url,
+        "test_by": str(test_by.pk) if test_by is not None else "",
         "started": time.time(),
     }
     session[SESSION_KEY] = flows
@@ -142,8 +143,13 @@ def unstash(key: str) -> str:
     return value
 
 
-def finish(session, connection: IdentityConnection, saml_response: str) -> tuple[dict, str]:
-    """Validate the response; return (claims, next URL). Raises SAMLError."""
+def pending(session, connection: IdentityConnection) -> dict:
+    """The sign-in this session started with CONNECTION, if any (not consumed)."""
+    return session.get(SESSION_KEY, {}).get(str(connection.pk)) or {}
+
+
+def finish(session, connection: IdentityConnection, saml_response: str) -> tuple[dict, dict]:
+    """Validate the response; return (claims, the flow it answers or {}). Raises SAMLError."""
     flows = dict(session.get(SESSION_KEY, {}))
     flow = flows.pop(str(connection.pk), None)
     session[SESSION_KEY] = flows
@@ -167,7 +173,7 @@ def finish(session, connection: IdentityConnection, saml_response: str) -> tuple
     claims["NameID"] = auth.get_nameid()
     # The assertion is signed by the IdP the administrator configured: its email is vouched for.
     claims.setdefault("email_verified", True)
-    return claims, (flow or {}).get("next", "")
+    return claims, flow or {}
 
 
 def _remember_assertion(connection: IdentityConnection, auth: OneLogin_Saml2_Auth) -> None:

@@ -141,11 +141,12 @@ def connection_delete(request: WorkspaceRequest, pk) -> HttpResponse:
 def connection_test(request: WorkspaceRequest, pk) -> HttpResponse:
     """Test Provider: a real round trip to the provider that shows what a sign-in would do."""
     connection = _connection(request, pk)
-    if connection.protocol != Protocol.OIDC:
-        messages.error(request, "Test Provider is available for OIDC connections.")
-        return redirect("identity:connection-list", request.workspace.slug)
-    url = oidc.start(request.session, connection, test_by=request.user)
-    return redirect(url)
+    if connection.protocol == Protocol.SAML:
+        try:
+            return redirect(saml.start(request.session, connection, test_by=request.user))
+        except saml.SAMLError as exc:
+            return _test_result(request, connection, error=str(exc))
+    return redirect(oidc.start(request.session, connection, test_by=request.user))
 
 
 # --- Sign-in ------------------------------------------------------------------------------------
@@ -183,15 +184,7 @@ def oidc_callback(request, pk) -> HttpResponse:
         return _refused(request, str(exc))
     testing = bool(flow["test_by"])
     if testing:
-        # Only the administrator who started the test sees its result.
-        allowed = (
-            request.user.is_authenticated
-            and str(request.user.pk) == flow["test_by"]
-            and Membership.objects.filter(
-                workspace=connection.workspace, user=request.user, role__gte=Role.ADMIN
-            ).exists()
-        )
-        if not allowed:
+        if not _may_see_test(request, connection, flow["test_by"]):
             return _refused(request, "This test was started by someone else.", status=403)
     elif not connection.enabled:
         return _refused(request, "This sign-in option is turned off.")
@@ -216,6 +209,17 @@ def oidc_callback(request, pk) -> HttpResponse:
     request.session[SESSION_FLAG] = True
     request.session["workspace_id"] = str(connection.workspace_id)
     return redirect(flow["next"] or reverse("accounts:profile"))
+
+
+def _may_see_test(request, connection: IdentityConnection, test_by: str) -> bool:
+    """Only the administrator who started a Test Provider run sees its result."""
+    return (
+        request.user.is_authenticated
+        and str(request.user.pk) == test_by
+        and Membership.objects.filter(
+            workspace=connection.workspace, user=request.user, role__gte=Role.ADMIN
+        ).exists()
+    )
 
 
 def _test_result(request, connection, *, claims=None, plan=None, error="") -> HttpResponse:
@@ -276,17 +280,26 @@ def saml_acs(request, pk) -> HttpResponse:
             return _refused(request, str(exc))
         # RelayState is ignored: where to go next was stored in the session at the start.
         return redirect(f"{reverse('identity:saml-acs', args=[connection.pk])}?continue={key}")
-    if not connection.enabled:
+    test_by = saml.pending(request.session, connection).get("test_by", "")
+    if test_by and not _may_see_test(request, connection, test_by):
+        return _refused(request, "This test was started by someone else.", status=403)
+    if not test_by and not connection.enabled:
         return _refused(request, "This sign-in option is turned off.")
+    claims = None
     try:
-        claims, next_url = saml.finish(
-            request.session, connection, saml.unstash(request.GET.get("continue", ""))
-        )
+        claims, flow = saml.finish(request.session, connection, saml.unstash(request.GET.get("continue", "")))
         plan = services.sign_in_plan(connection=connection, claims=claims)
     except saml.SAMLError as exc:
+        if test_by:
+            return _test_result(request, connection, error=str(exc))
         return _refused(request, str(exc))
     except services.SignInRefused as exc:
+        if test_by:
+            return _test_result(request, connection, claims=claims, error=str(exc))
         return _refused(request, str(exc), status=403)
+    if test_by:
+        return _test_result(request, connection, claims=claims, plan=plan)
+    next_url = flow.get("next", "")
     user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
     login(request, user, backend="accounts.backends.EmailOrUsernameBackend")
     request.session[SESSION_FLAG] = True

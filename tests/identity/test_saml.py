@@ -10,6 +10,7 @@ from django.urls import reverse
 from lxml import etree
 from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
+from access.models import UserGroup
 from accounts.models import User
 from identity.models import ExternalIdentity
 
@@ -272,3 +273,46 @@ def test_comment_inside_nameid_does_not_truncate_it(client, workspace, idp):
     assert not ExternalIdentity.objects.filter(subject="u-").exists()
     if response.status_code == 302:
         assert ExternalIdentity.objects.get().subject == "u-1"
+
+
+def test_saml_test_provider_shows_mapping_and_groups_without_signing_in(client, workspace, admin_member, idp):
+    conn = saml_connection(
+        workspace, idp, enabled=False, create_users=True, sync_groups=True, claim_groups="memberOf"
+    )
+    UserGroup.objects.create(workspace=workspace, name="ml")
+    idp.user = {
+        "uid": "u-9",
+        "attrs": {"mail": ["tess@corp.example"], "cn": ["Tess"], "memberOf": ["ml", "x"]},
+    }
+    client.force_login(admin_member)
+    location = client.get(reverse("identity:connection-test", args=[workspace.slug, conn.pk]))["Location"]
+    response = post_to_acs(client, conn, saml_response_from(requests.get(location, timeout=10).text))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        "tess@corp.example" in html
+        and "Create the user tess@corp.example" in html
+        and "Add to group ml" in html
+    )
+    assert not User.objects.filter(email="tess@corp.example").exists()
+    assert client.get(reverse("accounts:profile")).wsgi_request.user == admin_member
+
+
+def test_saml_group_sync_and_oid_mapping(client, workspace, idp):
+    conn = saml_connection(
+        workspace,
+        idp,
+        create_users=True,
+        sync_groups=True,
+        claim_groups="memberOf",
+        claim_email="urn:oid:0.9.2342.19200300.100.1.3",
+    )
+    ops = UserGroup.objects.create(workspace=workspace, name="ops")
+    idp.user = {"uid": "u-7", "attrs": {"mail": ["gus@corp.example"], "cn": ["Gus"], "memberOf": ["ops"]}}
+    assert full_sign_in(client, conn).status_code == 302
+    user = User.objects.get(email="gus@corp.example")
+    assert ops.memberships.filter(user=user).exists()
+    client.logout()
+    idp.user = {"uid": "u-7", "attrs": {"mail": ["gus@corp.example"], "cn": ["Gus"], "memberOf": []}}
+    assert full_sign_in(client, conn).status_code == 302
+    assert not ops.memberships.filter(user=user).exists()
