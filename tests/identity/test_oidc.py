@@ -394,3 +394,12 @@ def test_sign_in_button_keeps_next(client, workspace, provider):
     oidc_connection(workspace, provider)
     html = client.get(reverse("accounts:login"), {"next": "/w/team/settings/"}).content.decode()
     assert "Sign in with Provider A" in html and "next=/w/team/settings/" in html
+
+
+def test_unregistered_redirect_uri_is_refused_by_the_provider(client, workspace, provider):
+    """A connection whose callback the provider does not know never gets a code back."""
+    conn = oidc_connection(workspace, provider, pk=uuid.uuid4(), name="Unregistered")
+    provider.user("ursula", "ursula@corp.example")
+    response = provider.browser("ursula").get(start(client, conn), allow_redirects=False, timeout=10)
+    assert response.status_code != 302 or not response.headers["Location"].startswith("http://testserver")
+    assert "code=" not in response.headers.get("Location", "")

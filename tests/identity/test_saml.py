@@ -316,3 +316,27 @@ def test_saml_group_sync_and_oid_mapping(client, workspace, idp):
     idp.user = {"uid": "u-7", "attrs": {"mail": ["gus@corp.example"], "cn": ["Gus"], "memberOf": []}}
     assert full_sign_in(client, conn).status_code == 302
     assert not ops.memberships.filter(user=user).exists()
+
+
+def test_wrong_destination_and_audience_refused(client, workspace, idp, tmp_path):
+    """A response made for another SP (its ACS and entity id) is refused here."""
+    elsewhere = IdP(tmp_path, portal="http://other.test")
+    conn = saml_connection(
+        workspace, idp, create_users=True, allow_unsolicited=True, idp_metadata=elsewhere.metadata
+    )
+    response = post_to_acs(client, conn, elsewhere.response(in_response_to=None))
+    assert response.status_code == 400
+    assert "was received at" in response.content.decode()
+
+
+@pytest.mark.parametrize("shift", [86400, -86400], ids=["expired", "not-yet-valid"])
+def test_assertion_outside_its_validity_window_refused(client, workspace, idp, monkeypatch, shift):
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    conn = saml_connection(workspace, idp, create_users=True)
+    saml_response = _signed_response(client, conn, idp)
+    real_now = OneLogin_Saml2_Utils.now
+    monkeypatch.setattr(OneLogin_Saml2_Utils, "now", staticmethod(lambda: real_now() + shift))
+    response = post_to_acs(client, conn, saml_response)
+    assert response.status_code == 400 and "Could not validate timestamp" in response.content.decode()
+    assert not User.objects.filter(email="sam@corp.example").exists()
