@@ -86,8 +86,7 @@ def _request_data(connection: IdentityConnection, post: dict | None = None) -> d
     base = urlsplit(settings.PORTAL_BASE_URL)
     return {
         "https": "on" if base.scheme == "https" else "off",
-        "http_host": base.hostname,
-        "server_port": str(base.port or (443 if base.scheme == "https" else 80)),
+        "http_host": base.netloc,  # with its port, if any
         "script_name": reverse("identity:saml-acs", args=[connection.pk]),
         "get_data": {},
         "post_data": post or {},
