@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from workspaces.models import Workspace
 
 from .models import IdentityConnection
@@ -8,11 +10,17 @@ def connection_list(*, workspace: Workspace):
     return IdentityConnection.objects.for_workspace(workspace).order_by("name")
 
 
-def sign_in_connections():
-    """Enabled connections of every workspace, for the sign-in page's buttons."""
-    return (
-        IdentityConnection.objects.dangerously_all()
-        .filter(enabled=True)
-        .select_related("workspace")
-        .order_by("name")
-    )
+def sign_in_connections(*, workspace_slug: str | None = None):
+    """Enabled connections offered on the sign-in page.
+
+    In single-workspace mode (a self-hosted install) every enabled connection is offered.
+    With several workspaces, a workspace's connections appear only on its own sign-in
+    link (`/accounts/login/?workspace=<slug>`), so one workspace's admin can never put a
+    "Sign in with ..." button in front of another workspace's users.
+    """
+    connections = IdentityConnection.objects.dangerously_all().filter(enabled=True)
+    if not settings.PORTAL_SINGLE_WORKSPACE:
+        if not workspace_slug:
+            return connections.none()
+        connections = connections.filter(workspace__slug=workspace_slug)
+    return connections.select_related("workspace").order_by("name")

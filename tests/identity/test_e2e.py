@@ -31,7 +31,7 @@ def browser_idp(live_server, settings, tmp_path):
 
 def test_saml_sign_in_in_chromium(page: Page, live_server, workspace, browser_idp):
     saml_connection(workspace, browser_idp, create_users=True)
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(f"{live_server.url}/accounts/login/?workspace={workspace.slug}")
     page.get_by_role("link", name="Sign in with Corp SAML").click()
     expect(page.locator("h1")).to_have_text("Profile")
     assert User.objects.filter(email="sam@corp.example").exists()
@@ -81,7 +81,10 @@ def test_admin_adds_an_oidc_connection_by_discovery_and_enables_it(
     connection.refresh_from_db()
     assert connection.enabled
 
+    # The workspace's own sign-in link, as the page shows it for the admin to share.
+    sign_in_link = page.get_by_test_id("sso-sign-in-link").text_content().strip()
+    assert "/accounts/login/?workspace=" in sign_in_link
     page.context.clear_cookies()
-    page.goto(f"{live_server.url}/accounts/login/")
+    page.goto(sign_in_link)
     expect(page.get_by_role("link", name="Sign in with Company SSO")).to_be_visible()
     assert not [e for e in errors if "Content Security Policy" in e]

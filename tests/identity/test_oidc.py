@@ -392,7 +392,9 @@ def test_unknown_connection_callback_is_404(client):
 
 def test_sign_in_button_keeps_next(client, workspace, provider):
     oidc_connection(workspace, provider)
-    html = client.get(reverse("accounts:login"), {"next": "/w/team/settings/"}).content.decode()
+    html = client.get(
+        reverse("accounts:login"), {"next": "/w/team/settings/", "workspace": workspace.slug}
+    ).content.decode()
     assert "Sign in with Provider A" in html and "next=/w/team/settings/" in html
 
 

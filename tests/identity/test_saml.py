@@ -205,7 +205,7 @@ def test_signature_by_an_untrusted_key_refused(client, workspace, idp, tmp_path)
 
 def test_saml_sign_in_button(client, workspace, idp):
     conn = saml_connection(workspace, idp)
-    html = client.get(reverse("accounts:login")).content.decode()
+    html = client.get(reverse("accounts:login"), {"workspace": workspace.slug}).content.decode()
     assert reverse("identity:saml-start", args=[conn.pk]) in html and "Sign in with Corp SAML" in html
 
 

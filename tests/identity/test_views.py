@@ -217,5 +217,30 @@ def test_other_workspaces_connection_is_404(client, workspace, admin_member, own
 def test_sign_in_page_lists_enabled_oidc_connections_only(client, workspace):
     make_connection(workspace, name="Shown SSO", enabled=True)
     make_connection(workspace, name="Hidden SSO", enabled=False)
-    html = client.get(reverse("accounts:login")).content.decode()
+    html = client.get(reverse("accounts:login"), {"workspace": workspace.slug}).content.decode()
     assert "Sign in with Shown SSO" in html and "Hidden SSO" not in html
+
+
+def test_sign_in_buttons_stay_within_their_workspace(client, workspace, owner, settings):
+    """With several workspaces, one admin's connection is never offered to another workspace's users."""
+    other = make_workspace(owner=owner, name="Other")
+    make_connection(workspace, name="Team SSO", enabled=True)
+    make_connection(other, name="Other SSO", enabled=True)
+    login = reverse("accounts:login")
+
+    settings.PORTAL_SINGLE_WORKSPACE = False
+    plain = client.get(login).content.decode()
+    assert "Sign in with" not in plain
+    team = client.get(login, {"workspace": workspace.slug}).content.decode()
+    assert "Sign in with Team SSO" in team and "Other SSO" not in team
+
+    settings.PORTAL_SINGLE_WORKSPACE = True  # a self-hosted install: its connections on the plain page
+    single = client.get(login).content.decode()
+    assert "Sign in with Team SSO" in single and "Sign in with Other SSO" in single
+
+
+def test_the_admin_page_shows_the_workspace_sign_in_link(client, workspace, admin_member, settings):
+    settings.PORTAL_SINGLE_WORKSPACE = False
+    client.force_login(admin_member)
+    html = client.get(reverse("identity:connection-list", args=[workspace.slug])).content.decode()
+    assert f"/accounts/login/?workspace={workspace.slug}" in html
