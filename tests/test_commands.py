@@ -14,6 +14,7 @@ from django.db import connection
 from accounts.models import User, UserPreferences
 from resources.models import Job, JobState
 from settings_portal.management.commands.portal_demo import DEMO_ADMIN, DEMO_MEMBERS, DEMO_WORKSPACE
+from vaults.models import Vault
 from workspaces.models import AuditEvent, Membership, Role, Workspace
 
 
@@ -205,6 +206,10 @@ def test_demo_loads_once(db):
     jobs = Job.objects.for_workspace(workspace)
     assert jobs.filter(state=JobState.RUNNING).exists()
     assert jobs.filter(state=JobState.PENDING).exists()
+    # ... and an administrator vault for the Dev group.
+    assert Vault.objects.filter(
+        workspace=workspace, name="Dev storage", group__name="Dev", enabled=True
+    ).exists()
     counts = (
         User.objects.count(),
         Workspace.objects.count(),

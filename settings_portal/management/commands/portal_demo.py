@@ -7,9 +7,11 @@ nothing, so a developer's own changes survive restarts.
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from access.models import UserGroup
 from accounts.models import User
 from accounts.services import user_create
 from resources.demo import load_resources_demo
+from vaults.services import group_vault_create
 from workspaces.models import Role, Workspace
 from workspaces.services import membership_add, workspace_create
 
@@ -17,6 +19,18 @@ DEMO_ADMIN = ("admin@example.com", "demo-admin-password")
 DEMO_MEMBERS = [("alice@example.com", "alice"), ("bob@example.com", "bob"), ("carol@example.com", "carol")]
 DEMO_MEMBER_PASSWORD = "demo-member-password"
 DEMO_WORKSPACE = "Demo Lab"
+DEMO_VAULT = """sdk {
+  aws {
+    s3 {
+      region: "eu-west-1"
+      use_credentials_chain: true
+    }
+  }
+  development {
+    default_output_uri: "s3://demo-lab-artifacts/dev"
+  }
+}
+"""
 
 
 class Command(BaseCommand):
@@ -47,5 +61,15 @@ class Command(BaseCommand):
         # The spec's Example Workflow: pools, profiles, team policies, jobs running and waiting.
         load_resources_demo(
             workspace=workspace, admin=admin, members={"Dev": [alice], "Research": [bob], "Product": [carol]}
+        )
+        # An administrator vault for the Dev group: alice's SDK sessions get these settings.
+        dev = UserGroup.objects.for_workspace(workspace).get(name="Dev")
+        group_vault_create(
+            workspace=workspace,
+            actor=admin,
+            name="Dev storage",
+            group=dev,
+            fmt="hocon",
+            content=DEMO_VAULT,
         )
         return workspace
