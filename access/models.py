@@ -94,3 +94,40 @@ class ServiceAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AccessRule(models.Model):
+    """Who may read or modify a workspace resource held by the portal (queues and their tasks).
+
+    OBJECT_ID None: every object of RESOURCE_TYPE. Targets: users (service accounts included) and groups.
+    Without any rule covering an object, every member may read and modify it (see access.rules.can).
+    """
+
+    class ResourceType(models.TextChoices):
+        QUEUE = "queue", "Queues"
+        TASK = "task", "Tasks"
+
+    class Permission(models.TextChoices):
+        READ = "read", "Read Only"
+        READ_MODIFY = "read_modify", "Read & Modify"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="access_rules")
+    resource_type = models.CharField(max_length=16, choices=ResourceType.choices)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    permission = models.CharField(max_length=16, choices=Permission.choices, default=Permission.READ)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="access_rules", blank=True)
+    groups = models.ManyToManyField(UserGroup, related_name="access_rules", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["resource_type", "object_id", "id"]
+        indexes = [models.Index(fields=["workspace", "resource_type", "object_id"], name="accessrule_lookup")]
+
+    def __str__(self) -> str:
+        what = f"#{self.object_id}" if self.object_id else "all"
+        return f"{self.get_resource_type_display()} {what}: {self.get_permission_display()}"

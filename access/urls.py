@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_rules
 
 app_name = "access"
 
@@ -33,4 +33,14 @@ urlpatterns = [
     path(f"{W}groups/members/", views.group_member_search, name="group-member-search"),
     path(f"{W}groups/<int:pk>/", views.group_edit, name="group-edit"),
     path(f"{W}groups/<int:pk>/delete/", views.group_delete, name="group-delete"),
+]
+
+R = "w/<slug:workspace_slug>/access-rules/"
+
+urlpatterns += [
+    path(R, views_rules.rule_list, name="rule-list"),
+    path(f"{R}new/", views_rules.rule_create, name="rule-create"),
+    path(f"{R}search/", views_rules.rule_search, name="rule-search"),
+    path(f"{R}<int:pk>/", views_rules.rule_edit, name="rule-edit"),
+    path(f"{R}<int:pk>/delete/", views_rules.rule_delete, name="rule-delete"),
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
+from access import rules as access_rules
 from settings_portal.api import ApiCall, endpoint, errors
 
 from . import services
@@ -98,6 +99,8 @@ def enqueue(call: ApiCall) -> dict:
         raise errors.InvalidId(f"no queue {queue_ref}")
     if not services.can_enqueue(workspace=call.workspace, user=call.user, queue=queue):
         raise errors.RoleNotAllowed(f"not in the user group of the policy {queue.policy.name}")
+    if not access_rules.can(call.user, call.workspace, "queue", queue, "read_modify"):
+        raise errors.RoleNotAllowed(f"an access rule denies modifying the queue {queue.name}")
     task = _text(call, "task")
     existing = (
         Job.objects.for_workspace(call.workspace).filter(task_id=task).order_by("-id").first()
@@ -163,6 +166,8 @@ def stopped(call: ApiCall) -> dict:
     job = _job(call)
     if not (_is_agent(call) or (job.created_by_id is not None and job.created_by_id == call.user.pk)):
         raise PermissionDenied("only an agent or whoever enqueued the job can stop it")
+    if not access_rules.can(call.user, call.workspace, "task", job, "read_modify"):
+        raise PermissionDenied("an access rule denies modifying this task")
     if not services.job_abort(job=job, actor=call.user, audit=False):
         raise errors.ValidationFailed(f"the job is {STATUS[JobState(job.state)]}, not queued or running")
     job.refresh_from_db()

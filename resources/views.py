@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from access import rules as access_rules
 from access.selectors import builtin_groups_ensure
 from settings_portal.htmx import is_fragment, render_in_modal
 from workspaces.models import Role
@@ -490,6 +491,8 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
 @require_POST
 def job_abort(request: WorkspaceRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.for_workspace(request.workspace), pk=pk)
+    if not access_rules.can(request.user, request.workspace, "task", job, "read_modify"):
+        raise PermissionDenied("An access rule denies modifying this task.")
     if services.job_abort(job=job, actor=request.user):
         message = f"Job “{job.name}” aborted."
     else:

@@ -94,6 +94,8 @@ def test_every_url_of_the_app_is_in_the_role_matrix(urls, post_urls):
         "service-account-list", "service-account-create", "service-account-edit",
         "service-account-credential-create", "service-account-credential-revoke", "service-account-delete",
         "group-list", "group-create", "group-member-search", "group-edit", "group-delete",
+        # Access Rules: their role matrix is in test_access_rules_views.py.
+        "rule-list", "rule-create", "rule-search", "rule-edit", "rule-delete",
     }  # fmt: skip
     assert names == checked
     assert covered
