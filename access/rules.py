@@ -77,21 +77,25 @@ class RuleRow:
     groups: list = field(default_factory=list)
 
 
-def resource_objects(*, workspace, resource_type: str, query: str = "", limit: int = 50) -> list:
-    """The queues or tasks (jobs) of WORKSPACE whose name contains QUERY: [(id, label)]."""
+def resource_objects(*, workspace, resource_type: str, query: str = "", limit: int = 50, pk=None) -> list:
+    """The queues or tasks (jobs) of WORKSPACE whose name contains QUERY (or the one PK): [(id, label)]."""
     from resources.models import Job, Queue
 
     if resource_type == QUEUE:
         qs = Queue.objects.for_workspace(workspace)
+        if pk is not None:
+            qs = qs.filter(pk=pk)
         if query:
             qs = qs.filter(name__icontains=query)
-        return [(pk, name) for pk, name in qs.order_by(Lower("name")).values_list("pk", "name")[:limit]]
+        return [(key, name) for key, name in qs.order_by(Lower("name")).values_list("pk", "name")[:limit]]
     if resource_type == TASK:
         qs = Job.objects.for_workspace(workspace)
+        if pk is not None:
+            qs = qs.filter(pk=pk)
         if query:
             qs = qs.filter(Q(name__icontains=query) | Q(task_id__icontains=query))
         rows = qs.order_by("-id").values_list("pk", "name", "queue_name")[:limit]
-        return [(pk, f"{name} ({queue})" if queue else name) for pk, name, queue in rows]
+        return [(key, f"{name} ({queue})" if queue else name) for key, name, queue in rows]
     return []
 
 

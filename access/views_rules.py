@@ -60,8 +60,11 @@ def _form_context(request, form, user_ids, group_ids, rule=None, *, object_q="",
     selected = str(data.get("object") or "")
     objects = rules.resource_objects(workspace=workspace, resource_type=resource_type, query=object_q)
     if selected.isdigit() and all(str(pk) != selected for pk, _ in objects):
-        labels = rules.resource_objects(workspace=workspace, resource_type=resource_type, limit=10_000)
-        objects = [o for o in labels if str(o[0]) == selected] + objects
+        # The chosen object stays listed whatever the filter.
+        objects = (
+            rules.resource_objects(workspace=workspace, resource_type=resource_type, pk=int(selected))
+            + objects
+        )
     users = workspace_users(workspace=workspace, user_ids=user_ids)
     groups = list(UserGroup.objects.for_workspace(workspace).filter(pk__in=group_ids).order_by("name"))
     found_users, found_groups = (None, None)

@@ -224,3 +224,20 @@ def test_rules_of_another_workspace_are_404(client, workspace, owner, outsider, 
     assert client.get(url("rule-edit", other, rule.pk)).status_code == 404
     assert client.post(url("rule-delete", other, rule.pk)).status_code == 404
     assert AccessRule.objects.filter(pk=rule.pk).exists()
+
+
+def test_the_chosen_object_stays_listed_whatever_the_filter(client, workspace, owner, rule, queue):
+    client.force_login(owner)
+    response = client.post(
+        url("rule-edit", workspace, rule.pk),
+        {
+            "resource_type": "queue",
+            "object": str(queue.pk),
+            "permission": "read",
+            "object_q": "zzz",
+            "find": "1",
+        },
+    )
+    assert f'<option value="{queue.pk}" selected>dev-4x</option>' in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.permission == "read"  # a search step saves nothing
