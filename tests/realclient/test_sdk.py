@@ -229,7 +229,7 @@ def test_sdk_credential_calls_round_trip(portal, pair, run_sdk, workspace, membe
             "new_secret": new_secret,
             "label": created.credentials.label,
             "listed": [[c.access_key, c.label] for c in listed.credentials],
-            "last_used": [c.last_used is not None for c in listed.credentials],
+            "last_used": {{c.access_key: c.last_used is not None for c in listed.credentials}},
             "edited": edited.updated,
             "relisted": {{c.access_key: c.label for c in relisted.credentials}},
             "revoked": revoked.revoked,
@@ -244,7 +244,8 @@ def test_sdk_credential_calls_round_trip(portal, pair, run_sdk, workspace, membe
     assert len(result["new_secret"]) == 67
     assert result["label"] == "from the sdk"
     assert sorted(result["listed"]) == sorted([[credential.access_key, "laptop"], [new_key, "from the sdk"]])
-    assert True in result["last_used"]  # the SDK's own login
+    # The key pair the SDK logged in with has been used; the one it just created has not.
+    assert result["last_used"] == {credential.access_key: True, new_key: False}
     assert result["edited"] == 1
     assert result["relisted"][new_key] == "renamed"
     assert result["revoked"] == 1
