@@ -30,20 +30,10 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def admin_sql(base_url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as connection:
-        connection.execute(statement)
+from bench.throwaway import log, postgres_url_or_exit, throwaway_database
 
 
 def timed(fn, arguments) -> tuple[float, float]:
@@ -93,19 +83,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("Needs PostgreSQL: run it through scripts/with-test-services.sh (DATABASE_URL).")
-
-    db_name = f"portal_access_bench_{os.getpid()}"
-    parts = urlsplit(database_url)
-    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, ""))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_portal.settings")
-    os.environ.setdefault("DEBUG", "true")
-    os.environ.pop("REDIS_URL", None)
-    admin_sql(database_url, f'CREATE DATABASE "{db_name}"')
+    database_url = postgres_url_or_exit()
     results = {}
-    try:
+    with throwaway_database(database_url, "portal_access_bench", keep=args.keep_db) as (db_name, url):
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_portal.settings")
+        os.environ.setdefault("DEBUG", "true")
+        os.environ.pop("REDIS_URL", None)
         import django
 
         django.setup()
@@ -139,16 +123,10 @@ def main() -> int:
 
         client = Client()
         client.force_login(owner)
-        url = f"/w/{workspace.slug}/audit/"
-        client.get(url)  # warm up templates
-        median, p95 = timed(lambda _: client.get(url), range(min(args.calls, 300)))
+        page_url = f"/w/{workspace.slug}/audit/"
+        client.get(page_url)  # warm up templates
+        median, p95 = timed(lambda _: client.get(page_url), range(min(args.calls, 300)))
         log(f"{'view_round_trip':<16} median {median:8.1f} µs   p95 {p95:8.1f} µs   (audit-log page)")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep_db:
-            admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}"')
     print(
         f"membership_get_us={results.get('membership_get', 0):.1f} "
         f"user_group_ids_us={results.get('user_group_ids', 0):.1f}",

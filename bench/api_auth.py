@@ -51,12 +51,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+
+from bench.throwaway import admin_sql, database_url_for, log  # noqa: E402
 
 
 @dataclass
@@ -71,25 +74,7 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
 # ---------------------------------------------------------------- setup
-
-
-def bench_database_url(base_url: str, name: str) -> str:
-    parts = urlsplit(base_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-def admin_sql(base_url: str, statement: str) -> None:
-    import psycopg
-
-    parts = urlsplit(base_url)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))  # libpq takes postgres:// too
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(statement)
 
 
 def server_env(args, database_url: str, redis_url: str) -> dict[str, str]:
@@ -315,7 +300,7 @@ def main() -> int:
     load = run_wrk if loadgen == "wrk" else run_python
 
     db_name = f"portal_bench_{os.getpid()}"
-    bench_db = bench_database_url(database_url, db_name)
+    bench_db = database_url_for(database_url, db_name)
     env = server_env(args, bench_db, redis_url)
     admin_sql(database_url, f'CREATE DATABASE "{db_name}"')
     server = None

@@ -35,26 +35,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.throwaway import log, postgres_url_or_exit, throwaway_database  # noqa: E402
+
 POOLS, PROFILES, POLICIES, QUEUES_PER_POLICY = 100, 50, 200, 5
 ALLOTMENTS = ["0.5", "1", "2", "4", "8"]
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def admin_sql(base_url: str, statement: str) -> None:
-    import psycopg
-
-    parts = urlsplit(base_url)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(statement)
 
 
 def build_workspace(name: str, owner, rng: random.Random):
@@ -163,19 +151,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("Needs PostgreSQL: run it through scripts/with-test-services.sh (DATABASE_URL).")
-
-    db_name = f"portal_sched_bench_{os.getpid()}"
-    parts = urlsplit(database_url)
-    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, ""))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_portal.settings")
-    os.environ.setdefault("DEBUG", "true")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.pop("REDIS_URL", None)  # passes run here, in-process
-    admin_sql(database_url, f'CREATE DATABASE "{db_name}"')
-    try:
+    database_url = postgres_url_or_exit()
+    results = {}
+    with throwaway_database(database_url, "portal_sched_bench", keep=args.keep_db) as (db_name, url):
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_portal.settings")
+        os.environ.setdefault("DEBUG", "true")
+        os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+        os.environ.pop("REDIS_URL", None)  # passes run here, in-process
         import django
 
         django.setup()
@@ -204,7 +187,6 @@ def main() -> int:
             running = churn(ws, rng)
             log(f"{ws.name}: {running} jobs admitted to fill the pools, a third of them then finished")
 
-        results = {}
         for label, ws, n in (("100k", big, args.jobs), ("10k", small, args.small)):
             seconds, admitted = measure(ws, args.rounds)
             results[label] = seconds
@@ -213,12 +195,6 @@ def main() -> int:
                 f"{label}: {n} pending, one pass {seconds * 1000:.1f} ms (median of {args.rounds}), "
                 f"{admitted} admitted, {rate:,.0f} admissions/s"
             )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep_db:
-            admin_sql(database_url, f'DROP DATABASE IF EXISTS "{db_name}"')
     growth = results["100k"] / results["10k"] if results["10k"] else float("inf")
     print(f"pass_s_100k={results['100k']:.4f} growth_100k_over_10k={growth:.2f}", flush=True)
     return 0
