@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import json
 import re
@@ -135,10 +136,8 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             connections, self.connections = list(self.connections), set()
         for sock in connections:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
 
@@ -201,10 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             if faults.hang_up:
                 self.close_connection = True
                 record.status = 0
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             if faults.status:
                 body = PROXY_ERROR_BODIES.get(faults.status, f"{faults.status}".encode())

@@ -100,8 +100,8 @@ class ApiError(Exception):
         self.code, self.subcode, self.msg = code, subcode, msg
 
     @classmethod
-    def of(cls, name: str, extra: str | None = None, **params) -> ApiError:
-        code, subcode, description = ERRORS[name]
+    def of(cls, error: str, extra: str | None = None, /, **params) -> ApiError:
+        code, subcode, description = ERRORS[error]
         msg = description
         if extra:
             msg = f"{msg} ({extra})"

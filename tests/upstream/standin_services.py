@@ -892,16 +892,40 @@ def tasks_create(call, data):
     return {"id": task_id}
 
 
+# Kept on the task but left out of what the server returns unless asked for by only_fields.
+TASK_INTERNAL_FIELDS = ("enqueue_status",)
+
+
+def _task_out(doc: dict) -> dict:
+    doc = copy.deepcopy(doc)
+    for key in TASK_INTERNAL_FIELDS:
+        doc.pop(key, None)
+    return doc
+
+
+def _task_listing(call: Call, data: dict, transform=None, **kwargs) -> list[dict]:
+    docs = call.state.scoped(call.state.tasks, call.company)
+    only = data.get("only_fields")
+    keep_internal = isinstance(only, list) and any(str(f).split(".")[0] in TASK_INTERNAL_FIELDS for f in only)
+    base = copy.deepcopy if keep_internal else _task_out
+    return listing(
+        docs,
+        data,
+        filter_fields=TASK_FILTER_FIELDS,
+        transform=(lambda d: transform(base(d))) if transform else base,
+        **kwargs,
+    )
+
+
 @endpoint("tasks.get_by_id")
 def tasks_get_by_id(call, data):
     required(data, "task")
-    return {"task": copy.deepcopy(_get_task(call, data["task"], by_ids=True))}
+    return {"task": _task_out(_get_task(call, data["task"], by_ids=True))}
 
 
 @endpoint("tasks.get_all")
 def tasks_get_all(call, data):
-    docs = call.state.scoped(call.state.tasks, call.company)
-    return {"tasks": listing(docs, data, filter_fields=TASK_FILTER_FIELDS, hidden_filter=True)}
+    return {"tasks": _task_listing(call, data, hidden_filter=True)}
 
 
 def _task_joined(doc: dict) -> dict:
@@ -914,19 +938,13 @@ def _task_joined(doc: dict) -> dict:
 
 @endpoint("tasks.get_all_ex")
 def tasks_get_all_ex(call, data):
-    docs = call.state.scoped(call.state.tasks, call.company)
-    return {
-        "tasks": listing(
-            docs, data, filter_fields=TASK_FILTER_FIELDS, hidden_filter=True, transform=_task_joined
-        )
-    }
+    return {"tasks": _task_listing(call, data, transform=_task_joined, hidden_filter=True)}
 
 
 @endpoint("tasks.get_by_id_ex")
 def tasks_get_by_id_ex(call, data):
     required(data, "id")
-    docs = call.state.scoped(call.state.tasks, call.company)
-    return {"tasks": listing(docs, data, filter_fields=TASK_FILTER_FIELDS, transform=_task_joined)}
+    return {"tasks": _task_listing(call, data, transform=_task_joined)}
 
 
 @endpoint("tasks.get_types")
@@ -1897,9 +1915,9 @@ def workers_get_all(call, data):
     for (company, _, _), entry in call.state.workers.items():
         if company != call.company:
             continue
-        if isinstance(last_seen, int) and last_seen > 0:
-            if (now - parse_iso(entry["last_activity_time"])).total_seconds() > last_seen:
-                continue
+        age = (now - parse_iso(entry["last_activity_time"])).total_seconds()
+        if isinstance(last_seen, int) and last_seen > 0 and age > last_seen:
+            continue
         out = copy.deepcopy(entry)
         out["queues"] = [
             {"id": q, "name": call.state.queues[q]["name"], "num_tasks": len(call.state.queues[q]["entries"])}
