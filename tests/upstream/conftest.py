@@ -3,6 +3,7 @@ ClearML apiserver on 127.0.0.1 with a random port, stopped after the test."""
 
 import pytest
 
+from .client import ApiClient
 from .standin import StandIn
 
 
@@ -27,3 +28,19 @@ def clearml_upstream_factory():
     yield make
     for standin in started:
         standin.stop()
+
+
+@pytest.fixture
+def upstream_as(clearml_upstream):
+    """`upstream_as(user_id)`: an ApiClient with that user's token (None: the system user)."""
+    clients = []
+
+    def make(user_id: str | None = None) -> ApiClient:
+        token = clearml_upstream.token_for(user_id) if user_id else clearml_upstream.system_token()
+        client = ApiClient(clearml_upstream.url, token=token)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

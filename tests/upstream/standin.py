@@ -659,7 +659,11 @@ class StandIn:
             if isinstance(data, list) and name != "events.add_batch":
                 raise ApiError.of("validation_error", "expected a JSON object")
             with self.state.lock:
-                result = endpoint.func(call, data)
+                try:
+                    result = endpoint.func(call, data)
+                except (TypeError, AttributeError, KeyError, ValueError) as exc:
+                    # The real server's request schema refuses such bodies before the endpoint runs.
+                    raise ApiError.of("validation_error", f"invalid request data: {exc}") from None
             envelope = _envelope(name, requested, endpoint.min_version, 200, 0, "OK", result)
             return 200, envelope, call.set_cookie
         except ApiError as exc:

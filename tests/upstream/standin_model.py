@@ -347,6 +347,8 @@ def project(doc: dict, only_fields, allowed_fields: set[str] | None = None) -> d
         return doc
     if isinstance(only_fields, str):
         only_fields = [only_fields]
+    if not isinstance(only_fields, list) or not all(isinstance(f, str) for f in only_fields):
+        raise ApiError.of("validation_error", "error for field 'only_fields'. expected a list of strings")
     result: dict = {}
     for path in only_fields:
         parts = path.split(".")

@@ -840,6 +840,14 @@ _TASK_SETTABLE = (
 
 def _task_fields_from(call: Call, data: dict, previous: dict | None) -> dict:
     fields = {k: copy.deepcopy(data[k]) for k in _TASK_SETTABLE if k in data and data[k] is not None}
+    for key in ("script", "execution", "hyperparams", "configuration", "runtime", "container", "models"):
+        if key in fields and not isinstance(fields[key], dict):
+            raise ApiError.of("validation_error", f"error for field '{key}'. expected an object")
+    for key in ("tags", "system_tags"):
+        if key in fields and not (
+            isinstance(fields[key], list) and all(isinstance(t, str) for t in fields[key])
+        ):
+            raise ApiError.of("validation_error", f"error for field '{key}'. expected a list of strings")
     if "name" in fields:
         string_field(fields, "name", min_length=3)
     if "type" in fields and fields["type"] not in TASK_TYPES:

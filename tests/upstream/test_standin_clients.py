@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from .client import ApiClient
+
 pytestmark = pytest.mark.realclient
 
 BIN = Path(sys.executable).parent
@@ -126,7 +128,7 @@ def test_clearml_agent_registers_pulls_and_runs_a_task_from_a_standin_queue(clea
     queue_id = standin.create_queue("pool-standin")
 
     # alice's task, as an SDK clone leaves it: no repository, the whole script in `diff`.
-    alice_client = StandInClient(standin.url, standin.token_for(alice))
+    alice_client = ApiClient(standin.url, token=standin.token_for(alice))
     project_id = alice_client.ok("projects.create", name="Agent Demo")["id"]
     task_id = alice_client.ok(
         "tasks.create",
@@ -195,20 +197,3 @@ def test_clearml_agent_registers_pulls_and_runs_a_task_from_a_standin_queue(clea
     assert any("AGENT TASK DONE" in e.get("msg", "") for e in standin.events_of(task_id, "log"))
     assert standin.requests_for("workers.unregister"), "the agent unregisters on SIGINT"
     assert not [r for r in standin.requests if r.status and r.status >= 500], output[-4000:]
-
-
-class StandInClient:
-    """Plain API calls with a Bearer token (requests, keep-alive)."""
-
-    def __init__(self, url: str, token: str):
-        import requests
-
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def ok(self, endpoint: str, **data) -> dict:
-        response = self.session.post(f"{self.url}/{endpoint}", json=data, timeout=10)
-        body = response.json()
-        assert response.status_code == 200, body["meta"]
-        return body["data"]
