@@ -6,8 +6,10 @@ one stand-in over real HTTP, and compared with what was recorded:
 
 - HTTP status, `result_code`, `result_subcode`, `meta.endpoint` (name, requested and actual version);
 - `result_msg` (error messages carry the recorded ids, which the replay reproduces);
-- the key structure of `data`, recursively (dict keys at every level, list lengths), not its values:
-  timestamps, durations and generated tokens differ by nature.
+- the key structure of `data`, recursively (dict keys at every level, list lengths);
+- the values in `data` (ids, statuses, reasons, messages, counts, metric values, queue entries,
+  echoed fields, tokens and keys through their placeholders), except timestamps and
+  `active_duration`, which depend on when the replay runs.
 
 Ids are the recorded ones: the stand-in is seeded with the recorded company and `default` queue,
 and the ids the server generated (users, queues, projects, tasks) are preset in creation order.
@@ -101,6 +103,32 @@ def key_structure(value):
     if isinstance(value, list):
         return [key_structure(item) for item in value]
     return None
+
+
+ISO_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
+# Values that depend on when the replay runs, not on what the server does.
+VOLATILE_KEYS = {"active_duration"}
+
+
+def value_differences(recorded, actual, path="data") -> list[str]:
+    """Scalar values must match too, except timestamps (and durations): ids, statuses, reasons,
+    messages, counts, metric values, queue entries, echoed fields."""
+    if isinstance(recorded, dict) and isinstance(actual, dict):
+        return [
+            difference
+            for key in recorded.keys() & actual.keys()
+            if key not in VOLATILE_KEYS
+            for difference in value_differences(recorded[key], actual[key], f"{path}.{key}")
+        ]
+    if isinstance(recorded, list) and isinstance(actual, list):
+        return [
+            difference
+            for index, (rec, act) in enumerate(zip(recorded, actual, strict=False))
+            for difference in value_differences(rec, act, f"{path}[{index}]")
+        ]
+    if isinstance(recorded, str) and ISO_TIMESTAMP.match(recorded):
+        return []
+    return [] if recorded == actual else [f"{path}: {actual!r} != recorded {recorded!r}"]
 
 
 def top_level(value):
@@ -258,13 +286,15 @@ class Replay:
                 problems.append(
                     f"data keys {top_level(actual['data'])} != recorded {top_level(recorded['data'])}"
                 )
-        elif key_structure(actual["data"]) != key_structure(recorded["data"]):
+            return outcome
+        if key_structure(actual["data"]) != key_structure(recorded["data"]):
             problems.append(
                 "data structure differs:\n  stand-in: "
                 + json.dumps(key_structure(actual["data"]))[:2000]
                 + "\n  recorded: "
                 + json.dumps(key_structure(recorded["data"]))[:2000]
             )
+        problems.extend(value_differences(self.substitute(recorded["data"]), actual["data"]))
         return outcome
 
 
