@@ -214,7 +214,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(faults.status, body, "text/html", [])
                 return
 
-        status, envelope, cookie = standin._dispatch(record, self.headers, query, self.client_address[0])
+        status, envelope, cookie = standin._dispatch(
+            record, raw_body, self.headers, query, self.client_address[0]
+        )
         record.status = status
         record.result_subcode = envelope["meta"]["result_subcode"]
         extra = []
@@ -284,6 +286,7 @@ class StandIn:
         self.host, self.port = host, port
         self.faults = Faults()
         self.connection_close = False  # True: answer `Connection: close` as the real apiserver does
+        self.log_bodies = True  # False: the request log keeps body lengths only (large-upload benchmarks)
         self.requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
         self._server: _Server | None = None
@@ -374,6 +377,8 @@ class StandIn:
 
     # --- the request log ----------------------------------------------------------------------------
     def _record(self, record: RecordedRequest):
+        if not self.log_bodies:
+            record.body = b""
         with self._requests_lock:
             self.requests.append(record)
 
@@ -607,7 +612,9 @@ class StandIn:
                 data.setdefault(key, value)
         return data, body
 
-    def _dispatch(self, record: RecordedRequest, headers: Message, query: str, client_ip: str):
+    def _dispatch(
+        self, record: RecordedRequest, raw_body: bytes, headers: Message, query: str, client_ip: str
+    ):
         name = record.endpoint
         requested = record.requested_version or API_VERSION
         if name is None:
@@ -651,7 +658,9 @@ class StandIn:
                 record.effective_identity = identity
                 call.identity = identity
             try:
-                data, record.body = self._parse_body(name, headers, record.body, query)
+                data, decoded = self._parse_body(name, headers, raw_body, query)
+                if self.log_bodies:
+                    record.body = decoded
             except (ValueError, OSError, EOFError):
                 raise ApiError.of("malformed_request") from None
             if not isinstance(data, dict | list):

@@ -427,3 +427,20 @@ def test_fault_switches(clearml_upstream):
         "queues.get_all", id=[queue]
     )
     assert [q["name"] for q in listed["queues"]] == ["survives"]
+
+
+def test_the_request_log_can_drop_bodies_for_large_uploads(clearml_upstream):
+    clearml_upstream.log_bodies = False
+    token = clearml_upstream.system_token()
+    requests.post(
+        f"{clearml_upstream.url}/tasks.get_all",
+        json={"only_fields": ["id"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    (record,) = clearml_upstream.requests_for("tasks.get_all")
+    assert (
+        record.body == b""
+        and record.raw_body_length == len(b'{"only_fields": ["id"]}')
+        and record.status == 200
+    )
