@@ -38,6 +38,14 @@ def api(client):
     return Api(client)
 
 
+@pytest.fixture
+def listening():
+    """The production path: the revocation cache fed by Redis pub/sub (the embedded default,
+    without Redis, asks the database on every call instead)."""
+    assert django_settings.REDIS_URL, "this test needs Redis (REDIS_URL)"
+    assert revocation.wait_listening(timeout=5)
+
+
 def impersonated(api, service_account, target) -> str:
     status, body = impersonate(api, login(api, service_account), target.id.hex)
     assert status == 200, body
@@ -309,15 +317,14 @@ def test_a_reactivated_owner_works_again_but_revoked_grants_never_do(
     assert works(api, as_member)
 
 
-def test_the_hot_path_stays_free_of_queries(api, as_member, django_assert_num_queries):
+def test_the_hot_path_stays_free_of_queries(listening, api, as_member, django_assert_num_queries):
     assert works(api, as_member)
     with django_assert_num_queries(0):
         for _ in range(5):
             assert works(api, as_member)
 
 
-def test_a_grant_revoked_in_another_process_arrives_through_pubsub(api, as_member):
-    assert django_settings.REDIS_URL, "needs Redis (REDIS_URL)"
+def test_a_grant_revoked_in_another_process_arrives_through_pubsub(listening, api, as_member):
     assert works(api, as_member)
     grant_id = claims_of(as_member)["grant_id"]
     ImpersonationGrant.objects.filter(pk=grant_id).update(revoked_at=timezone.now())
@@ -373,7 +380,7 @@ def by_hand_service_account_left(service_account, member, workspace, grant_id):
     ],
 )
 def test_a_bearer_refresh_rechecks_in_the_database(
-    api, as_member, service_account, member, workspace, change, status
+    listening, api, as_member, service_account, member, workspace, change, status
 ):
     """Changes made without the services (so nothing is published): the cached verdict still
     lets calls through until it expires, but a refresh asks the database and is refused."""
