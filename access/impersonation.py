@@ -3,8 +3,19 @@
 The agent pulls a task, then logs in again with its own token and the header naming the
 task's owner; with the answer it loads the owner's vaults and runs the task as the owner.
 The portal allows it only when the caller is a service account with "Allow impersonation"
-or an administrator of the workspace, and only for a member of that same workspace. The new
-token carries the owner's identity (and so their rights and vaults), never the caller's.
+or an administrator of the workspace, and only for a member of that same workspace.
+
+What an impersonated token may do (never more than the owner, never more than a member):
+- it carries the owner's identity, vaults and access to resources, with the role capped at
+  member (`role: user` in the token; `ApiCall.membership` is capped the same way);
+- it never creates, lists, edits or revokes credentials and never reaches an endpoint
+  registered with `impersonated=False`; it cannot impersonate again;
+- it names an `ImpersonationGrant` (`grant_id`): revoking the caller's credential, switching
+  "Allow impersonation" off, deleting the service account, the owner leaving or being
+  removed, or the caller losing the right revokes the grant, and its tokens stop at once
+  (workspaces.revocation); deactivating the caller or the owner stops them at once too;
+- a Bearer `auth.login` refresh re-checks all of this in the database (`grant_recheck`);
+- audit rows written with it name the caller as actor and the owner as "on behalf of".
 
 Tokens tell the agent what the caller is in `identity.service_account_type`: 0 for people,
 1 for service accounts, 2 for service accounts that may impersonate (the agent accepts
@@ -15,10 +26,14 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
 
-from workspaces.models import Membership
+from workspaces.audit import audit_log
+from workspaces.models import Credential, Membership, Role
 
-from .models import ServiceAccount
+from .models import ImpersonationGrant, ServiceAccount
 
 SERVICE_ACCOUNT_NONE = 0
 SERVICE_ACCOUNT_PLAIN = 1
@@ -29,10 +44,19 @@ class ImpersonationDenied(PermissionDenied):
     """Refused impersonation; the message says why (the API answers 403 with it)."""
 
 
-def service_account_type(user) -> int:
-    """What goes into `identity.service_account_type` of USER's tokens (no query for people)."""
+class GrantRevoked(ImpersonationDenied):
+    """The impersonation a token stands on was revoked (the API answers 401/31 with it)."""
+
+
+def service_account_type(user, *, impersonated: bool = False) -> int:
+    """What goes into `identity.service_account_type` of USER's tokens (no query for people).
+
+    An impersonated token never says it may impersonate: that right is not carried.
+    """
     if not getattr(user, "is_service_account", False):
         return SERVICE_ACCOUNT_NONE
+    if impersonated:
+        return SERVICE_ACCOUNT_PLAIN
     account = ServiceAccount.objects.filter(user=user).only("allow_impersonation").first()
     if account is not None and account.allow_impersonation:
         return SERVICE_ACCOUNT_IMPERSONATING
@@ -114,3 +138,127 @@ def impersonation_check(*, caller, workspace_id, target: str, tenant: str | None
     if membership is None:
         raise ImpersonationDenied(f"User {target_id.hex} is not a member of {workspace.name}.")
     return Impersonation(membership=membership, caller_id=caller.pk)
+
+
+# --- Grants -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def grant_obtain(*, credential: Credential, caller, impersonation: Impersonation) -> ImpersonationGrant:
+    """The active grant for CALLER acting as the target through CREDENTIAL: the existing one,
+    or a new one (audited: the caller as actor, the owner as "on behalf of")."""
+    owner, workspace = impersonation.user, impersonation.workspace
+    grant = (
+        ImpersonationGrant.objects.filter(
+            credential=credential, caller=caller, owner=owner, workspace=workspace, revoked_at__isnull=True
+        )
+        .order_by("-id")
+        .first()
+    )
+    if grant is not None:
+        return grant
+    grant = ImpersonationGrant.objects.create(
+        workspace=workspace, credential=credential, caller=caller, owner=owner
+    )
+    audit_log(
+        actor=caller,
+        on_behalf_of=owner,
+        action="impersonation.grant",
+        workspace=workspace,
+        target=grant,
+        target_label=owner.email,
+        after={"credential": credential.access_key, "owner": owner.email},
+    )
+    return grant
+
+
+def _grant_rights():
+    """Annotations of an ImpersonationGrant queryset: what the grant still stands on."""
+    memberships = Membership.objects.filter(workspace=OuterRef("workspace_id"))
+    return {
+        "owner_is_member": Exists(memberships.filter(user=OuterRef("owner_id"))),
+        "caller_role": Subquery(memberships.filter(user=OuterRef("caller_id")).values("role")[:1]),
+        "caller_flag": Exists(
+            ServiceAccount.objects.filter(
+                user=OuterRef("caller_id"), workspace=OuterRef("workspace_id"), allow_impersonation=True
+            )
+        ),
+    }
+
+
+def grant_db_verdict(grant_id: int) -> tuple[str | None, frozenset[str]]:
+    """The database's word on GRANT_ID for workspaces.revocation, in one query:
+    REVOKED (the grant or its credential revoked, or gone), REFUSED (the caller or the owner
+    deactivated, or no longer holding what the grant stood on), None (allowed);
+    and the ids of the two users it depends on."""
+    from workspaces.revocation import REFUSED, REVOKED
+
+    row = (
+        ImpersonationGrant.objects.filter(pk=grant_id)
+        .annotate(**_grant_rights())
+        .values_list(
+            "revoked_at",
+            "credential__revoked_at",
+            "caller_id",
+            "owner_id",
+            "caller__is_active",
+            "owner__is_active",
+            "owner_is_member",
+            "caller_role",
+            "caller_flag",
+        )
+        .first()
+    )
+    if row is None or row[0] is not None or row[1] is not None:
+        return REVOKED, frozenset()
+    _, _, caller_id, owner_id, caller_active, owner_active, owner_is_member, caller_role, caller_flag = row
+    users = frozenset({caller_id.hex, owner_id.hex})
+    may = caller_role is not None and (caller_role >= Role.ADMIN or caller_flag)
+    allowed = caller_active and owner_active and owner_is_member and may
+    return (None if allowed else REFUSED), users
+
+
+def grant_recheck(*, grant_id: int, credential_id: int, owner_id: str, workspace_id: str) -> Impersonation:
+    """For a Bearer `auth.login` refresh of an impersonated token: everything checked again in
+    the database (not the cache). Raises GrantRevoked or ImpersonationDenied."""
+    grant = (
+        ImpersonationGrant.objects.select_related("caller", "credential")
+        .filter(pk=grant_id, credential_id=credential_id)
+        .first()
+    )
+    if (
+        grant is None
+        or grant.revoked_at is not None
+        or grant.credential.revoked_at is not None
+        or grant.owner_id.hex != owner_id
+        or grant.workspace_id.hex != workspace_id
+    ):
+        raise GrantRevoked(
+            "This impersonation was revoked: log in again with the service account's key pair."
+        )
+    if not grant.caller.is_active:
+        raise GrantRevoked("The identity that impersonated this user is deactivated.")
+    return impersonation_check(caller=grant.caller, workspace_id=grant.workspace_id, target=owner_id)
+
+
+def grants_revoke(*, workspace, user, as_caller: bool = True, as_owner: bool = True, reason: str) -> int:
+    """Revoke the active grants of WORKSPACE that USER obtained (AS_CALLER) or is impersonated
+    by (AS_OWNER); their tokens stop at once once the transaction commits. Returns the count."""
+    from workspaces import revocation
+
+    who = Q()
+    if as_caller:
+        who |= Q(caller=user)
+    if as_owner:
+        who |= Q(owner=user)
+    if not who:
+        return 0
+    active = ImpersonationGrant.objects.for_workspace(workspace).filter(who, revoked_at__isnull=True)
+    ids = list(active.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    ImpersonationGrant.objects.filter(pk__in=ids).update(
+        revoked_at=timezone.now(), revoked_reason=reason[:100]
+    )
+    transaction.on_commit(lambda: revocation.publish_grants_revoked(ids))
+    return len(ids)

@@ -131,3 +131,37 @@ class AccessRule(models.Model):
     def __str__(self) -> str:
         what = f"#{self.object_id}" if self.object_id else "all"
         return f"{self.get_resource_type_display()} {what}: {self.get_permission_display()}"
+
+
+class ImpersonationGrant(models.Model):
+    """CALLER (a service account with "Allow impersonation", or an administrator) obtained tokens
+    acting as OWNER in WORKSPACE through CREDENTIAL (`auth.login` + X-ClearML-Impersonate-As).
+
+    Every impersonated token names its grant (`grant_id`); revoking the grant (the owner leaves
+    or is removed, impersonation is switched off, the caller loses the right) stops all of them
+    at once through workspaces.revocation, exactly as revoking a credential does. A revoked
+    grant never comes back: impersonating again creates a new one.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    credential = models.ForeignKey(
+        "workspaces.Credential", on_delete=models.CASCADE, related_name="impersonation_grants"
+    )
+    caller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=100, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["credential", "owner"], name="impgrant_by_credential"),
+            models.Index(fields=["workspace", "owner"], name="impgrant_by_owner"),
+            models.Index(fields=["workspace", "caller"], name="impgrant_by_caller"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} as {self.owner}"

@@ -44,13 +44,18 @@ def _covering(workspace, resource_type: str, obj) -> Q:
     raise ValueError(f"unknown resource type {resource_type!r}")
 
 
-def can(user, workspace, resource_type: str, obj, permission: str) -> bool:
-    """May USER have PERMISSION (read | read_modify) on OBJ (a Queue, or a Job for `task`)?"""
+def can(user, workspace, resource_type: str, obj, permission: str, *, membership=None) -> bool:
+    """May USER have PERMISSION (read | read_modify) on OBJ (a Queue, or a Job for `task`)?
+
+    MEMBERSHIP: USER's membership as the caller sees it (the API passes `call.membership`,
+    whose role is capped at member under impersonation); loaded when not given.
+    """
     from workspaces.models import Membership
 
     if user is None or not getattr(user, "pk", None):
         return False
-    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None:
+        membership = Membership.objects.filter(workspace=workspace, user=user).first()
     if membership is None:
         return False
     if membership.is_admin:
@@ -58,7 +63,7 @@ def can(user, workspace, resource_type: str, obj, permission: str) -> bool:
     rules = AccessRule.objects.for_workspace(workspace).filter(_covering(workspace, resource_type, obj))
     if not rules.exists():
         return True
-    groups = user_group_ids(workspace=workspace, user=user)
+    groups = user_group_ids(workspace=workspace, user=user, membership=membership)
     granted = set(
         rules.filter(Q(users=user) | Q(groups__in=groups)).values_list("permission", flat=True).distinct()
     )

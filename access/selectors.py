@@ -40,15 +40,18 @@ def builtin_groups_ensure(*, workspace) -> dict[str, UserGroup]:
     return existing
 
 
-def user_group_ids(*, workspace, user) -> set[int]:
+def user_group_ids(*, workspace, user, membership=None) -> set[int]:
     """Ids of every group of WORKSPACE that USER belongs to, the implicit `Users` group included.
 
     `Admins` membership follows the workspace role (Membership.role >= ADMIN), so that
-    one source of truth decides who administers a workspace.
+    one source of truth decides who administers a workspace. MEMBERSHIP: USER's membership
+    as the caller sees it (an impersonated API token's role is capped at member, so it is
+    not in `Admins`); loaded when not given.
     """
     from workspaces.models import Membership
 
-    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None:
+        membership = Membership.objects.filter(workspace=workspace, user=user).first()
     if membership is None:
         return set()
     groups = builtin_groups_ensure(workspace=workspace)

@@ -17,6 +17,7 @@ from workspaces.audit import audit_log, changes
 from workspaces.credentials import credential_create, credentials_revoke_for_member
 from workspaces.models import Credential, Membership, Role, Workspace
 
+from .impersonation import grants_revoke
 from .models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
 from .selectors import builtin_groups_ensure
 
@@ -157,6 +158,14 @@ def _set_admin(*, workspace: Workspace, acting: Membership | None, actor, user: 
     before = {"role": Role(membership.role).label}
     membership.role = new_role
     membership.save(update_fields=["role"])
+    if (
+        not admin
+        and not ServiceAccount.objects.filter(
+            user=user, workspace=workspace, allow_impersonation=True
+        ).exists()
+    ):
+        # An administrator may impersonate; one no longer administering loses what that gave.
+        grants_revoke(workspace=workspace, user=user, as_owner=False, reason="no longer an administrator")
     audit_log(
         actor=actor,
         action="member.role",
@@ -468,6 +477,11 @@ def service_account_update(
         account.user.save(update_fields=["username"])
     account.name, account.allow_impersonation = new["name"], new["allow_impersonation"]
     account.save(update_fields=["name", "allow_impersonation"])
+    if after.get("allow_impersonation") is False:
+        # Tokens it obtained by impersonating stop at once, and never come back.
+        after["impersonations_revoked"] = grants_revoke(
+            workspace=workspace, user=account.user, as_owner=False, reason="impersonation switched off"
+        )
     audit_log(
         actor=actor,
         action="service_account.update",

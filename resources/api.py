@@ -97,9 +97,10 @@ def enqueue(call: ApiCall) -> dict:
     queue = _by_id_or_name(queues, queue_ref)
     if queue is None:
         raise errors.InvalidId(f"no queue {queue_ref}")
-    if not services.can_enqueue(workspace=call.workspace, user=call.user, queue=queue):
+    membership = call.membership  # capped at member for an impersonated token
+    if not services.can_enqueue(workspace=call.workspace, user=call.user, queue=queue, membership=membership):
         raise errors.RoleNotAllowed(f"not in the user group of the policy {queue.policy.name}")
-    if not access_rules.can(call.user, call.workspace, "queue", queue, "read_modify"):
+    if not access_rules.can(call.user, call.workspace, "queue", queue, "read_modify", membership=membership):
         raise errors.RoleNotAllowed(f"an access rule denies modifying the queue {queue.name}")
     task = _text(call, "task")
     existing = (
@@ -166,7 +167,9 @@ def stopped(call: ApiCall) -> dict:
     job = _job(call)
     if not (_is_agent(call) or (job.created_by_id is not None and job.created_by_id == call.user.pk)):
         raise PermissionDenied("only an agent or whoever enqueued the job can stop it")
-    if not access_rules.can(call.user, call.workspace, "task", job, "read_modify"):
+    if not access_rules.can(
+        call.user, call.workspace, "task", job, "read_modify", membership=call.membership
+    ):
         raise PermissionDenied("an access rule denies modifying this task")
     if not services.job_abort(job=job, actor=call.user, audit=False):
         raise errors.ValidationFailed(f"the job is {STATUS[JobState(job.state)]}, not queued or running")

@@ -703,12 +703,15 @@ def next_seqs(n: int) -> list[int]:
     return list(range(last + 1, last + n + 1))
 
 
-def can_enqueue(*, workspace: Workspace, user, queue: Queue) -> bool:
-    """USER may enqueue into QUEUE: they are in its policy's user group."""
+def can_enqueue(*, workspace: Workspace, user, queue: Queue, membership=None) -> bool:
+    """USER may enqueue into QUEUE: they are in its policy's user group (MEMBERSHIP: as the
+    caller sees it, see access.selectors.user_group_ids)."""
     from access.selectors import user_group_ids
 
     group_id = queue.policy.group_id
-    return group_id is not None and group_id in user_group_ids(workspace=workspace, user=user)
+    return group_id is not None and group_id in user_group_ids(
+        workspace=workspace, user=user, membership=membership
+    )
 
 
 @transaction.atomic

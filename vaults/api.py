@@ -32,7 +32,7 @@ def get_vaults(call: ApiCall) -> dict:
     type (only "config" exists). The clients merge the list in order, a later vault
     overriding an earlier one: group vaults first, the user's own vault last (see
     vaults/selectors.py for the order). An impersonated token's user is the task owner,
-    so the owner's vaults are served.
+    so the owner's vaults are served, as a member's (no `Admins` group vault).
     """
     if call.membership is None:  # left the workspace since the token was issued
         return {"vaults": []}
@@ -40,6 +40,9 @@ def get_vaults(call: ApiCall) -> dict:
     if types is not None and "config" not in types:
         return {"vaults": []}
     vaults = selectors.vaults_for_user(
-        workspace=call.workspace, user=call.user, enabled=_flag(call.data.get("enabled"))
+        workspace=call.workspace,
+        user=call.user,
+        enabled=_flag(call.data.get("enabled")),
+        membership=call.membership,  # capped at member under impersonation
     )
     return {"vaults": [selectors.api_vault(vault) for vault in vaults if vault.data]}

@@ -65,13 +65,16 @@ def user_vault_get(*, workspace: Workspace, user) -> Vault | None:
     return Vault.objects.for_workspace(workspace).user_vaults().filter(user=user).first()
 
 
-def vaults_for_user(*, workspace: Workspace, user, enabled: bool | None = True) -> list[Vault]:
+def vaults_for_user(
+    *, workspace: Workspace, user, enabled: bool | None = True, membership=None
+) -> list[Vault]:
     """The vaults that apply to USER in WORKSPACE, in precedence order (see the module docstring).
 
     ENABLED: True for the enabled ones only (what the clients get), False for the
-    disabled ones, None for both. A non-member gets nothing.
+    disabled ones, None for both. A non-member gets nothing. MEMBERSHIP: as the caller sees
+    it (an impersonated token's role is capped at member: no `Admins` group vault).
     """
-    group_ids = user_group_ids(workspace=workspace, user=user)
+    group_ids = user_group_ids(workspace=workspace, user=user, membership=membership)
     if not group_ids:
         return []
     vaults = (

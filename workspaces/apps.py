@@ -6,8 +6,12 @@ class WorkspacesConfig(AppConfig):
     verbose_name = "Workspaces"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.contrib.auth.signals import user_logged_in
+        from django.db.models.signals import post_save
 
         from .middleware import record_sign_in_activity
+        from .revocation import user_saved
 
         user_logged_in.connect(record_sign_in_activity, dispatch_uid="workspaces.sign_in_activity")
+        post_save.connect(user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="workspaces.user_saved")

@@ -1,5 +1,6 @@
 import time
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
@@ -41,11 +42,20 @@ class ActivityMiddleware:
             return response
         request.session[ACTIVITY_SESSION_KEY] = now
         stamp = timezone.now()
-        type(user).objects.filter(pk=user.pk).update(last_active=stamp)
-        workspace_id = request.session.get("workspace_id")
+        # request.user is a SimpleLazyObject: type(request.user) is the wrapper, not the model.
+        get_user_model().objects.filter(pk=user.pk).update(last_active=stamp)
+        workspace_id = _activity_workspace_id(request)
         if workspace_id:
-            Membership.objects.filter(user=user, workspace_id=workspace_id).update(last_active=stamp)
+            Membership.objects.filter(user_id=user.pk, workspace_id=workspace_id).update(last_active=stamp)
         return response
+
+
+def _activity_workspace_id(request):
+    """The workspace the user is active in: the page's own, else the session's current one."""
+    workspace = getattr(request, "workspace", None)
+    if workspace is not None:
+        return workspace.pk
+    return request.session.get("workspace_id")
 
 
 def record_sign_in_activity(sender, request, user, **kwargs) -> None:
@@ -53,4 +63,4 @@ def record_sign_in_activity(sender, request, user, **kwargs) -> None:
     if request is None or not hasattr(request, "session"):
         return
     request.session[ACTIVITY_SESSION_KEY] = time.time()
-    type(user).objects.filter(pk=user.pk).update(last_active=timezone.now())
+    get_user_model().objects.filter(pk=user.pk).update(last_active=timezone.now())

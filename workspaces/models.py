@@ -89,6 +89,12 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_label = models.CharField(max_length=254)
+    # Set when the actor acted through an impersonated token: ACTOR is the service account (or
+    # administrator) that impersonated, ON_BEHALF_OF the user whose identity the token carried.
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    on_behalf_of_label = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)

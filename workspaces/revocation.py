@@ -1,27 +1,32 @@
 """Revocation that takes effect at once in every API process.
 
-A token names the credential it came from; the API asks `is_revoked(credential_id)`
+A token names what it stands on: the credential it came from (`credential_id`) and, for an
+impersonated token, its impersonation grant (`grant_id`, access.models.ImpersonationGrant).
+The API asks `is_revoked(credential_id)` and, for impersonated tokens, `grant_is_revoked(grant_id)`
 on every authenticated call. Asking PostgreSQL each time would cost about half the
 throughput (clearml-api.md, "What the authenticated hot path costs"), so each
 process keeps:
 
-- `revoked`: ids known to be revoked (they never come back);
-- `verified`: ids checked in the database as active since the current pub/sub
-  subscription started (each entry expires after VERIFIED_TTL seconds, so a
-  deactivated user stops within that time).
+- `revoked`: keys ("c:<credential id>", "g:<grant id>") known to be revoked; they never come back;
+- `verdicts`: the database's answer for a key (allowed, or refused for a reason that can
+  change, such as a deactivated user), checked since the current pub/sub subscription
+  started, with the users that answer depends on. Each expires after VERIFIED_TTL seconds
+  (a safety net for changes made by hand, outside the services that publish).
 
-A revoke updates the database, commits, then calls `publish_revoked`, which adds the
-id to this process's set and PUBLISHes it on Redis. A listener thread (started
-lazily, after a fork, on first use) SUBSCRIBEs and adds every id it receives. It
-PINGs over its own connection every PING_INTERVAL; when no answer came for
-SILENCE_LIMIT seconds (listener not started yet, Redis down, connection killed),
-`is_revoked` falls back to a database check on every call until the listener
-has re-subscribed. Each (re)subscription starts a new generation: verifications
-made under an older one are not trusted, because messages may have been missed
-in between.
+A revoke updates the database, commits, then publishes (`publish_revoked`,
+`publish_grants_revoked`): this process adds the key to its set and PUBLISHes it on Redis.
+A user's deactivation (or re-activation) publishes `u:<user id>` (`publish_user_changed`):
+every verdict that depends on that user is dropped, so their tokens, and the tokens
+impersonating them or obtained by them, are checked against the database on their next call.
 
-Without REDIS_URL (the embedded single-process default) every call checks the
-database directly.
+A listener thread (started lazily, after a fork, on first use) SUBSCRIBEs and applies every
+message it receives. It PINGs over its own connection every PING_INTERVAL; when no answer
+came for SILENCE_LIMIT seconds (listener not started yet, Redis down, connection killed),
+checks fall back to the database on every call until the listener has re-subscribed. Each
+(re)subscription starts a new generation: verdicts made under an older one are not trusted,
+because messages may have been missed in between.
+
+Without REDIS_URL (the embedded single-process default) every call checks the database directly.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -42,6 +49,15 @@ VERIFIED_TTL = 60.0
 RECONNECT_DELAY = 0.5
 LISTENER_NAME = "portal-revocation-listener"
 
+# What a database check says about a key: REVOKED is final (the key joins `revoked`);
+# REFUSED may change (a user re-activated), so it is only cached as a verdict; None: allowed.
+REVOKED = "revoked"
+REFUSED = "refused"
+
+CREDENTIAL = "c"
+GRANT = "g"
+USER = "u"
+
 
 def channel_name() -> str:
     """The pub/sub channel. Redis channels ignore the database number, so the name
@@ -53,13 +69,23 @@ def channel_name() -> str:
     return f"portal:credential-revoked:{connection.settings_dict.get('NAME') or 'default'}"
 
 
+class Verdict(NamedTuple):
+    generation: int
+    at: float
+    refused: bool
+    users: frozenset[str]  # user ids (hex) the verdict depends on
+
+
 class _State:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.lock = threading.Lock()
-        self.revoked: set[int] = set()
-        self.verified: dict[int, tuple[int, float]] = {}
+        self.revoked: set[str] = set()
+        self.verdicts: dict[str, Verdict] = {}
         self.generation = 0
+        # Bumped (under `lock`) by every user message: a verdict read from the database
+        # while one arrived may predate it, so it is not stored.
+        self.invalidations = 0
         self.subscribed = False
         self.alive_at = 0.0
         self.thread: threading.Thread | None = None
@@ -69,6 +95,16 @@ class _State:
 
     def listening(self, now: float) -> bool:
         return self.subscribed and now - self.alive_at < SILENCE_LIMIT
+
+    def revoke(self, key: str) -> None:
+        self.revoked.add(key)
+        self.verdicts.pop(key, None)
+
+    def user_changed(self, user_id: str) -> None:
+        with self.lock:
+            self.invalidations += 1
+            for key in [key for key, verdict in self.verdicts.items() if user_id in verdict.users]:
+                self.verdicts.pop(key, None)
 
 
 _state = _State()
@@ -89,50 +125,112 @@ def _redis_url() -> str | None:
     return getattr(settings, "REDIS_URL", None) or None
 
 
-def _db_revoked(credential_id: int) -> bool:
-    """True if the credential is revoked, gone, or its user is deactivated."""
+DbCheck = Callable[[], tuple[str | None, frozenset[str]]]
+
+
+def _db_credential(credential_id: int) -> tuple[str | None, frozenset[str]]:
+    """REVOKED if the credential is revoked or gone, REFUSED if its user is deactivated."""
     from .models import Credential
 
-    return not Credential.objects.filter(
-        pk=credential_id, revoked_at__isnull=True, user__is_active=True
-    ).exists()
+    row = (
+        Credential.objects.filter(pk=credential_id)
+        .values_list("revoked_at", "user_id", "user__is_active")
+        .first()
+    )
+    if row is None or row[0] is not None:
+        return REVOKED, frozenset()
+    users = frozenset({row[1].hex})
+    return (None if row[2] else REFUSED), users
 
 
-def is_revoked(credential_id: int) -> bool:
-    """Whether tokens of CREDENTIAL_ID must be refused now (see the module docstring)."""
+def _db_grant(grant_id: int) -> tuple[str | None, frozenset[str]]:
+    from access.impersonation import grant_db_verdict
+
+    return grant_db_verdict(grant_id)
+
+
+def _check(key: str, db_check: DbCheck) -> bool:
+    """Whether tokens standing on KEY must be refused now (see the module docstring)."""
     state = _current()
-    if credential_id in state.revoked:
+    if key in state.revoked:
         return True
     url = _redis_url()
     if not url:
-        return _db_revoked(credential_id)
+        return db_check()[0] is not None
     _ensure_listener(state, url)
     now = time.monotonic()
     if not state.listening(now):
-        revoked = _db_revoked(credential_id)
-        if revoked:
-            state.revoked.add(credential_id)
-        return revoked
-    generation = state.generation
-    seen = state.verified.get(credential_id)
-    if seen is not None and seen[0] == generation and now - seen[1] < VERIFIED_TTL:
-        return False
-    # This check starts after the subscription of GENERATION was confirmed, so a revoke
+        verdict, _ = db_check()
+        if verdict == REVOKED:
+            state.revoke(key)
+        return verdict is not None
+    generation, invalidations = state.generation, state.invalidations
+    seen = state.verdicts.get(key)
+    if seen is not None and seen.generation == generation and now - seen.at < VERIFIED_TTL:
+        return seen.refused
+    # This check starts after the subscription of GENERATION was confirmed, so a change
     # committed before it is in the database, and one committed after it is published to us.
-    revoked = _db_revoked(credential_id)
-    if revoked:
-        state.revoked.add(credential_id)
-    elif state.generation == generation:
-        state.verified[credential_id] = (generation, now)
-    return revoked
+    verdict, users = db_check()
+    if verdict == REVOKED:
+        state.revoke(key)
+        return True
+    with state.lock:
+        if state.generation == generation and state.invalidations == invalidations:
+            state.verdicts[key] = Verdict(generation, now, verdict is not None, users)
+    return verdict is not None
+
+
+def is_revoked(credential_id: int) -> bool:
+    """Whether tokens of CREDENTIAL_ID must be refused now: revoked, gone, or its user deactivated."""
+    return _check(f"{CREDENTIAL}:{credential_id}", lambda: _db_credential(credential_id))
+
+
+def grant_is_revoked(grant_id: int) -> bool:
+    """Whether impersonated tokens of the grant GRANT_ID must be refused now (the grant was
+    revoked, or the caller or the owner is deactivated or lost what the grant stood on)."""
+    return _check(f"{GRANT}:{grant_id}", lambda: _db_grant(grant_id))
+
+
+def is_known_revoked(credential_id: int) -> bool:
+    """Whether this process already knows CREDENTIAL_ID is revoked (tests, the ops command)."""
+    return f"{CREDENTIAL}:{credential_id}" in _current().revoked
 
 
 def publish_revoked(credential_id: int) -> None:
     """Called after a revoke commits: this process refuses the credential at once, and
     every other process as soon as the Redis message arrives."""
+    _publish(f"{CREDENTIAL}:{credential_id}")
+
+
+def publish_grants_revoked(grant_ids: Iterable[int]) -> None:
+    """Called after impersonation grants were revoked (committed): their tokens stop everywhere."""
+    for grant_id in grant_ids:
+        _publish(f"{GRANT}:{grant_id}")
+
+
+def publish_user_changed(user_id) -> None:
+    """Called after a user's `is_active` changed (committed): every process drops what it
+    cached about that user's tokens and asks the database on their next call."""
+    _publish(f"{USER}:{getattr(user_id, 'hex', user_id)}")
+
+
+def _apply(state: _State, message: str) -> None:
+    """Apply one message (ours or another process's) to STATE."""
+    kind, sep, value = message.partition(":")
+    if not sep:  # the older form: a bare credential id
+        kind, value = CREDENTIAL, kind
+    if kind in (CREDENTIAL, GRANT):
+        try:
+            state.revoke(f"{kind}:{int(value)}")
+        except ValueError:
+            return
+    elif kind == USER and value:
+        state.user_changed(value)
+
+
+def _publish(message: str) -> None:
     state = _current()
-    state.revoked.add(credential_id)
-    state.verified.pop(credential_id, None)
+    _apply(state, message)
     url = _redis_url()
     if not url:
         return
@@ -141,11 +239,11 @@ def publish_revoked(credential_id: int) -> None:
             import redis
 
             state.publisher = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        state.publisher.publish(channel_name(), str(credential_id))
+        state.publisher.publish(channel_name(), message)
     except Exception:
         # Other processes still refuse it: their listener is silent for us, or it
         # re-subscribes, and either way they fall back to the database.
-        logger.exception("could not publish the revocation of credential %s", credential_id)
+        logger.exception("could not publish the revocation message %s", message)
         state.publisher = None
 
 
@@ -190,12 +288,10 @@ def _listen(state: _State, url: str) -> None:
                     state.subscribed = True
                     state.alive_at = time.monotonic()
                 elif kind == "message":
-                    try:
-                        credential_id = int(message["data"])
-                    except (TypeError, ValueError):
-                        continue
-                    state.revoked.add(credential_id)
-                    state.verified.pop(credential_id, None)
+                    data = message["data"]
+                    if isinstance(data, bytes):
+                        data = data.decode("ascii", "replace")
+                    _apply(state, str(data))
                     state.alive_at = time.monotonic()
                 elif kind == "pong":
                     state.alive_at = time.monotonic()
@@ -221,7 +317,8 @@ def status() -> dict:
         "listening": state.listening(time.monotonic()),
         "generation": state.generation,
         "revoked": len(state.revoked),
-        "verified": len(state.verified),
+        "verified": sum(1 for verdict in state.verdicts.values() if not verdict.refused),
+        "refused": sum(1 for verdict in state.verdicts.values() if verdict.refused),
     }
 
 
@@ -249,3 +346,19 @@ def reset() -> None:
         _state = _State()
     if old.thread is not None:
         old.thread.join(timeout=2)
+
+
+def user_saved(sender, instance, created: bool = False, update_fields=None, **kwargs) -> None:
+    """`post_save` receiver of the user model: when `is_active` may have changed (a save of
+    that field, or of the whole row), publish the change after the commit, so a deactivated
+    user's tokens stop at once in every process (and a re-activated user's work again).
+
+    A bulk `QuerySet.update(is_active=...)` sends no signal: it reaches the processes only
+    when their verdicts expire (VERIFIED_TTL); deactivate users with `save()`.
+    """
+    if created or (update_fields is not None and "is_active" not in update_fields):
+        return
+    from django.db import transaction
+
+    user_id = instance.pk
+    transaction.on_commit(lambda: publish_user_changed(user_id))

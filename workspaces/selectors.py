@@ -1,7 +1,7 @@
 import operator
 from functools import reduce
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .credentials import credential_list
 from .models import AuditEvent, Credential, Invitation, Membership, Notification, Workspace
@@ -43,7 +43,7 @@ def audit_event_list(*, workspace: Workspace, action: str = "", actor: str = "",
     if action:
         events = events.filter(action__startswith=action)
     if actor:
-        events = events.filter(actor_label__icontains=actor)
+        events = events.filter(Q(actor_label__icontains=actor) | Q(on_behalf_of_label__icontains=actor))
     if query:
         events = events.filter(target_label__icontains=query)
     return events

@@ -32,14 +32,18 @@ or newer (older ones get 404, as on the open-source server; several functions ma
 serve one name from different versions); `fallback=True` registers a placeholder
 that any ordinary registration of the same name replaces, whatever the import
 order. `users.get_vaults` is such a placeholder (answers `{"vaults": []}`) until
-the vaults app registers its own.
+the vaults app registers its own. `impersonated=False` marks an administrative
+endpoint (the credential endpoints): a token obtained by impersonation gets 403
+before the function runs. Every other endpoint sees an impersonated token's
+`call.membership` with the role capped at member (access/impersonation.py).
 
 Authentication (authentication.py): `auth.login` takes HTTP Basic
 access_key:secret_key (secret checked against its keyed hash in constant time)
 or a valid Bearer token (exchange) and returns a JWT (tokens.py) naming the
 credential it came from. Every other call needs `Authorization: Bearer <token>`;
 the token is verified and its credential checked against the revocation cache
-(workspaces/revocation.py), so revoked credentials fail at once with 401/31.
+(workspaces/revocation.py), so revoked credentials fail at once with 401/31; an
+impersonated token's grant is checked the same way.
 """
 
 from . import errors

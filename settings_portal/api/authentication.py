@@ -2,8 +2,10 @@
 
 Impersonation (`X-ClearML-Impersonate-As`, used by `clearml-agent --use-owner-token`)
 enters through `impersonate()`; the rules (service accounts with "Allow
-impersonation", or admins; the new token carries the owner's identity and rights,
-never the caller's) are in access/impersonation.py.
+impersonation", or admins; the new token carries the owner's identity with the role
+capped at member, never the caller's rights, and names a revocable grant) are in
+access/impersonation.py. A Bearer refresh of an impersonated token re-checks them
+(`refresh_impersonated`) and stays impersonated.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def authenticate(call: ApiCall) -> None:
     claims = tokens.verify(value)
     if revocation.is_revoked(claims["credential_id"]):
         raise BlockedToken("the credentials of this token were revoked")
+    grant_id = claims.get("grant_id")
+    if grant_id is not None and revocation.grant_is_revoked(grant_id):
+        raise BlockedToken(
+            "this impersonated token was revoked (the impersonation was switched off or revoked, "
+            "the user left, or an account was deactivated)"
+        )
     call.claims = claims
     call.token = value
     note_used(claims["credential_id"], call)
@@ -120,6 +128,10 @@ def login(call: ApiCall) -> str:
     elif scheme == "bearer":
         # Token exchange: the same identity, workspace and credential, a fresh expiry.
         authenticate(call)
+        if call.is_impersonated:
+            if _wants_impersonation(call):
+                raise Forbidden("An impersonated token cannot impersonate another user.")
+            return refresh_impersonated(call, expiration_sec=expiration_sec)
         credential, user, membership = call.credential, call.user, call.membership
         workspace, role = (membership.workspace, membership.role) if membership else (None, None)
     else:
@@ -127,7 +139,7 @@ def login(call: ApiCall) -> str:
     if role is None:
         # Leaving revokes the member's credentials; this is the belt to those braces.
         raise InvalidCredentials("not a member of the credentials' workspace")
-    if IMPERSONATE_HEADER.lower() in {key.lower() for key in call.headers}:
+    if _wants_impersonation(call):
         return impersonate(call, credential=credential, caller=user, expiration_sec=expiration_sec)
     token = _token_for(
         credential=credential, user=user, workspace=workspace, role=role, expiration_sec=expiration_sec
@@ -135,6 +147,10 @@ def login(call: ApiCall) -> str:
     if scheme == "basic":  # a Bearer exchange was noted by authenticate()
         note_used(credential.pk, call)
     return token
+
+
+def _wants_impersonation(call: ApiCall) -> bool:
+    return IMPERSONATE_HEADER.lower() in {key.lower() for key in call.headers}
 
 
 def _check_key_pair(value: str):
@@ -175,12 +191,11 @@ def impersonate(call: ApiCall, *, credential, caller, expiration_sec: int) -> st
     Service accounts implement it: check that CALLER may impersonate (a service
     account with "Allow impersonation", or an admin of the workspace), that the
     target (the header's user id, in the workspace named by X-ClearML-Tenant or the
-    credential's) is a member, then issue a token with the target's identity and
-    role, keeping `credential_id` = CREDENTIAL so revoking the service account's
-    key pair also blocks the tokens it obtained.
+    credential's) is a member, then issue a token with the target's identity, the role
+    capped at member, `credential_id` = CREDENTIAL and the grant it stands on, so
+    revoking either blocks the tokens it obtained.
     """
-    from access.impersonation import ImpersonationDenied, impersonation_check, service_account_type
-    from workspaces.models import Role
+    from access.impersonation import ImpersonationDenied, grant_obtain, impersonation_check
 
     try:
         target = impersonation_check(
@@ -191,16 +206,57 @@ def impersonate(call: ApiCall, *, credential, caller, expiration_sec: int) -> st
         )
     except ImpersonationDenied as exc:
         raise Forbidden(str(exc)) from None
-    token = tokens.issue(
+    grant = grant_obtain(credential=credential, caller=caller, impersonation=target)
+    token = _impersonated_token(
+        target,
+        credential_id=credential.pk,
+        caller_id=caller.id.hex,
+        grant_id=grant.pk,
+        expiration_sec=expiration_sec,
+    )
+    note_used(credential.pk, call, force=True)
+    return token
+
+
+def refresh_impersonated(call: ApiCall, *, expiration_sec: int) -> str:
+    """auth.login with an impersonated Bearer token: a fresh impersonated token (never one with
+    the owner's own rights), after checking again in the database that the grant, the caller's
+    credential and right to impersonate, and the owner's membership all still hold."""
+    from access.impersonation import GrantRevoked, ImpersonationDenied, grant_recheck
+
+    try:
+        target = grant_recheck(
+            grant_id=call.claims["grant_id"],
+            credential_id=call.credential_id,
+            owner_id=call.user_id,
+            workspace_id=call.workspace_id,
+        )
+    except GrantRevoked as exc:
+        raise BlockedToken(str(exc)) from None
+    except ImpersonationDenied as exc:
+        raise Forbidden(str(exc)) from None
+    return _impersonated_token(
+        target,
+        credential_id=call.credential_id,
+        caller_id=call.impersonated_by,
+        grant_id=call.claims["grant_id"],
+        expiration_sec=expiration_sec,
+    )
+
+
+def _impersonated_token(
+    target, *, credential_id: int, caller_id: str, grant_id: int, expiration_sec: int
+) -> str:
+    from access.impersonation import service_account_type
+
+    return tokens.issue(
         user_id=target.user.id.hex,
         user_name=target.user.username,
         company_id=target.workspace.id.hex,
         company_name=target.workspace.name,
-        role="admin" if target.membership.role >= Role.ADMIN else "user",
-        credential_id=credential.pk,
+        role="user",  # capped at member, whatever the owner's role
+        credential_id=credential_id,
         expiration_sec=expiration_sec,
-        service_account_type=service_account_type(target.user),
-        extra={"impersonated_by": caller.id.hex},
+        service_account_type=service_account_type(target.user, impersonated=True),
+        extra={"impersonated_by": caller_id, "grant_id": grant_id},
     )
-    note_used(credential.pk, call, force=True)
-    return token

@@ -17,6 +17,8 @@ class ApiCall:
     - `headers`: the request headers (case-insensitive), e.g. `X-ClearML-Worker`.
     - `claims`/`token`: the verified JWT claims and the raw token (None on
       endpoints registered with auth=False, until they authenticate).
+    - `impersonated_by`/`is_impersonated`: set when the token was obtained by impersonation
+      (access/impersonation.py); `membership.role` is then capped at member.
     - `user`, `workspace`, `membership`, `credential`: loaded from the database on
       first access only, so endpoints that need none of them cost no query.
     - `request`: the Django request; `remote_addr` the client's address.
@@ -54,6 +56,16 @@ class ApiCall:
     def credential_id(self) -> int | None:
         return (self.claims or {}).get("credential_id")
 
+    @property
+    def impersonated_by(self) -> str | None:
+        """The user id of the service account (or administrator) that impersonated the token's
+        user, or None for a token of the user's own credentials."""
+        return (self.claims or {}).get("impersonated_by")
+
+    @property
+    def is_impersonated(self) -> bool:
+        return self.impersonated_by is not None
+
     @cached_property
     def user(self):
         from accounts.models import User
@@ -78,14 +90,21 @@ class ApiCall:
 
     @cached_property
     def membership(self):
-        """The token user's membership of the token's workspace (None once they left)."""
-        from workspaces.models import Membership
+        """The token user's membership of the token's workspace (None once they left).
 
-        return (
+        Under impersonation its role is capped at member: an impersonated administrator's
+        token acts with a member's rights (never save this instance).
+        """
+        from workspaces.models import Membership, Role
+
+        membership = (
             Membership.objects.select_related("workspace")
             .filter(user_id=self.user_id, workspace_id=self.workspace_id)
             .first()
         )
+        if membership is not None and self.is_impersonated and membership.role > Role.MEMBER:
+            membership.role = Role.MEMBER
+        return membership
 
     @cached_property
     def credential(self):

@@ -19,7 +19,7 @@ from .registry import endpoint
 # users.get_current_user answers from a per-process snapshot this many seconds old at
 # most, so the hot path costs no query; renames and role changes show within it.
 PROFILE_TTL = 5.0
-_profiles: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+_profiles: dict[tuple[str, str, bool], tuple[float, dict[str, Any]]] = {}
 _profiles_lock = threading.Lock()
 
 
@@ -37,7 +37,11 @@ def login(call: ApiCall) -> dict:
     return {"token": authentication.login(call)}
 
 
-@endpoint("auth.create_credentials")
+# The credential endpoints are administrative: an impersonated token never reaches them
+# (impersonated=False), so a task running as its owner cannot mint, list or revoke keys.
+
+
+@endpoint("auth.create_credentials", impersonated=False)
 def create_credentials(call: ApiCall) -> dict:
     """A key pair for the token's user in the token's workspace; the secret is shown only here."""
     credential, secret = credential_services.credential_create(
@@ -48,7 +52,7 @@ def create_credentials(call: ApiCall) -> dict:
     }
 
 
-@endpoint("auth.get_credentials")
+@endpoint("auth.get_credentials", impersonated=False)
 def get_credentials(call: ApiCall) -> dict:
     """The workspace's active credentials the caller may see (all for admins, else their own)."""
     listing = credential_services.credential_list(
@@ -86,7 +90,7 @@ def _credential_for_change(call: ApiCall) -> Credential:
     return credential
 
 
-@endpoint("auth.edit_credentials")
+@endpoint("auth.edit_credentials", impersonated=False)
 def edit_credentials(call: ApiCall) -> dict:
     credential = _credential_for_change(call)
     before = credential.label
@@ -96,7 +100,7 @@ def edit_credentials(call: ApiCall) -> dict:
     return {"updated": int(credential.label != before)}
 
 
-@endpoint("auth.revoke_credentials")
+@endpoint("auth.revoke_credentials", impersonated=False)
 def revoke_credentials(call: ApiCall) -> dict:
     credential = _credential_for_change(call)
     credential_services.credential_revoke(credential=credential, actor=call.user)
@@ -127,11 +131,13 @@ def _load_profile(call: ApiCall) -> dict[str, Any]:
     )
     if membership is not None:
         company = {"id": membership.workspace.id.hex, "name": membership.workspace.name}
-        role = "admin" if membership.role >= Role.ADMIN else "user"
-        workspace_role = Role(membership.role).label.lower()
+        # An impersonated token acts with a member's rights at most; it says so.
+        effective = min(membership.role, Role.MEMBER) if call.is_impersonated else membership.role
+        role = "admin" if effective >= Role.ADMIN else "user"
+        workspace_role = Role(effective).label.lower()
     else:
         company = {"id": call.workspace_id, "name": call.identity.get("company_name", "")}
-        role, workspace_role = call.identity.get("role", "user"), None
+        role, workspace_role = "user" if call.is_impersonated else call.identity.get("role", "user"), None
     return {
         "id": user.id.hex,
         "name": user.username,
@@ -149,7 +155,7 @@ def _load_profile(call: ApiCall) -> dict[str, Any]:
 
 
 def profile_get(call: ApiCall) -> dict[str, Any]:
-    key = (call.user_id, call.workspace_id)
+    key = (call.user_id, call.workspace_id, call.is_impersonated)
     now = time.monotonic()
     cached = _profiles.get(key)
     if cached is not None and cached[0] > now:

@@ -21,6 +21,7 @@ class Endpoint:
     auth: bool
     min_version: tuple[int, int]
     fallback: bool
+    impersonated: bool = True
 
     @property
     def version_text(self) -> str:
@@ -39,7 +40,12 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 def endpoint(
-    name: str, *, auth: bool = True, min_version: str = "1.0", fallback: bool = False
+    name: str,
+    *,
+    auth: bool = True,
+    min_version: str = "1.0",
+    fallback: bool = False,
+    impersonated: bool = True,
 ) -> Callable[[Callable], Callable]:
     """Register the decorated function as the API endpoint NAME ("service.action").
 
@@ -49,13 +55,24 @@ def endpoint(
     requests for an older API version get 404, as on the open-source server; several
     functions may serve one name from different versions. FALLBACK=True registers a
     placeholder that any ordinary registration of the same name replaces.
+    IMPERSONATED=False: administrative endpoints (credentials, anything that changes who may
+    do what); an impersonated token gets 403 before the function runs.
     """
     if not NAME_RE.match(name):
         raise ImproperlyConfigured(f"API endpoint names look like 'service.action', got {name!r}")
     version = parse_version(min_version)
 
     def decorator(func: Callable) -> Callable:
-        register(Endpoint(name=name, func=func, auth=auth, min_version=version, fallback=fallback))
+        register(
+            Endpoint(
+                name=name,
+                func=func,
+                auth=auth,
+                min_version=version,
+                fallback=fallback,
+                impersonated=impersonated,
+            )
+        )
         return func
 
     return decorator

@@ -3,7 +3,9 @@
 The clients decode the token without verifying it and read `exp`, `api_version`,
 `server_version`, `feature_set`, `identity.*` and `tenant` (clearml-api.md). The
 portal adds `credential_id`: the credential the token came from, so revoking the
-credential blocks its tokens at once (workspaces.revocation).
+credential blocks its tokens at once (workspaces.revocation). An impersonated token
+also carries `impersonated_by` (the caller's user id) and `grant_id` (its
+access.models.ImpersonationGrant, revocable the same way).
 """
 
 from __future__ import annotations
@@ -116,4 +118,9 @@ def verify(token: str) -> dict[str, Any]:
         or not isinstance(claims.get("credential_id"), int)
     ):
         raise InvalidToken("token lacks the portal's claims")
+    if "impersonated_by" in claims and (
+        not isinstance(claims["impersonated_by"], str) or not isinstance(claims.get("grant_id"), int)
+    ):
+        # Impersonated tokens stand on a revocable grant; one without it cannot be stopped.
+        raise InvalidToken("impersonated token without its grant: log in again")
     return claims

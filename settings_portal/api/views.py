@@ -13,12 +13,14 @@ from django.views.decorators.csrf import csrf_exempt
 
 from billing import metering
 from settings_portal.commands import validation_message
+from workspaces.audit import acting_on_behalf
 
 from . import authentication, registry
 from .call import ApiCall
 from .errors import (
     ApiError,
     BadRequest,
+    Forbidden,
     InvalidPath,
     InvalidVersion,
     MethodNotAllowed,
@@ -118,6 +120,15 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+def impersonation_refusal(call: ApiCall, name: str) -> str:
+    user = call.identity.get("user_name") or call.user_id
+    return (
+        f"{name} is refused to impersonated tokens: this token acts as {user} for a task, with a "
+        "member's rights, and can never create, list, edit or revoke credentials or reach an "
+        "administrative endpoint. Use the key pair of the account itself."
+    )
+
+
 @csrf_exempt
 def dispatch(request: HttpRequest, name: str, version: str | None = None) -> HttpResponse:
     requested = version or API_VERSION
@@ -137,6 +148,12 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         if ep.auth:
             authentication.authenticate(call)
             metering.record(call.workspace_id)
+            if call.is_impersonated:
+                if not ep.impersonated:
+                    raise Forbidden(impersonation_refusal(call, name))
+                with acting_on_behalf(caller_id=call.impersonated_by, owner_id=call.user_id):
+                    data = ep.func(call)
+                return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
         data = ep.func(call)
         return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
     except ApiError as exc:

@@ -77,7 +77,7 @@ def test_pubsub_delivers_within_milliseconds(listening, member_key):
     assert revocation.is_revoked(credential.pk) is False
     started = time.monotonic()
     revoke_elsewhere(credential)
-    assert wait_for(lambda: credential.pk in revocation._current().revoked, timeout=2)
+    assert wait_for(lambda: revocation.is_known_revoked(credential.pk), timeout=2)
     assert time.monotonic() - started < 0.5
 
 
@@ -210,3 +210,82 @@ def test_forked_process_starts_with_fresh_state(listening, member_key):
     assert fresh is not state
     assert fresh.revoked == set()
     assert fresh.thread is None
+
+
+# --- Deactivated users stop at once ------------------------------------------------------------------
+
+
+def test_deactivating_a_user_stops_their_cached_tokens_at_once(
+    listening, api, member, member_token, django_capture_on_commit_callbacks
+):
+    """Before: a verified token kept working for up to VERIFIED_TTL (60 s) after deactivation."""
+    assert api.call("users.get_current_user", token=member_token)[0] == 200  # verified and cached
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        member.is_active = False
+        member.save(update_fields=["is_active"])
+    assert len(callbacks) == 1  # published after the commit
+    status, body = api.call("users.get_current_user", token=member_token)
+    assert (status, body["meta"]["result_subcode"]) == (401, 31)
+
+
+def test_a_reactivated_user_works_again_at_once(
+    listening, api, member, member_token, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        member.is_active = False
+        member.save(update_fields=["is_active"])
+    assert api.call("users.get_current_user", token=member_token)[0] == 401
+    assert api.call("users.get_current_user", token=member_token)[0] == 401  # the refusal is cached too
+    with django_capture_on_commit_callbacks(execute=True):
+        member.is_active = True
+        member.save()
+    assert api.call("users.get_current_user", token=member_token)[0] == 200
+
+
+def test_a_deactivation_in_another_process_arrives_through_pubsub(listening, api, member, member_token):
+    from accounts.models import User
+
+    assert api.call("users.get_current_user", token=member_token)[0] == 200
+    User.objects.filter(pk=member.pk).update(is_active=False)
+    redis.Redis.from_url(django_settings.REDIS_URL).publish(revocation.channel_name(), f"u:{member.id.hex}")
+    assert wait_for(lambda: api.call("users.get_current_user", token=member_token)[0] == 401, timeout=2)
+
+
+def test_other_users_saves_do_not_touch_their_tokens(
+    listening, member_key, owner, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    credential, _ = member_key
+    assert revocation.is_revoked(credential.pk) is False
+    with django_capture_on_commit_callbacks(execute=True):
+        owner.is_active = False
+        owner.save(update_fields=["is_active"])
+    with django_assert_num_queries(0):
+        assert revocation.is_revoked(credential.pk) is False
+
+
+def test_saving_other_fields_publishes_nothing(listening, member, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        member.username = "renamed"
+        member.save(update_fields=["username"])
+    assert callbacks == []
+
+
+def test_a_refusal_read_while_a_user_message_arrived_is_not_cached(
+    listening, member_key, member, monkeypatch
+):
+    """The race: a check reads the database (user still active), the deactivation commits and
+    its message arrives before the check stores its verdict. The stale verdict must not stick."""
+    credential, _ = member_key
+    real = revocation._db_credential
+
+    def read_then_deactivate(credential_id):
+        answer = real(credential_id)
+        member.is_active = False
+        member.save(update_fields=["is_active"])
+        revocation.publish_user_changed(member.pk)  # the message lands between read and store
+        return answer
+
+    monkeypatch.setattr(revocation, "_db_credential", read_then_deactivate)
+    assert revocation.is_revoked(credential.pk) is False  # the stale read answers this one call
+    monkeypatch.setattr(revocation, "_db_credential", real)
+    assert revocation.is_revoked(credential.pk) is True  # but was not cached

@@ -197,3 +197,51 @@ def test_clearml_agent_without_impersonation_fails_its_check(portal, workspace, 
     )
     assert "not suitable for --use-owner-token" in result["use_owner_token_error"]
     assert result["task_identity"] is None  # the portal refused the impersonating login
+
+
+def test_a_task_running_as_an_administrator_gets_no_administrator_rights(
+    portal, agent_account, workspace, owner, admin_member, run_sdk
+):
+    """The seed: impersonating an admin user does not mean the task's code has admin privileges.
+    The real SDK, as a task started with --use-owner-token runs it (CLEARML_AUTH_TOKEN), with the
+    SDK's own token refresh (a Bearer auth.login)."""
+    from workspaces.credentials import credential_create
+    from workspaces.models import Credential
+
+    owners_key, _ = credential_create(workspace=workspace, actor=owner, label="owner's laptop")
+    _, credential, secret = agent_account
+    status, body = api_login(
+        portal.api_url,
+        basic=(credential.access_key, secret),
+        headers={"X-ClearML-Impersonate-As": admin_member.id.hex},
+    )
+    assert status == 200, body
+    keys_before = Credential.objects.count()
+    result = run_sdk(
+        f"""
+        import json
+        from clearml.backend_api.session import Session
+        session = Session()
+        answers = {{}}
+        for action, data in [("get_credentials", {{}}), ("create_credentials", {{"label": "task"}}),
+                             ("revoke_credentials", {{"access_key": {owners_key.access_key!r}}})]:
+            response = session.send_request("auth", action, json=data)
+            answers[action] = [response.status_code, response.json()["meta"]["result_msg"]]
+        me = session.send_request("users", "get_current_user").json()["data"]["user"]
+        session.refresh_token()   # what the SDK does near expiry: auth.login with the Bearer token
+        refreshed = session.get_decoded_token(session.token)
+        again = session.send_request("auth", "get_credentials").status_code
+        print(json.dumps({{"answers": answers, "me": me, "refreshed": refreshed, "again": again}}))
+        """,
+        env={"CLEARML_AUTH_TOKEN": body["data"]["token"], "CLEARML_API_HOST": portal.api_url},
+    )
+    for action, (code, message) in result["answers"].items():
+        assert code == 403 and "impersonated" in message, action
+    assert (result["me"]["id"], result["me"]["role"]) == (admin_member.id.hex, "user")
+    assert result["refreshed"]["identity"]["user"] == admin_member.id.hex
+    assert result["refreshed"]["identity"]["role"] == "user"
+    assert result["refreshed"]["impersonated_by"] == agent_account[0].user_id.hex
+    assert result["again"] == 403
+    assert Credential.objects.count() == keys_before
+    owners_key.refresh_from_db()
+    assert owners_key.revoked_at is None
