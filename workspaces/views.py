@@ -109,7 +109,7 @@ def _page_context(request: HttpRequest, **extra) -> dict:
     for member in selectors.member_list(workspace_ids=by_workspace):
         members[member.workspace_id].append(member)
     pending = defaultdict(list)
-    for invitation in selectors.invitation_pending_list(workspace_ids=by_workspace):
+    for invitation in selectors.invitation_pending_list(memberships=memberships):
         pending[invitation.workspace_id].append(invitation)
 
     open_slug = extra.pop("open_slug", None) or request.GET.get("open", "")[:64] or None
@@ -343,7 +343,7 @@ def _member_panel(request: WorkspaceRequest) -> dict:
     return _panel(
         request.membership,
         members=list(selectors.member_list(workspace_ids=ids)),
-        invitations=list(selectors.invitation_pending_list(workspace_ids=ids)),
+        invitations=list(selectors.invitation_pending_list(memberships=[request.membership])),
     )
 
 
