@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from settings_portal.names import name_digest
 from workspaces.audit import audit_log, changes
 from workspaces.credentials import credential_create, credentials_revoke_for_member
 from workspaces.models import Credential, Membership, Role, Workspace
@@ -120,7 +121,8 @@ def _clean_description(description: str) -> str:
 
 
 def _check_name_free(workspace: Workspace, name: str, exclude: UserGroup | None = None) -> None:
-    clash = UserGroup.objects.for_workspace(workspace).filter(name__iexact=name)
+    # By canonical key: `ML`, `ｍｌ` and `m\u200bl` are one name (settings_portal/names.py).
+    clash = UserGroup.objects.for_workspace(workspace).filter(name_key=name_digest(name))
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
@@ -403,7 +405,7 @@ def _unique_username(name: str, exclude: User | None = None) -> str:
 
 
 def _check_account_name_free(workspace: Workspace, name: str, exclude: ServiceAccount | None = None) -> None:
-    clash = ServiceAccount.objects.for_workspace(workspace).filter(name__iexact=name)
+    clash = ServiceAccount.objects.for_workspace(workspace).filter(name_key=name_digest(name))
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():

@@ -20,6 +20,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from settings_portal.names import name_key
+
 from .models import AMOUNT_MAX
 
 Draft = dict[str, Any]
@@ -97,8 +99,9 @@ def find(draft: Draft, kind: str, key: str) -> dict:
 
 
 def _name_taken(draft: Draft, kind: str, name: str, except_key: str | None = None) -> bool:
-    lowered = name.casefold()
-    return any(item["name"].casefold() == lowered and item["key"] != except_key for item in draft[kind])
+    """By canonical key (settings_portal/names.py): look-alikes are the same name."""
+    key = name_key(name)
+    return any(name_key(item["name"]) == key and item["key"] != except_key for item in draft[kind])
 
 
 def profile_links(draft: Draft, profile_key: str) -> list[dict]:

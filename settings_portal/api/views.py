@@ -69,6 +69,8 @@ def envelope(
         "data": data if data is not None else {},
     }
     response = HttpResponse(json.dumps(body, default=str), content_type=_JSON, status=code)
+    # Answers carry tokens, credentials and vault contents: no cache (proxy or client) keeps them.
+    response["Cache-Control"] = "no-store"
     if code == 405:
         response["Allow"] = ", ".join(ALLOWED_METHODS)
     return response
