@@ -749,6 +749,16 @@ class _Resolver:
             else:  # an object, array or pending value (a deferred merge)
                 pieces.append((part, self.value(part)))
         result = self.combine(pieces, node)
+        if node.path is not None and isinstance(node.prior, Obj) and not isinstance(result, dict):
+            # pyhocon concatenates a value assigned over an object with that object: only an
+            # object can follow one (the clients refuse `a { x = 1 }` then `a = ${b}` with b = 5).
+            line, column = self.parser.where(node.pos)
+            raise HoconError(
+                f"{path_text(node.path)} holds an object: a substitution can only merge another "
+                "object onto it (set its keys one by one instead)",
+                line=line,
+                column=column,
+            )
         if isinstance(result, dict) and node.path is not None and node.prior is not MISSING:
             prior = self.value(node.prior)
             if isinstance(prior, dict):
