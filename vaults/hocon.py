@@ -577,11 +577,11 @@ class _Resolver:
         budget = self.budget
         if nodes <= budget.max_nodes and chars <= budget.max_chars and depth <= budget.max_depth:
             return
-        where = f" ({path_text(path)})" if path else ""
+        what = f"the value of {path_text(path)}" if path else "the vault"
         line, column = self.parser.where(pos)
         if nodes > budget.max_nodes:
             raise BudgetError(
-                f"Substitutions make this vault too large: a value{where} would hold more than "
+                f"Substitutions make this vault too large: {what} would hold more than "
                 f"{budget.max_nodes} values once expanded.",
                 code="too_large",
                 line=line,
@@ -589,7 +589,7 @@ class _Resolver:
             )
         if chars > budget.max_chars:
             raise BudgetError(
-                f"Substitutions make this vault too large: a value{where} would hold more than "
+                f"Substitutions make this vault too large: {what} would hold more than "
                 f"{budget.max_chars} characters of text once expanded.",
                 code="too_large",
                 line=line,
@@ -597,7 +597,7 @@ class _Resolver:
             )
         if depth > budget.max_depth:
             raise BudgetError(
-                f"Substitutions nest this vault too deeply: a value{where} would be more than "
+                f"Substitutions nest this vault too deeply: {what} would be more than "
                 f"{budget.max_depth} levels deep.",
                 code="too_deep",
                 line=line,
