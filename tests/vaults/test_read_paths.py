@@ -28,7 +28,9 @@ def timed(call):
     return response, time.process_time() - start
 
 
-def stored_vault(workspace, *, content, fmt="hocon", scope=VaultScope.GROUP, group=None, user=None, name="Old"):
+def stored_vault(
+    workspace, *, content, fmt="hocon", scope=VaultScope.GROUP, group=None, user=None, name="Old"
+):
     """A vault as an older portal may have saved it: no check, `data` as it would have served it."""
     return Vault.objects.create(
         workspace=workspace,
@@ -56,7 +58,9 @@ def test_a_member_posting_a_bomb_gets_a_clear_error_and_nothing_changes(client, 
     services.user_vault_save(workspace=workspace, user=member, actor=member, fmt="hocon", content="old: 1")
     client.force_login(member)
     response, cpu = timed(
-        lambda: client.post(url("user-vault-edit", workspace), {"format": "hocon", "content": content}, headers=HX)
+        lambda: client.post(
+            url("user-vault-edit", workspace), {"format": "hocon", "content": content}, headers=HX
+        )
     )
     assert cpu <= CPU_BUDGET
     assert response.status_code == 422 and response["HX-Retarget"] == "#modal-content"
@@ -70,7 +74,12 @@ def test_an_administrator_vault_bomb_is_refused_too(client, admin_member, worksp
     client.force_login(admin_member)
     response = client.post(
         url("vault-create", workspace),
-        {"name": "Bomb", "group": groups["users"].pk, "format": "hocon", "content": substitution_bomb("list", 10, 6)},
+        {
+            "name": "Bomb",
+            "group": groups["users"].pk,
+            "format": "hocon",
+            "content": substitution_bomb("list", 10, 6),
+        },
     )
     assert response.status_code == 422
     assert "Substitutions make this vault too large" in response.content.decode()
@@ -84,7 +93,9 @@ def test_an_administrator_vault_bomb_is_refused_too(client, admin_member, worksp
         ("yaml", 'sdk:\n  key: "\\ud800"\n', "invalid Unicode character escape"),
     ],
 )
-def test_lone_surrogates_in_a_form_are_a_field_error_not_a_500(client, member, workspace, fmt, content, message):
+def test_lone_surrogates_in_a_form_are_a_field_error_not_a_500(
+    client, member, workspace, fmt, content, message
+):
     client.force_login(member)
     response = client.post(url("user-vault-edit", workspace), {"format": fmt, "content": content})
     assert response.status_code == 422
@@ -160,7 +171,9 @@ def served(api, token):
 @pytest.mark.parametrize(
     "content", [STRING_BOMB, substitution_bomb("list", 10, 6), "a = ${b}\nb = ${a}", "a {" * 5000]
 )
-def test_users_get_vaults_leaves_out_a_stored_vault_the_clients_cant_read(api, token, workspace, groups, content):
+def test_users_get_vaults_leaves_out_a_stored_vault_the_clients_cant_read(
+    api, token, workspace, groups, content
+):
     stored_vault(workspace, content=content, group=groups["users"], name="Old bomb")
     services.group_vault_create(
         workspace=workspace, actor=None, name="Fine", group=groups["users"], fmt="hocon", content="a: 1"
@@ -176,3 +189,23 @@ def test_users_get_vaults_leaves_out_a_stored_vault_over_the_size_limit(api, tok
     assert served(api, token) == ["Large", "Small"]
     with override_settings(PORTAL_VAULT_MAX_BYTES=1024):  # lowered since: 8 KiB served at most
         assert served(api, token) == ["Small"]
+
+
+def test_the_effective_configuration_reads_a_bounded_amount_of_vault_text_in_all(
+    client, member, workspace, groups
+):
+    """Each vault is bounded on its own; a member of many groups is bounded too (8 x the vault limit)."""
+    with override_settings(PORTAL_VAULT_MAX_BYTES=1024):
+        for index in range(3):
+            stored_vault(
+                workspace,
+                content=f"v{index}: 1\n" + "# padding\n" * 300,
+                group=groups["users"],
+                name=f"V{index}",
+            )
+        client.force_login(member)
+        response, cpu = timed(lambda: client.get(url("effective-config", workspace)))
+    html = response.content.decode()
+    assert response.status_code == 200 and cpu <= CPU_BUDGET
+    assert "more configuration than this page shows at once" in html
+    assert all(f"V{index}" in html for index in range(3))  # the vaults are still listed, in order
