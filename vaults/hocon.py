@@ -700,6 +700,7 @@ class _Resolver:
         self.enter(node.pos)
         if isinstance(node, Obj):
             items = {key: self.value(child) for key, child in node.items.items()}
+            items = {key: value for key, value in items.items() if value is not _REMOVED}
             result = self.new_dict(items, node.pos, None)
         elif isinstance(node, Arr):
             items = [self.value(child) for child in node.items]
@@ -739,13 +740,13 @@ class _Resolver:
                 found = self.lookup(part, node)
                 if found is _UNRESOLVED:
                     pieces.append((Text("quoted", "${" + part.variable + "}", part.ws), None))
-                elif found is not None or len(node.parts) == 1:
+                elif found is not None and found is not _REMOVED:
                     pieces.append((part, found))
-                # A substitution resolving to null drops out of a concatenation (pyhocon).
+                # A substitution resolving to null drops out (pyhocon): alone, it removes the field.
             elif isinstance(part, _SelfRef):
-                prior = node.prior
-                if prior is not MISSING:
-                    pieces.append((part, self.value(prior)))
+                prior = MISSING if node.prior is MISSING else self.value(node.prior)
+                if prior is not MISSING and prior is not _REMOVED:
+                    pieces.append((part, prior))
             else:  # an object, array or pending value (a deferred merge)
                 pieces.append((part, self.value(part)))
         result = self.combine(pieces, node)
@@ -767,7 +768,7 @@ class _Resolver:
 
     def combine(self, pieces: list, node: Pending):
         if not pieces:
-            return None
+            return _REMOVED if node.path is not None else None
         if len(pieces) == 1:
             token, resolved = pieces[0]
             if isinstance(token, Text):
@@ -835,7 +836,8 @@ class _Resolver:
                 continue
             value = self.value(node)
             return self.descend(value, path[index:], substitution)
-        return self.value(node)
+        found = self.value(node)
+        return _UNRESOLVED if found is _REMOVED else found
 
     def descend(self, value, rest: tuple[str, ...], substitution: Substitution):
         for index, key in enumerate(rest):
@@ -854,6 +856,7 @@ class _Resolver:
 
 
 _UNRESOLVED = object()
+_REMOVED = object()  # a field set to a substitution of null: pyhocon drops the field
 
 
 def loads(text: str, budget: Budget | None = None):
