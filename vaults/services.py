@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,7 +25,7 @@ SUMMARY_KEYS = 3
 
 
 def max_content_bytes() -> int:
-    return int(getattr(settings, "PORTAL_VAULT_MAX_BYTES", 64 * 1024))
+    return parsing.max_content_bytes()
 
 
 def _kib(size: int) -> str:
@@ -46,7 +45,7 @@ def clean_content(content: str | None) -> str:
     content = (content or "").replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in content:
         raise ValidationError("The text holds a NUL character: is this a binary file?", code="binary")
-    return content
+    return parsing.checked_text(content)
 
 
 def parse_content(*, fmt: str, content: str | None) -> tuple[str, parsing.ParsedVault]:
