@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from billing import metering
 from settings_portal.commands import validation_message
+from settings_portal.inputs import JSONRejected, describe_unsafe, loads_json, unsafe_text
 
 from . import authentication, registry
 from .call import ApiCall
@@ -72,15 +74,21 @@ def envelope(
     return response
 
 
+# Query-string numbers: ASCII digits only ("²".isdigit() is true, int("²") fails), short
+# enough to stay finite; anything else stays text.
+_QUERY_INT = re.compile(r"[0-9]{1,18}")
+_QUERY_FLOAT = re.compile(r"[0-9]{0,30}\.[0-9]{0,30}")
+
+
 def _convert(value: str) -> Any:
     lowered = value.lower()
     if lowered == "true":
         return True
     if lowered == "false":
         return False
-    if value.isdigit():
+    if _QUERY_INT.fullmatch(value):
         return int(value)
-    if value.count(".") == 1 and value.replace(".", "", 1).isdigit():
+    if value != "." and _QUERY_FLOAT.fullmatch(value):
         return float(value)
     return value
 
@@ -106,8 +114,8 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
             data = _params(QueryDict(raw, encoding=request.encoding))
         else:
             try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+                data = loads_json(raw)
+            except JSONRejected as exc:
                 raise BadRequest(f"invalid JSON body ({exc})") from None
             if data is None:
                 data = {}
@@ -115,7 +123,18 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
                 raise BadRequest("the JSON body must be an object")
     if request.GET:
         data.update(_params(request.GET))
+    unsafe = unsafe_text(data)
+    if unsafe is not None:
+        # Refused here, before any endpoint hands it to the database (a PostgreSQL error).
+        raise BadRequest(f"a field holds {describe_unsafe(unsafe)}")
     return data
+
+
+def _check_headers(request: HttpRequest) -> None:
+    """A NUL in a header (e.g. X-ClearML-Worker, stored as "last used from") is refused."""
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+            raise BadRequest(f"the {key[5:].replace('_', '-').title()} header holds a NUL character")
 
 
 @csrf_exempt
@@ -133,6 +152,7 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         if ep is None:
             raise NotFound(f"Unable to find endpoint for name {name} and version {requested}")
         actual = ep.version_text
+        _check_headers(request)
         call = ApiCall(request=request, endpoint=name, version=requested, data=request_data(request))
         if ep.auth:
             authentication.authenticate(call)
