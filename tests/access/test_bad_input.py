@@ -52,8 +52,7 @@ def test_concurrent_service_account_creates_with_one_name(workspace, owner):
     """Ten admins' browsers create "ci-bot" at the same moment: one account, nine field errors."""
     url = reverse("access:service-account-create", args=[workspace.slug])
     barrier = threading.Barrier(10)
-    statuses: list[int] = []
-    bodies: list[str] = []
+    results: list[tuple[int, str]] = []
 
     def create():
         try:
@@ -61,8 +60,7 @@ def test_concurrent_service_account_creates_with_one_name(workspace, owner):
             client.force_login(owner)
             barrier.wait(timeout=30)
             response = client.post(url, {"name": "ci-bot"}, headers=HX)
-            statuses.append(response.status_code)
-            bodies.append(response.content.decode())
+            results.append((response.status_code, response.content.decode()))
         finally:
             connections.close_all()
 
@@ -71,7 +69,8 @@ def test_concurrent_service_account_creates_with_one_name(workspace, owner):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert Counter(statuses) == {200: 1, 422: 9}, Counter(statuses)
-    assert all("already exists" in body for body, status in zip(bodies, statuses) if status == 422)
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {200: 1, 422: 9}, statuses
+    assert all("already exists" in body for status, body in results if status == 422)
     assert ServiceAccount.objects.filter(workspace=workspace).count() == 1
     assert User.objects.filter(is_service_account=True).count() == 1

@@ -30,9 +30,7 @@ def test_non_ascii_and_huge_digits_in_the_query_stay_text(api, value):
 
 def test_ascii_digits_in_the_query_are_still_numbers(api, member_token):
     """The conversion the ClearML clients rely on is kept: "3600" -> 3600, "0.5" -> 0.5."""
-    status, body = api.call(
-        "auth.login", token=member_token, method="get", query="expiration_sec=3600"
-    )
+    status, body = api.call("auth.login", token=member_token, method="get", query="expiration_sec=3600")
     assert status == 200, body
     claims = tokens.verify(body["data"]["token"])
     assert claims["exp"] - claims["iat"] == 3600
