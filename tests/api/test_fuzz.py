@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from access.models import UserGroup
+from access.models import GroupMembership, UserGroup
 from access.selectors import builtin_groups_ensure
 from resources import services as resource_services
 from resources.models import Queue
@@ -22,6 +22,7 @@ from tests.fuzzing import SURROGATES, TRICKY, changed_tables, row_counts, text_v
 from tests.resources.helpers import provision_config
 from workspaces.credentials import credential_create
 
+from .conftest import basic
 from .test_envelope import META_KEYS
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -122,6 +123,24 @@ def test_any_data_to_credential_endpoints(client, member_token, data, name):
     assert_clean(response, (200, 400, 401))
 
 
+@FUZZ
+@given(
+    target=st.one_of(
+        st.sampled_from(["", "²", "0" * 32, "a\x00b", "x" * 300]), HEADER_TEXT, st.uuids().map(str)
+    ),
+    tenant=st.none() | st.sampled_from(["", "²", "0" * 32]) | HEADER_TEXT,
+)
+@example(target="²", tenant="²")
+def test_any_impersonation_headers(client, member_key, target, tenant):
+    """auth.login with X-ClearML-Impersonate-As / X-ClearML-Tenant: a token or a clean refusal."""
+    credential, secret = member_key
+    headers = {"Authorization": basic(credential.access_key, secret), "X-ClearML-Impersonate-As": target}
+    if tenant is not None:
+        headers["X-ClearML-Tenant"] = tenant
+    response = client.post("/api/auth.login", "", content_type="application/json", headers=headers)
+    assert_clean(response, (200, 400, 401, 403))
+
+
 # --- Every registered endpoint -------------------------------------------------------------------
 
 registry.autodiscover()
@@ -164,6 +183,7 @@ def seeded(workspace, owner, member):
     )
     builtin_groups_ensure(workspace=workspace)  # made on first use otherwise, which is no client's change
     group = UserGroup.objects.create(workspace=workspace, name="Dev")
+    GroupMembership.objects.create(group=group, user=owner)  # so the owner's tasks.enqueue goes through
     resource_services.policy_create(
         workspace=workspace,
         actor=owner,
