@@ -64,8 +64,7 @@ def _form_context(request, form, user_ids, group_ids, rule=None, *, object_q="",
     if selected_id is not None and all(pk != selected_id for pk, _ in objects):
         # The chosen object stays listed whatever the filter.
         objects = (
-            rules.resource_objects(workspace=workspace, resource_type=resource_type, pk=selected_id)
-            + objects
+            rules.resource_objects(workspace=workspace, resource_type=resource_type, pk=selected_id) + objects
         )
     users = workspace_users(workspace=workspace, user_ids=user_ids)
     groups = list(UserGroup.objects.for_workspace(workspace).filter(pk__in=group_ids).order_by("name"))
