@@ -412,6 +412,29 @@ def _check_account_name_free(workspace: Workspace, name: str, exclude: ServiceAc
         raise ValidationError({"name": "A service account with that name already exists."})
 
 
+def _service_account_user_create(name: str, attempts: int = 5) -> User:
+    """The User behind a new service account, its username NAME made unique site-wide.
+
+    Two creates at once can pick the same free username; the loser's insert fails on the
+    unique index and is retried in its own savepoint with the next free name (which the
+    winner's committed row now shows), instead of answering 500."""
+    for attempt in range(attempts):
+        user_id = uuid.uuid4()
+        username = _unique_username(name) if attempt < attempts - 1 else f"{name[:47]}-{user_id.hex[:8]}"
+        try:
+            with transaction.atomic():
+                return User.objects.create_user(
+                    email=f"sa-{user_id.hex}@{SERVICE_ACCOUNT_EMAIL_DOMAIN}",
+                    password=None,
+                    id=user_id,
+                    username=username,
+                    is_service_account=True,
+                )
+        except IntegrityError:
+            continue
+    raise ValidationError({"name": "Another service account is being created with this name; try again."})
+
+
 @transaction.atomic
 def service_account_create(
     *, workspace: Workspace, actor, name: str, allow_impersonation: bool = False, label: str = ""
@@ -425,14 +448,7 @@ def service_account_create(
     actor_membership(workspace=workspace, actor=actor)
     name = _clean_account_name(name)
     _check_account_name_free(workspace, name)
-    user_id = uuid.uuid4()
-    user = User.objects.create_user(
-        email=f"sa-{user_id.hex}@{SERVICE_ACCOUNT_EMAIL_DOMAIN}",
-        password=None,
-        id=user_id,
-        username=_unique_username(name),
-        is_service_account=True,
-    )
+    user = _service_account_user_create(name)
     Membership.objects.create(workspace=workspace, user=user, role=Role.MEMBER)
     try:
         with transaction.atomic():

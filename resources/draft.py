@@ -61,6 +61,9 @@ def clean_amount(value: Any, field: str, *, positive: bool = False, label: str =
         raise ValidationError({field: f"Enter {label}."}) from None
     if not amount.is_finite():
         raise ValidationError({field: f"Enter {label}."})
+    if abs(amount) > AMOUNT_MAX:
+        # Before quantize(), which cannot represent 1e309 to three places (InvalidOperation).
+        raise ValidationError({field: "Must not be negative." if amount < 0 else "Too large."})
     if amount != amount.quantize(Decimal("0.001")):
         raise ValidationError({field: "Use at most three decimal places (e.g. 0.125)."})
     if positive and amount <= 0:

@@ -102,6 +102,8 @@ def env_database(name: str, *, default: str, conn_max_age: int) -> dict:
         ) from None
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} names no database (postgres://user:pass@host:5432/name)")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
 
 
@@ -153,3 +155,15 @@ def _create_dev_secret_key(path) -> str:
             f"cannot create the development key {path} ({exc}); set SECRET_KEY"
         ) from None
     return key
+
+
+# The embedded SQLite default serves concurrent requests (threads, several processes) without
+# "database is locked": WAL lets readers run beside the one writer, every transaction takes
+# the write lock when it starts (IMMEDIATE) instead of failing when a reader tries to upgrade,
+# and a writer waits up to SQLITE_BUSY_TIMEOUT seconds for its turn instead of failing at once.
+SQLITE_BUSY_TIMEOUT = 30
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": SQLITE_BUSY_TIMEOUT,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}

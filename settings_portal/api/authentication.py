@@ -167,6 +167,8 @@ def _check_key_pair(value: str):
     access_key, sep, secret_key = decoded.partition(":")
     if not sep or not access_key:
         raise BadCredentials("expected access_key:secret_key")
+    if "\x00" in decoded:  # PostgreSQL refuses NUL in a query parameter
+        raise BadCredentials("the Basic credentials hold a NUL character")
     role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("user_id")).values(
         "role"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from billing import metering
 from settings_portal.commands import validation_message
+from settings_portal.inputs import JSONRejected, describe_unsafe, loads_json, unsafe_text
 from workspaces.audit import acting_on_behalf
 
 from . import authentication, registry
@@ -76,15 +78,21 @@ def envelope(
     return response
 
 
+# Query-string numbers: ASCII digits only ("²".isdigit() is true, int("²") fails), short
+# enough to stay finite; anything else stays text.
+_QUERY_INT = re.compile(r"[0-9]{1,18}")
+_QUERY_FLOAT = re.compile(r"[0-9]{0,30}\.[0-9]{0,30}")
+
+
 def _convert(value: str) -> Any:
     lowered = value.lower()
     if lowered == "true":
         return True
     if lowered == "false":
         return False
-    if value.isdigit():
+    if _QUERY_INT.fullmatch(value):
         return int(value)
-    if value.count(".") == 1 and value.replace(".", "", 1).isdigit():
+    if value != "." and _QUERY_FLOAT.fullmatch(value):
         return float(value)
     return value
 
@@ -110,8 +118,8 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
             data = _params(QueryDict(raw, encoding=request.encoding))
         else:
             try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+                data = loads_json(raw)
+            except JSONRejected as exc:
                 raise BadRequest(f"invalid JSON body ({exc})") from None
             if data is None:
                 data = {}
@@ -119,6 +127,10 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
                 raise BadRequest("the JSON body must be an object")
     if request.GET:
         data.update(_params(request.GET))
+    unsafe = unsafe_text(data)
+    if unsafe is not None:
+        # Refused here, before any endpoint hands it to the database (a PostgreSQL error).
+        raise BadRequest(f"a field holds {describe_unsafe(unsafe)}")
     return data
 
 
@@ -129,6 +141,13 @@ def impersonation_refusal(call: ApiCall, name: str) -> str:
         "member's rights, and can never create, list, edit or revoke credentials or reach an "
         "administrative endpoint. Use the key pair of the account itself."
     )
+
+
+def _check_headers(request: HttpRequest) -> None:
+    """A NUL in a header (e.g. X-ClearML-Worker, stored as "last used from") is refused."""
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+            raise BadRequest(f"the {key[5:].replace('_', '-').title()} header holds a NUL character")
 
 
 @csrf_exempt
@@ -146,6 +165,7 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         if ep is None:
             raise NotFound(f"Unable to find endpoint for name {name} and version {requested}")
         actual = ep.version_text
+        _check_headers(request)
         call = ApiCall(request=request, endpoint=name, version=requested, data=request_data(request))
         if ep.auth:
             authentication.authenticate(call)

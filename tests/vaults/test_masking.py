@@ -43,7 +43,9 @@ def owner_of_vault(workspace, member):
 
 def test_the_helper_masks_secret_names_hidden_arguments_and_secrets_inside_lists():
     tree = {
-        "sdk": {"aws": {"s3": {"secret": "x", "key": "AKIA", "credentials": [{"bucket": "b", "secret": "y"}]}}},
+        "sdk": {
+            "aws": {"s3": {"secret": "x", "key": "AKIA", "credentials": [{"bucket": "b", "secret": "y"}]}}
+        },
         "agent": {"git_pass": "p", "extra_docker_arguments": ["-e", "HIDDEN=z"]},
         "env": {"HIDDEN": "h", "PLAIN": "ok"},
     }
@@ -61,7 +63,9 @@ def test_the_vault_box_and_the_effective_configuration_mask_the_same_leaves(work
     vault = selectors.user_vault_get(workspace=workspace, user=owner_of_vault)
     preview = selectors.vault_preview(vault, viewer=owner_of_vault)
     box_masked = {line.split(":", 1)[0] for line in preview.lines if line.endswith(": ********")}
-    result = selectors.effective_configuration(workspace=workspace, user=owner_of_vault, viewer=owner_of_vault)
+    result = selectors.effective_configuration(
+        workspace=workspace, user=owner_of_vault, viewer=owner_of_vault
+    )
     effective_masked = {entry.path for entry in result.entries if entry.hidden}
     assert box_masked == effective_masked == MASKED_PATHS
 
