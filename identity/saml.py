@@ -42,13 +42,30 @@ def acs_url(connection: IdentityConnection) -> str:
 
 
 def parse_metadata(xml: str) -> dict:
-    """The IdP part of the settings from its metadata; a DTD (XXE, billion laughs) is refused."""
+    """The IdP part of the settings from its metadata; a DTD (XXE, billion laughs) is refused, and
+    so is a single sign-on URL the browser should not be sent to (see `check_sso_url`)."""
     if "<!DOCTYPE" in xml.upper() or "<!ENTITY" in xml.upper():
         raise SAMLError("The metadata contains a DTD, which is not allowed.")
     try:
-        return OneLogin_Saml2_IdPMetadataParser.parse(xml)
+        parsed = OneLogin_Saml2_IdPMetadataParser.parse(xml)
     except Exception as exc:  # lxml and parser errors
         raise SAMLError(f"The IdP metadata cannot be read ({exc.__class__.__name__}).") from exc
+    url = parsed.get("idp", {}).get("singleSignOnService", {}).get("url")
+    if not url:
+        raise SAMLError("The metadata names no single sign-on service.")
+    check_sso_url(url)
+    return parsed
+
+
+def check_sso_url(url: str) -> None:
+    """The IdP's sign-in address, where users' browsers are sent: https only (a `javascript:`
+    or `data:` location would run in the portal's page; plain http exposes the request).
+    PORTAL_IDP_ALLOW_PRIVATE_URLS (labs, tests) also allows http."""
+    parts = urlsplit(url.strip())
+    allowed = ("https", "http") if settings.PORTAL_IDP_ALLOW_PRIVATE_URLS else ("https",)
+    if parts.scheme.lower() not in allowed or not parts.hostname:
+        shown = url if len(url) <= 80 else url[:77] + "..."
+        raise SAMLError(f"The single sign-on URL of the metadata must be an https URL (it is {shown}).")
 
 
 def _settings(connection: IdentityConnection) -> dict:
