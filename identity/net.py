@@ -126,7 +126,9 @@ class Response:
             raise ValueError("The answer is not JSON.") from exc
 
 
-def request(method: str, url: str, *, headers: dict | None = None, body: bytes | None = None) -> Response:
+def request(
+    method: str, url: str, *, headers: dict | None = None, body: bytes | None = None, timeout: float = TIMEOUT
+) -> Response:
     """Send one request to URL's checked address; raise UnsafeURL or ValueError (unreachable)."""
     check_url(url)
     parts = urlsplit(url)
@@ -141,7 +143,7 @@ def request(method: str, url: str, *, headers: dict | None = None, body: bytes |
     options = {
         "host": str(address),
         "port": port,
-        "timeout": urllib3.Timeout(connect=TIMEOUT, read=TIMEOUT),
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
         "retries": False,
         "maxsize": 1,
     }
@@ -153,7 +155,7 @@ def request(method: str, url: str, *, headers: dict | None = None, body: bytes |
     pool_class = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     send_headers = {"Host": host_header, "User-Agent": "settings-portal", **(headers or {})}
-    deadline = time.monotonic() + 2 * TIMEOUT
+    deadline = time.monotonic() + 2 * timeout
     try:
         with pool_class(**options) as pool:
             response = pool.urlopen(

@@ -55,7 +55,7 @@ def test_admin_adds_an_oidc_connection_by_discovery_and_enables_it(
     page.get_by_role("link", name="+ New Connection").click()
     dialog = page.locator("dialog#modal")
     expect(dialog).to_be_visible()
-    dialog.get_by_label("Provider").select_option("keycloak")
+    dialog.get_by_label("Provider").select_option("custom")
     dialog.get_by_role("button", name="Next").click()
     dialog.get_by_label("Display name").fill("Company SSO")
     dialog.get_by_label("Client ID").fill("portal-a")
@@ -68,7 +68,7 @@ def test_admin_adds_an_oidc_connection_by_discovery_and_enables_it(
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
     row = page.locator("[data-testid=connection-row]", has_text="Company SSO")
-    expect(row).to_contain_text("Keycloak")
+    expect(row).to_contain_text("Custom")
     connection = IdentityConnection.objects.get(name="Company SSO")
     assert connection.jwks_uri.startswith(oidc_provider.issuer) and connection.client_secret == "secret-a"
 

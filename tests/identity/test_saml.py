@@ -12,9 +12,10 @@ from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
 from access.models import UserGroup
 from accounts.models import User
+from identity.forms import new_connection_token
 from identity.models import ExternalIdentity
 
-from .conftest import saml_connection
+from .conftest import idp_metadata, saml_connection
 from .saml_idp import PORTAL, IdP, saml_response_from
 
 pytestmark = [pytest.mark.django_db]
@@ -177,6 +178,7 @@ def test_dtd_in_uploaded_metadata_is_refused(client, workspace, admin_member, id
     data = {
         "protocol": "saml",
         "save": "1",
+        "connection_id": new_connection_token(),
         "name": "X",
         "provider": "custom",
         "idp_metadata": metadata,
@@ -350,10 +352,7 @@ def test_assertion_outside_its_validity_window_refused(client, workspace, idp, m
 
 
 def _metadata_with_sso(location: str) -> str:
-    return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">
-<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{location}"/>
-</md:IDPSSODescriptor></md:EntityDescriptor>"""
+    return idp_metadata(location)
 
 
 @pytest.mark.parametrize(
@@ -372,6 +371,7 @@ def test_metadata_single_sign_on_url_must_be_https(
     data = {
         "protocol": "saml",
         "save": "1",
+        "connection_id": new_connection_token(),
         "name": "Lab IdP",
         "provider": "custom",
         "idp_metadata": _metadata_with_sso(location),
