@@ -297,6 +297,12 @@ class ConnectionForm(forms.ModelForm):
         hidden = OIDC_ONLY if protocol == Protocol.SAML else SAML_ONLY
         for name in hidden:
             del self.fields[name]
+        if protocol == Protocol.OIDC:
+            self.fields["client_id"].required = True
+            self.fields["issuer"].required = True
+            self.fields["issuer"].error_messages["required"] = (
+                "The issuer is required: ID tokens are checked against it."
+            )
         for name in ("claim_given_name", "claim_family_name", "claim_picture", "claim_groups", "claim_name"):
             self.fields[name].widget.attrs.setdefault("placeholder", "(not used)")
 
@@ -431,10 +437,6 @@ class ConnectionForm(forms.ModelForm):
 
     def _clean_oidc(self, data: dict) -> None:
         issuer = data.get("issuer")
-        if not issuer and "issuer" not in self.errors:
-            self.add_error("issuer", "The issuer is required: ID tokens are checked against it.")
-        if not data.get("client_id"):
-            self.add_error("client_id", "Required.")
         needed = ["authorization_endpoint", "token_endpoint"]
         if data.get("verify_signature"):
             needed.append("jwks_uri")
