@@ -124,7 +124,7 @@ def key_set(connection: IdentityConnection, kid: str | None) -> KeySet:
     entry = cache.get(cache_key)
     now = time.time()
     stale = entry is None or (
-        kid is not None and kid not in entry["kids"] and now - entry["fetched"] >= JWKS_REFRESH_AFTER
+        kid is not None and kid not in entry["kids"] and abs(now - entry["fetched"]) >= JWKS_REFRESH_AFTER
     )
     if stale:
         try:

@@ -161,8 +161,6 @@ OIDC_PRESETS = {
                 "/userinfo",
                 "/discovery/keys",
             ),
-            "claim_email": "email",
-            "claim_name": "unique_name",
             "claim_groups": "group",
         },
         note="In AD FS Management: Application Groups → Add → Server application accessing a web API; "

@@ -593,6 +593,7 @@ def key_server():
     cache.clear()
     server = KeyServer()
     yield server
+    cache.clear()  # its entries were written at a moved clock
     server.httpd.shutdown()
     server.httpd.server_close()
 
