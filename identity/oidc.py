@@ -20,6 +20,7 @@ from urllib.parse import quote_plus, urlencode
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -266,7 +267,10 @@ def revoke_tokens(session) -> int:
     stored = session.pop(TOKENS_SESSION_KEY, None)
     if not isinstance(stored, dict):
         return 0
-    connection = IdentityConnection.objects.dangerously_all().filter(pk=stored.get("connection")).first()
+    try:
+        connection = IdentityConnection.objects.dangerously_all().filter(pk=stored.get("connection")).first()
+    except (ValueError, ValidationError):  # not a connection id
+        return 0
     if connection is None or not connection.revocation_endpoint:
         return 0
     revoked = 0

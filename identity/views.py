@@ -69,7 +69,7 @@ def _addresses(form: ConnectionForm, protocol: str, connection_id) -> dict:
         return {}
     webapp_url = form["webapp_url"].value() if "webapp_url" in form.fields else ""
     try:
-        base = forms_webapp_base(webapp_url)
+        base = _origin(webapp_url)
     except ValueError:
         base = settings.PORTAL_BASE_URL
     preview = IdentityConnection(pk=connection_id, protocol=protocol, webapp_url=base)
@@ -85,7 +85,7 @@ def _addresses(form: ConnectionForm, protocol: str, connection_id) -> dict:
     }
 
 
-def forms_webapp_base(value) -> str:
+def _origin(value) -> str:
     """The WebApp URL as typed, reduced to scheme://host[:port] for the preview."""
     parts = urlsplit(str(value or "").strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:

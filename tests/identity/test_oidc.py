@@ -11,6 +11,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import lxml.html
 import pytest
 import requests
 from django.core.cache import cache
@@ -531,7 +532,9 @@ def test_discovery_button_fills_the_endpoints_and_saves_nothing(client, workspac
     assert response.status_code == 200 and 'id="oidc-endpoints"' in html
     assert f'value="{provider.issuer}/authorize/"' in html and f'value="{provider.issuer}/token/"' in html
     assert "Endpoints read from the issuer" in html
-    assert 'name="use_id_token" id="id_use_id_token" checked' in html or "checked" in html
+    form = lxml.html.fromstring(html)
+    assert form.get_element_by_id("id_use_id_token").checked  # what was posted stays
+    assert not form.get_element_by_id("id_verify_signature").checked
     assert not IdentityConnection.objects.exists()
 
 

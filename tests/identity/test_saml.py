@@ -593,3 +593,17 @@ def test_require_signed_assertions_or_a_signed_response(client, workspace, idp, 
     unsigned = idp.response(in_response_to=None, sign_assertion=False, sign_response=False)
     response = post_to_acs(client, conn, unsigned)
     assert response.status_code == 400
+
+
+def test_test_provider_with_the_post_binding_posts_to_the_idp(client, workspace, admin_member, idp, tmp_path):
+    post_only = _idp_for_the_portal(tmp_path, bindings=(BINDING_HTTP_POST,))
+    try:
+        conn = saml_connection(workspace, post_only, enabled=False, idp_metadata=post_only.metadata)
+        client.force_login(admin_member)
+        response = client.get(reverse("identity:connection-test", args=[workspace.slug, conn.pk]))
+        form = lxml.html.fromstring(response.content.decode()).forms[0]
+        assert response.status_code == 200 and form.action == f"{post_only.base}/sso"
+        assert "SAMLRequest" in dict(form.form_values())
+        assert client.session["identity_saml"][str(conn.pk)]["test_by"] == str(admin_member.pk)
+    finally:
+        post_only.stop()
