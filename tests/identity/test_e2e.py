@@ -220,8 +220,10 @@ def test_saml_connection_with_signed_requests_from_the_wizard_to_a_real_sign_in(
         # The administrator registers the portal at the IdP with its metadata (certificate included).
         idp.trust_sp(requests.get(metadata_url, timeout=10).text)
         row = page.locator("[data-testid=connection-row]", has_text="Corp SAML")
-        row.get_by_role("switch").check()
-        expect(row.get_by_role("switch")).to_be_checked()
+        # Wait for the server's answer: signing out while the toggle's POST is in flight would drop it.
+        with page.expect_response(lambda r: "/toggle/" in r.url and r.request.method == "POST") as toggled:
+            row.get_by_role("switch").check()
+        assert toggled.value.status == 200
 
         sign_in_through(page, "Corp SAML")
         expect(page.locator("h1")).to_have_text("Profile")
