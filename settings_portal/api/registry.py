@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ class Endpoint:
 
 
 _endpoints: dict[str, list[Endpoint]] = {}
-_discovered = False
-_discover_lock = threading.Lock()
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -122,19 +119,3 @@ def resolve(name: str, version: tuple[int, int]) -> Endpoint | None:
 
 def names() -> list[str]:
     return sorted(_endpoints)
-
-
-def autodiscover() -> None:
-    """Import `<app>.api` of every installed app (as admin.autodiscover does), once."""
-    global _discovered
-    if _discovered:
-        return
-    with _discover_lock:
-        if _discovered:
-            return
-        from django.utils.module_loading import autodiscover_modules
-
-        from . import endpoints  # noqa: F401  (the portal's own endpoints)
-
-        autodiscover_modules("api")
-        _discovered = True

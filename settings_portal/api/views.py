@@ -11,11 +11,9 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Request
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
-from billing import metering
 from settings_portal.commands import validation_message
-from workspaces.audit import acting_on_behalf
 
-from . import authentication, registry
+from . import authentication, hooks, registry
 from .call import ApiCall
 from .errors import (
     ApiError,
@@ -147,14 +145,11 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         call = ApiCall(request=request, endpoint=name, version=requested, data=request_data(request))
         if ep.auth:
             authentication.authenticate(call)
-            metering.record(call.workspace_id)
-            if call.is_impersonated:
-                if not ep.impersonated:
-                    raise Forbidden(impersonation_refusal(call, name))
-                with acting_on_behalf(caller_id=call.impersonated_by, owner_id=call.user_id):
-                    data = ep.func(call)
-                return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
-        data = ep.func(call)
+            hooks.run_after_authentication(call, ep)
+            if call.is_impersonated and not ep.impersonated:
+                raise Forbidden(impersonation_refusal(call, name))
+        with hooks.call_context(call):
+            data = ep.func(call)
         return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
     except ApiError as exc:
         error = exc

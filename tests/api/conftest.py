@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from settings_portal.api import authentication, endpoints
+from accounts import api as accounts_api
+from settings_portal.api import authentication
 from workspaces import revocation
 from workspaces.credentials import credential_create
 
@@ -18,7 +19,7 @@ def _fresh_api_state(settings):
     run it with `django_capture_on_commit_callbacks(execute=True)`)."""
     revocation.reset()
     authentication.reset_last_used_throttle()
-    endpoints.profile_cache_clear()
+    accounts_api.profile_cache_clear()
     if settings.REDIS_URL:
         assert revocation.wait_listening(timeout=5), "the revocation listener did not subscribe"
     yield
