@@ -11,7 +11,7 @@ and stays impersonated.
 from __future__ import annotations
 
 from settings_portal.api import ApiCall, hooks, tokens
-from settings_portal.api.authentication import IMPERSONATE_HEADER, TENANT_HEADER, note_used
+from settings_portal.api.authentication import note_used
 from settings_portal.api.errors import BlockedToken, Forbidden
 
 from .impersonation import (
@@ -30,7 +30,15 @@ class ImpersonationHandler:
     def service_account_type(self, user, *, impersonated: bool = False) -> int:
         return service_account_type(user, impersonated=impersonated)
 
-    def impersonate(self, call: ApiCall, *, principal: hooks.Principal, expiration_sec: int) -> str:
+    def impersonate(
+        self,
+        call: ApiCall,
+        *,
+        principal: hooks.Principal,
+        target: str,
+        tenant: str | None,
+        expiration_sec: int,
+    ) -> str:
         """Check that the caller may impersonate (a service account with "Allow impersonation",
         or an admin of the workspace), that the target (the header's user id, in the workspace
         named by X-ClearML-Tenant or the credential's) is a member, then issue a token with the
@@ -38,17 +46,17 @@ class ImpersonationHandler:
         and the grant it stands on, so revoking either blocks the tokens it obtained."""
         credential, caller = principal.credential, principal.user
         try:
-            target = impersonation_check(
+            impersonation = impersonation_check(
                 caller=caller,
                 workspace_id=credential.workspace_id,
-                target=call.headers.get(IMPERSONATE_HEADER, ""),
-                tenant=call.headers.get(TENANT_HEADER),
+                target=target,
+                tenant=tenant,
             )
         except ImpersonationDenied as exc:
             raise Forbidden(str(exc)) from None
-        grant = grant_obtain(credential=credential, caller=caller, impersonation=target)
+        grant = grant_obtain(credential=credential, caller=caller, impersonation=impersonation)
         token = _impersonated_token(
-            target,
+            impersonation,
             credential_id=credential.pk,
             caller_id=caller.id.hex,
             grant_id=grant.pk,

@@ -120,7 +120,14 @@ def login(call: ApiCall) -> str:
         # Leaving revokes the member's credentials; this is the belt to those braces.
         raise InvalidCredentials("not a member of the credentials' workspace")
     if wants_impersonation(call):
-        return _impersonation().impersonate(call, principal=principal, expiration_sec=expiration_sec)
+        target = call.headers.get(IMPERSONATE_HEADER, "").strip()
+        return _impersonation().impersonate(
+            call,
+            principal=principal,
+            target=hooks.resolve_user_alias(principal.workspace.id.hex, target),
+            tenant=call.headers.get(TENANT_HEADER),
+            expiration_sec=expiration_sec,
+        )
     token = token_for(principal, expiration_sec=expiration_sec)
     if scheme == "basic":  # a Bearer exchange was noted by authenticate()
         note_used(principal.credential.pk, call)

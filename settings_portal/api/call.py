@@ -18,7 +18,7 @@ class ApiCall:
 
     - `data`: the JSON body merged with the query parameters (repeated key -> list,
       "true"/"false" -> bool, digit strings -> numbers); unknown fields are the
-      endpoint's to ignore.
+      endpoint's to ignore. Empty for a call the fallback answers: its body is unread.
     - `headers`: the request headers (case-insensitive), e.g. `X-ClearML-Worker`.
     - `claims`/`token`: the verified JWT claims and the raw token (None on
       endpoints registered with auth=False, until they authenticate).
@@ -29,10 +29,19 @@ class ApiCall:
     - `request`: the Django request; `remote_addr` the client's address.
     """
 
-    def __init__(self, *, request: HttpRequest, endpoint: str, version: str, data: dict[str, Any]):
+    def __init__(
+        self,
+        *,
+        request: HttpRequest,
+        endpoint: str,
+        version: str,
+        data: dict[str, Any],
+        path_version: str | None = None,
+    ):
         self.request = request
         self.endpoint = endpoint
         self.version = version
+        self.path_version = path_version  # the /vX.Y/ of the path, None without one
         self.data = data
         self.headers = request.headers
         self.claims: dict[str, Any] | None = None

@@ -14,6 +14,8 @@ registers from its `AppConfig.ready()`:
   around the endpoint function.
 - `set_fallback(fallback)` (gateway): answers names no endpoint is registered for (the
   ClearML calls forwarded to an upstream apiserver); without one they are 404.
+- `add_user_alias(func)` (gateway): maps another id of a user (an upstream user id) to the
+  portal's, for X-ClearML-Impersonate-As.
 
 Tests replace a hook with `replaced(...)` and get the previous one back afterwards.
 """
@@ -81,8 +83,11 @@ class ImpersonationHandler(Protocol):
     def service_account_type(self, user: Any, *, impersonated: bool = False) -> int:
         """`identity.service_account_type` of USER's tokens (0 for people)."""
 
-    def impersonate(self, call: ApiCall, *, principal: Principal, expiration_sec: int) -> str:
-        """auth.login with X-ClearML-Impersonate-As: a token of the named user (or raise an ApiError)."""
+    def impersonate(
+        self, call: ApiCall, *, principal: Principal, target: str, tenant: str | None, expiration_sec: int
+    ) -> str:
+        """auth.login with X-ClearML-Impersonate-As: a token of the user TARGET names (the header,
+        after the user aliases), in the workspace TENANT names if sent (or raise an ApiError)."""
 
     def refresh(self, call: ApiCall, *, expiration_sec: int) -> str:
         """auth.login with an impersonated Bearer token: a fresh impersonated token (or raise)."""
@@ -103,6 +108,7 @@ class Fallback(Protocol):
 
 
 AfterAuthentication = Callable[["ApiCall", "Endpoint | None"], None]
+UserAlias = Callable[[str, str], "str | None"]
 CallContext = Callable[["ApiCall"], AbstractContextManager | None]
 
 
@@ -113,6 +119,7 @@ class _Hooks:
         self.after_authentication: list[AfterAuthentication] = []
         self.call_contexts: list[CallContext] = []
         self.fallback: Fallback | None = None
+        self.user_aliases: list[UserAlias] = []
 
 
 _hooks = _Hooks()
@@ -166,6 +173,22 @@ def call_context(call: ApiCall) -> Iterator[None]:
             if manager is not None:
                 stack.enter_context(manager)
         yield
+
+
+def add_user_alias(func: UserAlias) -> None:
+    """FUNC(workspace_id, value) names the portal user (hex id) another id of the workspace stands
+    for, or None: the gateway maps the upstream user ids that clearml-agent sends in
+    X-ClearML-Impersonate-As (a task's owner as the upstream knows it) to portal users."""
+    if func not in _hooks.user_aliases:
+        _hooks.user_aliases.append(func)
+
+
+def resolve_user_alias(workspace_id: str, value: str) -> str:
+    for func in _hooks.user_aliases:
+        found = func(workspace_id, value)
+        if found:
+            return found
+    return value
 
 
 def set_fallback(fallback: Fallback | None) -> None:

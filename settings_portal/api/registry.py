@@ -21,6 +21,7 @@ class Endpoint:
     min_version: tuple[int, int]
     fallback: bool
     impersonated: bool = True
+    forward_when_linked: bool = False
 
     @property
     def version_text(self) -> str:
@@ -43,6 +44,7 @@ def endpoint(
     min_version: str = "1.0",
     fallback: bool = False,
     impersonated: bool = True,
+    forward_when_linked: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Register the decorated function as the API endpoint NAME ("service.action").
 
@@ -54,6 +56,9 @@ def endpoint(
     placeholder that any ordinary registration of the same name replaces.
     IMPERSONATED=False: administrative endpoints (credentials, anything that changes who may
     do what); an impersonated token gets 403 before the function runs.
+    FORWARD_WHEN_LINKED=True: the portal's stand-in for a ClearML call, answered only when the
+    caller's workspace has no ClearML server of its own; otherwise the call is forwarded there
+    (the transport's fallback hook, gateway/).
     """
     if not NAME_RE.match(name):
         raise ImproperlyConfigured(f"API endpoint names look like 'service.action', got {name!r}")
@@ -68,6 +73,7 @@ def endpoint(
                 min_version=version,
                 fallback=fallback,
                 impersonated=impersonated,
+                forward_when_linked=forward_when_linked,
             )
         )
         return func
