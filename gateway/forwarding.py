@@ -48,6 +48,7 @@ STREAM_CHUNK = 64 * 1024
 # What a before-hook may make the portal read and parse (after gzip), per call.
 PARSE_LIMIT = 64 * 1024 * 1024
 JSON_LINES_ENDPOINTS = {"events.add_batch"}
+USER_AGENT = "settings-portal-gateway"
 
 
 def refusal(name: str) -> str | None:
@@ -78,6 +79,7 @@ def forwarded_headers(call: ApiCall, token: str, *, keep_encoding: bool = True) 
         elif lower in PASSED_HEADERS and (keep_encoding or lower != "content-encoding"):
             headers[key] = value
     headers["Authorization"] = f"Bearer {token}"
+    headers["User-Agent"] = USER_AGENT
     return headers
 
 

@@ -22,6 +22,8 @@ def _fresh_gateway_state(settings):
     accounts_api.profile_cache_clear()
     settings.PORTAL_UPSTREAM_READ_TIMEOUT = 3.0
     settings.PORTAL_UPSTREAM_CONNECT_TIMEOUT = 1.0
+    if settings.REDIS_URL:  # as in a warmed-up server process
+        assert revocation.wait_listening(timeout=5), "the revocation listener did not subscribe"
     yield
     cache.reset()
     revocation.reset()
