@@ -335,6 +335,8 @@ def link_recheck(upstream: Upstream) -> bool:
     except ValidationError as exc:
         UpstreamLink.objects.filter(pk=link.pk).update(last_error=" ".join(exc.messages), reachable=False)
         return False
+    if link.company_id:
+        cache.link_changed()  # this process at once; the others by the message sent on commit
     return bool(link.company_id)
 
 
