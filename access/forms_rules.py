@@ -4,6 +4,8 @@ import uuid
 
 from django import forms
 
+from settings_portal.inputs import parse_id
+
 from .models import AccessRule
 
 
@@ -20,9 +22,10 @@ class AccessRuleForm(forms.Form):
         value = (self.cleaned_data.get("object") or "").strip()
         if value in ("", "all"):
             return None
-        if not value.isdigit():
+        object_id = parse_id(value)
+        if object_id is None:
             raise forms.ValidationError("Pick an object from the list, or all.")
-        return int(value)
+        return object_id
 
 
 def targets_from(values) -> tuple[list[uuid.UUID], list[int]]:
@@ -38,6 +41,6 @@ def targets_from(values) -> tuple[list[uuid.UUID], list[int]]:
                 continue
             if uid not in user_ids:
                 user_ids.append(uid)
-        elif kind == "g" and value.isdigit() and int(value) not in group_ids:
-            group_ids.append(int(value))
+        elif kind == "g" and (group_id := parse_id(value)) is not None and group_id not in group_ids:
+            group_ids.append(group_id)
     return user_ids, group_ids

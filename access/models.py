@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from settings_portal.names import UniqueNameModel
 from workspaces.models import TenantQuerySet, Workspace
 
 
@@ -21,7 +22,7 @@ BUILTIN_DESCRIPTIONS = {
 }
 
 
-class UserGroup(models.Model):
+class UserGroup(UniqueNameModel):
     """A user group of a workspace. Members of the implicit `Users` group are not stored."""
 
     id = models.BigAutoField(primary_key=True)
@@ -40,6 +41,7 @@ class UserGroup(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name"], name="usergroup_unique_name"),
+            models.UniqueConstraint(fields=["workspace", "name_key"], name="usergroup_unique_name_key"),
             models.UniqueConstraint(
                 fields=["workspace", "builtin"],
                 condition=~models.Q(builtin=""),
@@ -69,7 +71,7 @@ class GroupMembership(models.Model):
         return f"{self.user} in {self.group}"
 
 
-class ServiceAccount(models.Model):
+class ServiceAccount(UniqueNameModel):
     """A non-human identity of a workspace: a User with is_service_account=True that calls the API only."""
 
     user = models.OneToOneField(
@@ -90,6 +92,7 @@ class ServiceAccount(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name"], name="serviceaccount_unique_name"),
+            models.UniqueConstraint(fields=["workspace", "name_key"], name="serviceaccount_unique_name_key"),
         ]
 
     def __str__(self) -> str:

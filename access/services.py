@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from settings_portal.names import name_digest
 from workspaces.audit import audit_log, changes
 from workspaces.credentials import credential_create, credentials_revoke_for_member
 from workspaces.models import Credential, Membership, Role, Workspace
@@ -120,7 +121,8 @@ def _clean_description(description: str) -> str:
 
 
 def _check_name_free(workspace: Workspace, name: str, exclude: UserGroup | None = None) -> None:
-    clash = UserGroup.objects.for_workspace(workspace).filter(name__iexact=name)
+    # By canonical key: `ML`, `ｍｌ` and `m\u200bl` are one name (settings_portal/names.py).
+    clash = UserGroup.objects.for_workspace(workspace).filter(name_key=name_digest(name))
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
@@ -403,11 +405,34 @@ def _unique_username(name: str, exclude: User | None = None) -> str:
 
 
 def _check_account_name_free(workspace: Workspace, name: str, exclude: ServiceAccount | None = None) -> None:
-    clash = ServiceAccount.objects.for_workspace(workspace).filter(name__iexact=name)
+    clash = ServiceAccount.objects.for_workspace(workspace).filter(name_key=name_digest(name))
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
         raise ValidationError({"name": "A service account with that name already exists."})
+
+
+def _service_account_user_create(name: str, attempts: int = 5) -> User:
+    """The User behind a new service account, its username NAME made unique site-wide.
+
+    Two creates at once can pick the same free username; the loser's insert fails on the
+    unique index and is retried in its own savepoint with the next free name (which the
+    winner's committed row now shows), instead of answering 500."""
+    for attempt in range(attempts):
+        user_id = uuid.uuid4()
+        username = _unique_username(name) if attempt < attempts - 1 else f"{name[:47]}-{user_id.hex[:8]}"
+        try:
+            with transaction.atomic():
+                return User.objects.create_user(
+                    email=f"sa-{user_id.hex}@{SERVICE_ACCOUNT_EMAIL_DOMAIN}",
+                    password=None,
+                    id=user_id,
+                    username=username,
+                    is_service_account=True,
+                )
+        except IntegrityError:
+            continue
+    raise ValidationError({"name": "Another service account is being created with this name; try again."})
 
 
 @transaction.atomic
@@ -423,14 +448,7 @@ def service_account_create(
     actor_membership(workspace=workspace, actor=actor)
     name = _clean_account_name(name)
     _check_account_name_free(workspace, name)
-    user_id = uuid.uuid4()
-    user = User.objects.create_user(
-        email=f"sa-{user_id.hex}@{SERVICE_ACCOUNT_EMAIL_DOMAIN}",
-        password=None,
-        id=user_id,
-        username=_unique_username(name),
-        is_service_account=True,
-    )
+    user = _service_account_user_create(name)
     Membership.objects.create(workspace=workspace, user=user, role=Role.MEMBER)
     try:
         with transaction.atomic():

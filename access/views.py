@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget, trigger_client_event
 
+from settings_portal.caching import shows_secret_once
 from settings_portal.htmx import is_fragment, render_in_modal
 from workspaces import credentials as credential_services
 from workspaces import invitations
@@ -113,6 +114,7 @@ def _users_changed(request: WorkspaceRequest) -> HttpResponse:
     return redirect("access:user-list", request.workspace.slug)
 
 
+@shows_secret_once
 @workspace_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def user_invite(request: WorkspaceRequest) -> HttpResponse:
@@ -144,6 +146,7 @@ def _invitation(request: WorkspaceRequest, pk: int) -> Invitation:
     return get_object_or_404(Invitation.objects.for_workspace(request.workspace).pending(), pk=pk)
 
 
+@shows_secret_once
 @workspace_view(role=Role.ADMIN)
 @require_POST
 def invitation_resend(request: WorkspaceRequest, pk: int) -> HttpResponse:
@@ -289,6 +292,7 @@ def _credentials_shown(request, *, account, credential, secret, title) -> HttpRe
     )
 
 
+@shows_secret_once
 @workspace_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def service_account_create(request: WorkspaceRequest) -> HttpResponse:
@@ -393,6 +397,7 @@ def service_account_edit(request: WorkspaceRequest, pk: int) -> HttpResponse:
     return redirect("access:service-account-edit", request.workspace.slug, account.pk)
 
 
+@shows_secret_once
 @workspace_view(role=Role.ADMIN)
 @require_POST
 def service_account_credential_create(request: WorkspaceRequest, pk: int) -> HttpResponse:

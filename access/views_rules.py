@@ -13,6 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget, trigger_client_event
 
 from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -59,11 +60,11 @@ def _form_context(request, form, user_ids, group_ids, rule=None, *, object_q="",
     resource_type = data.get("resource_type") or AccessRule.ResourceType.QUEUE
     selected = str(data.get("object") or "")
     objects = rules.resource_objects(workspace=workspace, resource_type=resource_type, query=object_q)
-    if selected.isdigit() and all(str(pk) != selected for pk, _ in objects):
+    selected_id = parse_id(selected)
+    if selected_id is not None and all(pk != selected_id for pk, _ in objects):
         # The chosen object stays listed whatever the filter.
         objects = (
-            rules.resource_objects(workspace=workspace, resource_type=resource_type, pk=int(selected))
-            + objects
+            rules.resource_objects(workspace=workspace, resource_type=resource_type, pk=selected_id) + objects
         )
     users = workspace_users(workspace=workspace, user_ids=user_ids)
     groups = list(UserGroup.objects.for_workspace(workspace).filter(pk__in=group_ids).order_by("name"))

@@ -4,6 +4,14 @@ from django.db.models import Q
 from .models import User
 
 
+def account_for_login(login: str) -> User | None:
+    """The account LOGIN names: its email address or its username, case-insensitively."""
+    login = (login or "").strip()
+    if not login:
+        return None
+    return User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first()
+
+
 class EmailOrUsernameBackend(ModelBackend):
     """Sign in with the email address or the username, case-insensitively."""
 
@@ -11,7 +19,7 @@ class EmailOrUsernameBackend(ModelBackend):
         login = (username or kwargs.get("email") or "").strip()
         if not login or password is None:
             return None
-        user = User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first()
+        user = account_for_login(login)
         if user is None:
             User().set_password(password)  # same work as a real check: no timing oracle
             return None

@@ -4,9 +4,9 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 
-from .models import CloudAccess, User
+from .backends import account_for_login
+from .models import CloudAccess
 
 
 class SignInForm(AuthenticationForm):
@@ -31,10 +31,7 @@ class SignInForm(AuthenticationForm):
     def clean(self):
         if self.rate_limited:
             raise ValidationError(self.error_messages["rate_limited"], code="rate_limited")
-        login = (self.cleaned_data.get("username") or "").strip()
-        account = (
-            User.objects.filter(Q(email__iexact=login) | Q(username__iexact=login)).first() if login else None
-        )
+        account = account_for_login(self.cleaned_data.get("username") or "")
         if account is not None and account.is_service_account:
             raise ValidationError(self.error_messages["service_account"], code="service_account")
         return super().clean()

@@ -59,8 +59,8 @@ class SignInView(auth_views.LoginView):
         return context
 
     def post(self, request, *args, **kwargs):
-        login = request.POST.get("username", "")
-        if ratelimit.is_limited(client_ip(request), login):
+        self.rate_subject = ratelimit.subject(request.POST.get("username", ""))
+        if ratelimit.is_limited(client_ip(request), self.rate_subject):
             form = self.get_form()
             form.rate_limited = True
             form.is_valid()  # only to show the error: the password is not checked
@@ -68,11 +68,11 @@ class SignInView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        ratelimit.record_failure(client_ip(self.request), self.request.POST.get("username", ""))
+        ratelimit.record_failure(client_ip(self.request), self.rate_subject)
         return self.render_to_response(self.get_context_data(form=form), status=422)
 
     def form_valid(self, form):
-        ratelimit.reset(client_ip(self.request), self.request.POST.get("username", ""))
+        ratelimit.reset(client_ip(self.request), self.rate_subject)
         response = super().form_valid(form)
         self.request.session[SESSION_FLAG] = True
         return response

@@ -29,6 +29,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from urllib3.exceptions import HTTPError
 
 from settings_portal.api import ApiCall, errors
+from settings_portal.inputs import loads_json
 
 from . import client, interception, services, tokens
 from .cache import Upstream
@@ -102,10 +103,10 @@ def parse_body(name: str, raw: bytes, *, gzipped: bool, content_type: str) -> An
         if name in JSON_LINES_ENDPOINTS or "json-lines" in content_type:
             stripped = decoded.strip()
             if stripped.startswith("["):
-                return json.loads(stripped)
-            return [json.loads(line) for line in decoded.splitlines() if line.strip()]
-        return json.loads(decoded) if decoded.strip() else {}
-    except (ValueError, RecursionError):
+                return loads_json(stripped)
+            return [loads_json(line) for line in decoded.splitlines() if line.strip()]
+        return loads_json(decoded) if decoded.strip() else {}
+    except ValueError:  # JSONRejected too: not JSON, too deep, NaN/Infinity
         raise errors.BadRequest("the body is not valid JSON") from None
 
 
@@ -238,6 +239,7 @@ class Forwarder:
         encoding = response.headers.get("Content-Encoding")
         if encoding:
             out["Content-Encoding"] = encoding
+        out["Cache-Control"] = "no-store"  # as the portal's own answers: no proxy keeps them
         if afters:
             parsed = _parsed_answer(data, encoding, content_type) if data is not None else None
             for func in afters:

@@ -10,6 +10,7 @@ from settings_portal.api import hooks
 
 from . import cache, services
 from .forwarding import Forwarder
+from .models import UpstreamUser
 
 
 def upstream_user_alias(workspace_id: str, value: str) -> str | None:
@@ -31,4 +32,6 @@ def user_saved(sender, instance, created: bool = False, update_fields=None, **kw
     """A saved username may be a rename: push it upstream once the save commits."""
     if created or (update_fields is not None and "username" not in update_fields):
         return
+    if not UpstreamUser.objects.filter(user_id=instance.pk).exclude(name=instance.username).exists():
+        return  # no upstream knows this user by another name
     transaction.on_commit(lambda: services.user_renamed(instance))

@@ -53,6 +53,9 @@ class IdentityConnection(models.Model):
     provider = models.CharField(max_length=20, default="custom")
     name = models.CharField(max_length=100)
     enabled = models.BooleanField(default=False)
+    # The portal's external URL as the provider sees it: callback, ACS and entity id are built on
+    # it. Blank: PORTAL_BASE_URL.
+    webapp_url = models.URLField(max_length=300, blank=True)
 
     # OIDC
     issuer = models.URLField(max_length=500, blank=True)
@@ -64,6 +67,7 @@ class IdentityConnection(models.Model):
     userinfo_endpoint = models.URLField(max_length=500, blank=True)
     jwks_uri = models.URLField(max_length=500, blank=True)
     use_id_token = models.BooleanField(default=True)
+    verify_signature = models.BooleanField(default=True)
     code_challenge_method = models.CharField(
         max_length=5, choices=CodeChallenge.choices, default=CodeChallenge.S256
     )
@@ -87,7 +91,7 @@ class IdentityConnection(models.Model):
     # Claims mappings
     claim_user_id = models.CharField(max_length=200, default="sub")
     claim_email = models.CharField(max_length=200, default="email")
-    claim_name = models.CharField(max_length=200, default="name")
+    claim_name = models.CharField(max_length=200, default="name", blank=True)
     claim_given_name = models.CharField(max_length=200, default="given_name", blank=True)
     claim_family_name = models.CharField(max_length=200, default="family_name", blank=True)
     claim_picture = models.CharField(max_length=200, default="picture", blank=True)
@@ -107,6 +111,10 @@ class IdentityConnection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def base_url(self) -> str:
+        return (self.webapp_url or settings.PORTAL_BASE_URL).rstrip("/")
 
     @property
     def provider_label(self) -> str:

@@ -1,27 +1,33 @@
 """Identity connections (admin changes) and SSO sign-in (identity resolution, JIT users, group sync)."""
 
+import re
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from access import services as access_services
 from access.models import UserGroup
 from accounts.models import User
+from accounts.services import user_create
 from workspaces.audit import audit_log
-from workspaces.models import Membership, Workspace
+from workspaces.invitations import invitation_accept
+from workspaces.models import Invitation, Membership, Workspace
 from workspaces.services import membership_add
 
 from .forms import SECRET_FIELDS, ConnectionForm
 from .models import ExternalIdentity, IdentityConnection
 
-AUDITED_FIELDS_SKIP = {"idp_metadata", "sp_public_key"}
+AUDITED_FIELDS_SKIP = {"idp_metadata", "idp_metadata_file", "sp_public_key"}
+NOT_AUDITED = {"connection_id", "provider"}  # form plumbing; preset parameters live in the URLs
 
 
 def _diff(form: ConnectionForm) -> tuple[dict, dict]:
     before, after = {}, {}
     for name in form.changed_data:
+        if name in NOT_AUDITED or name.startswith("param_"):
+            continue
         if name in AUDITED_FIELDS_SKIP:
             before[name], after[name] = "(changed)", "(changed)"
         elif name in SECRET_FIELDS:
@@ -173,6 +179,7 @@ class SignInPlan:
     user: User | None = None
     identity: ExternalIdentity | None = None
     action: str = ""  # "existing", "link", "create"
+    invitation: Invitation | None = None  # a pending invitation the sign-in accepts
     join_workspace: bool = False
     groups_added: list[str] = field(default_factory=list)
     groups_removed: list[str] = field(default_factory=list)
@@ -235,12 +242,22 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
                     "an administrator can allow linking it to this provider."
                 )
             plan.user, plan.action = existing, "link"
-        elif connection.create_users and mapped["email"]:
-            plan.action = "create"
         else:
-            raise SignInRefused(
-                "No account is linked to this identity, and this connection does not create users."
-            )
+            # Invited by email: the invitation says who may join, and with which role, even when the
+            # connection does not create users (the seed: "users who were invited using their email").
+            if mapped["email"] and mapped["email_verified"]:
+                plan.invitation = (
+                    Invitation.objects.for_workspace(connection.workspace)
+                    .pending()
+                    .filter(email__iexact=mapped["email"])
+                    .first()
+                )
+            if mapped["email"] and (connection.create_users or plan.invitation is not None):
+                plan.action = "create"
+            else:
+                raise SignInRefused(
+                    "No account is linked to this identity, and this connection does not create users."
+                )
     if plan.user is not None and (not plan.user.is_active or plan.user.is_service_account):
         raise SignInRefused("This account is disabled.")
     is_member = (
@@ -254,12 +271,14 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
     return plan
 
 
-def _unique_username(email: str) -> str:
-    base = (email.split("@")[0] or "user")[:50]
+def _unique_username(mapped: dict) -> str:
+    """The display name from the provider's name claims (else the email's local part), made unique."""
+    allowed = re.sub(r"[^\w.@+\- ]", "", mapped["name"]).strip()
+    base = (allowed or mapped["email"].split("@")[0] or "user")[:56]
     candidate, n = base, 1
     while User.objects.filter(username__iexact=candidate).exists():
         n += 1
-        candidate = f"{base}{n}"
+        candidate = f"{base}-{n}"
     return candidate
 
 
@@ -270,7 +289,10 @@ def sign_in_apply(*, connection: IdentityConnection, plan: SignInPlan, ip_addres
     mapped = plan.mapped
     user = plan.user
     if plan.action == "create":
-        user = User.objects.create_user(email=mapped["email"], username=_unique_username(mapped["email"]))
+        try:
+            user = user_create(email=mapped["email"], password=None, username=_unique_username(mapped))
+        except ValidationError as exc:
+            raise SignInRefused("The identity provider sent an email address the portal cannot use.") from exc
         audit_log(
             actor=user,
             action="identity.user_create",
@@ -297,6 +319,12 @@ def sign_in_apply(*, connection: IdentityConnection, plan: SignInPlan, ip_addres
         )
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["last_login_at"])
+    if plan.invitation is not None:
+        try:
+            invitation_accept(invitation=plan.invitation, user=user)
+        except (ValidationError, PermissionDenied) as exc:  # used or revoked since the plan was made
+            if not connection.create_users:
+                raise SignInRefused("Your invitation is no longer valid.") from exc
     if plan.join_workspace:
         membership_add(workspace=workspace, user=user)
     if connection.sync_groups and mapped["groups"] is not None:

@@ -1,7 +1,11 @@
 """Identity Providers (administrators) and SSO sign-in (public)."""
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.forms import BooleanField
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,13 +17,15 @@ from django_htmx.http import reswap, retarget, trigger_client_event
 
 from settings_portal.htmx import is_fragment, render_in_modal
 from settings_portal.http import client_ip
+from settings_portal.middleware import BASE_POLICY, build_policy
 from settings_portal.tips import SESSION_FLAG
 from workspaces.models import Membership, Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
 from . import oidc, saml, selectors, services
-from .forms import ConnectionForm
-from .models import OIDC_PROVIDERS, SAML_PROVIDERS, IdentityConnection, Protocol
+from .forms import OPENSSL_HINT, ConnectionForm, connection_id_from, discovery_fill, providers_for
+from .models import PROVIDER_LABELS, IdentityConnection, Protocol
+from .net import UnsafeURL, check_url
 
 LIST = "identity/connection_list.html"
 FORM = "identity/connection_form.html"
@@ -50,44 +56,124 @@ def connection_list(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _form_response(request, context, status=200) -> HttpResponse:
+    template = FORM + ("#connection-form" if is_fragment(request) else "")
     if status != 200:
-        return render_in_modal(request, FORM + ("#connection-form" if is_fragment(request) else ""), context)
-    return render(request, FORM + ("#connection-form" if is_fragment(request) else ""), context)
+        return render_in_modal(request, template, context, status=status)
+    return render(request, template, context)
 
 
-def _form_context(request, form, protocol, connection=None) -> dict:
+def _addresses(form: ConnectionForm, protocol: str, connection_id) -> dict:
+    """What the administrator registers at the provider before saving: built on the WebApp URL
+    the form holds now (the page's script rebuilds them as it is edited)."""
+    if connection_id is None:
+        return {}
+    webapp_url = form["webapp_url"].value() if "webapp_url" in form.fields else ""
+    try:
+        base = _origin(webapp_url)
+    except ValueError:
+        base = settings.PORTAL_BASE_URL
+    preview = IdentityConnection(pk=connection_id, protocol=protocol, webapp_url=base)
+    if protocol == Protocol.OIDC:
+        callback = oidc.callback_url(preview)
+        return {"callback_url": callback, "callback_path": callback[len(preview.base_url) :]}
+    acs, metadata = saml.acs_url(preview), saml.metadata_url(preview)
+    return {
+        "callback_url": acs,
+        "callback_path": acs[len(preview.base_url) :],
+        "metadata_url": metadata,
+        "metadata_path": metadata[len(preview.base_url) :],
+    }
+
+
+def _origin(value) -> str:
+    """The WebApp URL as typed, reduced to scheme://host[:port] for the preview."""
+    parts = urlsplit(str(value or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not a URL")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _form_context(request, form, protocol, connection=None, **extra) -> dict:
+    connection_id = connection.pk if connection else connection_id_from(form["connection_id"].value())
     return {
         "form": form,
         "protocol": protocol,
         "connection": connection,
-        "callback_url": (oidc.callback_url if protocol == Protocol.OIDC else saml.acs_url)(connection)
-        if connection
-        else "",
+        "provider_label": PROVIDER_LABELS.get(form["provider"].value(), "Custom"),
+        "param_fields": [form[param.field_name] for param in form.params],
+        "preset_note": form.preset.note,
+        "openssl_hint": OPENSSL_HINT,
+        **_addresses(form, protocol, connection_id),
+        **extra,
     }
+
+
+def _chooser(request, protocol: str, provider: str, error: str = "", status: int = 200) -> HttpResponse:
+    """Step one: a protocol, then one of its providers (the list follows the protocol)."""
+    protocol = protocol if protocol in Protocol.values else Protocol.OIDC
+    providers = providers_for(protocol)
+    context = {
+        "choose": True,
+        "protocol": protocol,
+        "providers": providers,
+        "provider": provider if provider in dict(providers) else providers[0][0],
+        "error": error,
+    }
+    return _form_response(request, context, status=status)
+
+
+def _discover(request, form_kwargs: dict, protocol: str, connection=None) -> HttpResponse:
+    """Read from issuer: fill the endpoints from the discovery document and show the form again
+    (htmx swaps only the endpoints, so what was typed elsewhere stays); nothing is saved."""
+    posted = ConnectionForm(request.POST, **form_kwargs)  # fills the preset's {tokens} in
+    values = {key: posted.data.get(key) for key in posted.data}
+    for name, field in posted.fields.items():
+        if isinstance(field, BooleanField):
+            values[name] = name in posted.data
+    message = ""
+    if not values.get("issuer"):
+        message = "Fill in the issuer URL first."
+    else:
+        try:
+            check_url(values["issuer"])
+            message = discovery_fill(values, only_blank=False)
+        except UnsafeURL as exc:
+            message = str(exc)
+    form = ConnectionForm(initial=values, **form_kwargs)
+    discovery = {
+        "ok": not message,
+        "message": message or "Endpoints read from the issuer: check them, then save.",
+    }
+    return _form_response(request, _form_context(request, form, protocol, connection, discovery=discovery))
 
 
 @workspace_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def connection_create(request: WorkspaceRequest) -> HttpResponse:
     protocol = request.POST.get("protocol") or request.GET.get("protocol", "")
-    if protocol not in Protocol.values:
-        # Step one: pick a protocol and a provider.
-        return _form_response(
+    provider = request.POST.get("provider") or request.GET.get("provider", "")
+    if protocol not in Protocol.values or "choose" in request.GET:
+        return _chooser(request, protocol, provider)
+    if provider not in dict(providers_for(protocol)):
+        return _chooser(
             request,
-            {"choose": True, "oidc_providers": OIDC_PROVIDERS, "saml_providers": SAML_PROVIDERS},
+            protocol,
+            provider,
+            error=f"Choose one of the {Protocol(protocol).label} providers.",
+            status=422,
         )
-    provider = request.GET.get("provider", "custom")
-    form = ConnectionForm(
-        request.POST if "save" in request.POST else None,
-        protocol=protocol,
-        workspace=request.workspace,
-        initial={"provider": provider},
-    )
-    if request.method == "POST" and "save" in request.POST:
+    kwargs = {"protocol": protocol, "provider": provider, "workspace": request.workspace}
+    if request.method == "POST" and "discover" in request.POST:
+        return _discover(request, kwargs, protocol)
+    saving = request.method == "POST" and "save" in request.POST
+    form = ConnectionForm(request.POST if saving else None, request.FILES if saving else None, **kwargs)
+    if saving:
         if form.is_valid():
             connection = services.connection_save(form=form, workspace=request.workspace, actor=request.user)
             messages.success(
-                request, f"Connection {connection.name} created. Enable it to show it on the sign-in page."
+                request,
+                f"Connection {connection.name} created. Test it with Test Provider, then turn it on to show "
+                "it on the sign-in page.",
             )
             return _changed(request)
         return _form_response(request, _form_context(request, form, protocol), status=422)
@@ -98,11 +184,13 @@ def connection_create(request: WorkspaceRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def connection_edit(request: WorkspaceRequest, pk) -> HttpResponse:
     connection = _connection(request, pk)
+    kwargs = {"protocol": connection.protocol, "workspace": request.workspace, "instance": connection}
+    if request.method == "POST" and "discover" in request.POST:
+        return _discover(request, kwargs, connection.protocol, connection)
     form = ConnectionForm(
         request.POST if request.method == "POST" else None,
-        instance=connection,
-        protocol=connection.protocol,
-        workspace=request.workspace,
+        request.FILES if request.method == "POST" else None,
+        **kwargs,
     )
     if request.method == "POST":
         if form.is_valid():
@@ -143,7 +231,7 @@ def connection_test(request: WorkspaceRequest, pk) -> HttpResponse:
     connection = _connection(request, pk)
     if connection.protocol == Protocol.SAML:
         try:
-            return redirect(saml.start(request.session, connection, test_by=request.user))
+            return _send_to_idp(request, saml.start(request.session, connection, test_by=request.user))
         except saml.SAMLError as exc:
             return _test_result(request, connection, error=str(exc))
     return redirect(oidc.start(request.session, connection, test_by=request.user))
@@ -191,7 +279,7 @@ def oidc_callback(request, pk) -> HttpResponse:
     if request.GET.get("error"):
         return _refused(request, f"The identity provider refused: {request.GET['error'][:100]}")
     try:
-        claims = oidc.finish(connection, flow, request.GET.get("code", ""))
+        claims, token = oidc.finish(connection, flow, request.GET.get("code", ""))
     except oidc.OIDCError as exc:
         if testing:
             return _test_result(request, connection, error=str(exc))
@@ -204,8 +292,12 @@ def oidc_callback(request, pk) -> HttpResponse:
         return _refused(request, str(exc), status=403)
     if testing:
         return _test_result(request, connection, claims=claims, plan=plan)
-    user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
+    try:
+        user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
+    except services.SignInRefused as exc:
+        return _refused(request, str(exc), status=403)
     login(request, user, backend="accounts.backends.EmailOrUsernameBackend")
+    oidc.remember_tokens(request.session, connection, token)
     request.session[SESSION_FLAG] = True
     request.session["workspace_id"] = str(connection.workspace_id)
     return redirect(flow["next"] or reverse("accounts:profile"))
@@ -259,12 +351,24 @@ def saml_metadata(request, pk) -> HttpResponse:
 def saml_start(request, pk) -> HttpResponse:
     connection = _saml_connection(pk, enabled=True)
     try:
-        url = saml.start(
+        begin = saml.start(
             request.session, connection, next_url=_safe_next(request, request.GET.get("next", ""))
         )
     except saml.SAMLError as exc:
         return _refused(request, str(exc))
-    return redirect(url)
+    return _send_to_idp(request, begin)
+
+
+def _send_to_idp(request, begin: saml.Start) -> HttpResponse:
+    """A redirect (HTTP-Redirect binding) or a self-submitting form (HTTP-POST binding); the form's
+    page lets forms go to the IdP and nowhere else."""
+    if not begin.is_post:
+        return redirect(begin.url)
+    response = render(request, "identity/saml_post.html", {"begin": begin})
+    parts = urlsplit(begin.url)
+    policy = {**BASE_POLICY, "form-action": f"'self' {parts.scheme}://{parts.netloc}"}
+    response["Content-Security-Policy"] = build_policy(policy)
+    return response
 
 
 @csrf_exempt  # the IdP's POST is cross-site by design; the response itself is signed and checked
@@ -300,7 +404,10 @@ def saml_acs(request, pk) -> HttpResponse:
     if test_by:
         return _test_result(request, connection, claims=claims, plan=plan)
     next_url = flow.get("next", "")
-    user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
+    try:
+        user = services.sign_in_apply(connection=connection, plan=plan, ip_address=client_ip(request))
+    except services.SignInRefused as exc:
+        return _refused(request, str(exc), status=403)
     login(request, user, backend="accounts.backends.EmailOrUsernameBackend")
     request.session[SESSION_FLAG] = True
     request.session["workspace_id"] = str(connection.workspace_id)

@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 
 from access import rules as access_rules
 from settings_portal.api import ApiCall, endpoint, errors
+from settings_portal.inputs import parse_id
 
 from . import services
 from .models import Job, JobState, Pool, Queue
@@ -57,8 +58,9 @@ def _text(call: ApiCall, key: str) -> str:
 def _by_id_or_name(qs, value: str):
     if not value:
         return None
-    if value.isdigit():
-        found = qs.filter(pk=int(value)).first()
+    pk = parse_id(value)
+    if pk is not None:
+        found = qs.filter(pk=pk).first()
         if found is not None:
             return found
     return qs.filter(name=value).first()
@@ -84,8 +86,8 @@ def _job(call: ApiCall) -> Job:
         raise errors.MissingRequiredFields("task")
     qs = Job.objects.for_workspace(call.workspace)
     job = qs.filter(task_id=task).order_by("-id").first()
-    if job is None and task.isdigit():
-        job = qs.filter(pk=int(task)).first()
+    if job is None and parse_id(task) is not None:
+        job = qs.filter(pk=parse_id(task)).first()
     if job is None:
         raise errors.InvalidId(f"no job of task {task}")
     return job

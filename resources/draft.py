@@ -20,6 +20,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from settings_portal.names import name_key
+
 from .models import AMOUNT_MAX
 
 Draft = dict[str, Any]
@@ -59,6 +61,9 @@ def clean_amount(value: Any, field: str, *, positive: bool = False, label: str =
         raise ValidationError({field: f"Enter {label}."}) from None
     if not amount.is_finite():
         raise ValidationError({field: f"Enter {label}."})
+    if abs(amount) > AMOUNT_MAX:
+        # Before quantize(), which cannot represent 1e309 to three places (InvalidOperation).
+        raise ValidationError({field: "Must not be negative." if amount < 0 else "Too large."})
     if amount != amount.quantize(Decimal("0.001")):
         raise ValidationError({field: "Use at most three decimal places (e.g. 0.125)."})
     if positive and amount <= 0:
@@ -97,8 +102,9 @@ def find(draft: Draft, kind: str, key: str) -> dict:
 
 
 def _name_taken(draft: Draft, kind: str, name: str, except_key: str | None = None) -> bool:
-    lowered = name.casefold()
-    return any(item["name"].casefold() == lowered and item["key"] != except_key for item in draft[kind])
+    """By canonical key (settings_portal/names.py): look-alikes are the same name."""
+    key = name_key(name)
+    return any(name_key(item["name"]) == key and item["key"] != except_key for item in draft[kind])
 
 
 def profile_links(draft: Draft, profile_key: str) -> list[dict]:

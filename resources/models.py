@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from settings_portal.names import UniqueNameModel
 from workspaces.models import TenantQuerySet, Workspace
 
 
@@ -51,7 +52,7 @@ class ResourceSettings(models.Model):
         return f"resource settings of {self.workspace}"
 
 
-class Pool(models.Model):
+class Pool(UniqueNameModel):
     """A provisioned resource pool: CAPACITY resources ("Number of Resources")."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_pools")
@@ -65,14 +66,15 @@ class Pool(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "name"], name="resources_pool_unique_name")
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_pool_unique_name"),
+            models.UniqueConstraint(fields=["workspace", "name_key"], name="resources_pool_unique_name_key"),
         ]
 
     def __str__(self) -> str:
         return self.name
 
 
-class Profile(models.Model):
+class Profile(UniqueNameModel):
     """A provisioned resource profile: every job of it needs ALLOTMENT resources."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_profiles")
@@ -85,7 +87,10 @@ class Profile(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "name"], name="resources_profile_unique_name")
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_profile_unique_name"),
+            models.UniqueConstraint(
+                fields=["workspace", "name_key"], name="resources_profile_unique_name_key"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -119,7 +124,7 @@ class Link(models.Model):
         return self.name
 
 
-class Policy(models.Model):
+class Policy(UniqueNameModel):
     """A resource policy of a user group: RESERVATION served first, at most LIMIT in use at once."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="resource_policies")
@@ -140,7 +145,10 @@ class Policy(models.Model):
         ordering = ["name", "id"]
         verbose_name_plural = "policies"
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "name"], name="resources_policy_unique_name")
+            models.UniqueConstraint(fields=["workspace", "name"], name="resources_policy_unique_name"),
+            models.UniqueConstraint(
+                fields=["workspace", "name_key"], name="resources_policy_unique_name_key"
+            ),
         ]
 
     def __str__(self) -> str:

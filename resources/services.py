@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from settings_portal.names import name_digest, name_key
 from workspaces.audit import audit_log, changes
 from workspaces.models import Workspace
 
@@ -485,7 +486,7 @@ def _clean_policy(
     description = (description or "").strip()[:500]
     if name and (
         Policy.objects.for_workspace(workspace)
-        .filter(name__iexact=name)
+        .filter(name_key=name_digest(name))
         .exclude(pk=getattr(policy, "pk", None))
         .exists()
     ):
@@ -498,7 +499,7 @@ def _clean_policy(
     others = Queue.objects.for_workspace(workspace)
     if policy is not None:
         others = others.exclude(policy=policy)
-    taken = {n.casefold() for n in others.values_list("name", flat=True)}
+    taken = {name_key(n) for n in others.values_list("name", flat=True)}
     cleaned = []
     for spec in queues:
         if spec.profile.workspace_id != workspace.pk or not spec.profile.pk:
@@ -513,10 +514,10 @@ def _clean_policy(
         queue_name = attempt(drafts.clean_name, spec.name, field="queues", what="queue name")
         if queue_name is None:
             continue
-        if queue_name.casefold() in taken or queue_name.casefold() in seen_names:
+        if name_key(queue_name) in taken or name_key(queue_name) in seen_names:
             errors.setdefault("queues", []).append(f"A queue named “{queue_name}” already exists.")
             continue
-        seen_names.add(queue_name.casefold())
+        seen_names.add(name_key(queue_name))
         if limit is not None and spec.profile.allotment > limit:
             errors.setdefault("queues", []).append(
                 f"The profile “{spec.profile.name}” needs {drafts.amount_text(spec.profile.allotment)} resources "

@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from access import rules as access_rules
 from access.selectors import builtin_groups_ensure
 from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -375,10 +376,10 @@ def exit_editor(request: WorkspaceRequest) -> HttpResponse:
 
 def _policies_context(request: WorkspaceRequest) -> dict:
     workspace = request.workspace
-    policy_id = request.GET.get("policy", "")
+    policy_id = parse_id(request.GET.get("policy", ""))
     shown = None
-    if policy_id.isdigit():
-        shown = Policy.objects.for_workspace(workspace).filter(pk=int(policy_id)).first()
+    if policy_id is not None:
+        shown = Policy.objects.for_workspace(workspace).filter(pk=policy_id).first()
     return {
         "rows": selectors.policy_dashboard(workspace=workspace),
         "jobs": selectors.active_jobs(workspace=workspace, policy=shown),

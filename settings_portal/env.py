@@ -112,4 +112,68 @@ def env_database(name: str, *, default: str, conn_max_age: int) -> dict:
         ) from None
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} names no database (postgres://user:pass@host:5432/name)")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
+
+
+def dev_secret_key(path) -> str:
+    """This install's development SECRET_KEY: read from PATH, or made there on first run.
+
+    Random per install and readable by its owner only (0600): a key written in the repository
+    would let anyone sign sessions, password-reset links and API tokens for every development
+    instance. Two processes starting at once agree on one key (the file appears atomically).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = None
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot read the development key {path} ({exc}); set SECRET_KEY"
+        ) from None
+    if key is None:
+        key = _create_dev_secret_key(path)
+    if len(key) < 32:
+        raise ImproperlyConfigured(
+            f"{path} holds no usable key: delete it to make a new one, or set SECRET_KEY"
+        )
+    return key
+
+
+def _create_dev_secret_key(path) -> str:
+    import secrets
+
+    key = secrets.token_urlsafe(50)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+        try:
+            os.link(temporary, path)  # fails if another process made the key first: use theirs
+        except FileExistsError:
+            key = path.read_text().strip()
+        finally:
+            os.unlink(temporary)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot create the development key {path} ({exc}); set SECRET_KEY"
+        ) from None
+    return key
+
+
+# The embedded SQLite default serves concurrent requests (threads, several processes) without
+# "database is locked": WAL lets readers run beside the one writer, every transaction takes
+# the write lock when it starts (IMMEDIATE) instead of failing when a reader tries to upgrade,
+# and a writer waits up to SQLITE_BUSY_TIMEOUT seconds for its turn instead of failing at once.
+SQLITE_BUSY_TIMEOUT = 30
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": SQLITE_BUSY_TIMEOUT,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}

@@ -6,7 +6,7 @@ the browser" gets a stricter policy: nothing embedded from elsewhere (images, me
 frames), no workers, no plugins.
 """
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 
 BASE_POLICY = {
     "default-src": "'self'",
@@ -59,22 +59,35 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-class RejectNulBytesMiddleware:
-    """Answer 400 to a query string holding a NUL character.
+API_PREFIX = "/api/"
 
-    Views pass filter values from the query string to the database, and PostgreSQL
-    refuses NUL in text (a 500). Forms already refuse it with a field error
-    (Django's ProhibitNullCharactersValidator); query strings have no form.
+
+class RejectNulBytesMiddleware:
+    """Answer 400 to a query string or posted form holding a NUL character.
+
+    PostgreSQL refuses NUL in text (a 500). Django's form fields refuse it with a field
+    error, but views also read values straight from request.GET/POST (filters, search
+    boxes, the steps of a dialog) and pass them to the database: this is the one guard
+    for all of them. No browser sends NUL in a form. The API answers the same in its
+    envelope (settings_portal/api/views.py).
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if any(
-            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
-        ):
-            return HttpResponseBadRequest(
-                "Bad request: the query string holds a NUL character.", content_type="text/plain"
-            )
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)  # the API dispatcher refuses it in a ClearML envelope
+        for where, data in (("query string", request.GET), ("form", self._form(request))):
+            if any("\x00" in key or any("\x00" in value for value in values) for key, values in data.lists()):
+                return HttpResponseBadRequest(
+                    f"Bad request: the {where} holds a NUL character.", content_type="text/plain"
+                )
         return self.get_response(request)
+
+    @staticmethod
+    def _form(request: HttpRequest) -> QueryDict:
+        """The posted form fields (urlencoded or multipart; uploaded files are the views' to check)."""
+        if request.method != "POST":
+            return QueryDict()
+        return request.POST

@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 from .env import (
+    dev_secret_key,
     env_bool,
     env_database,
     env_float,
@@ -30,10 +31,16 @@ _PRODUCTION = not DEBUG
 _WHY = "when DEBUG is off (set it, or DEBUG=true for local development)"
 
 SECRET_KEY = env_secret("SECRET_KEY")
+# The key development instances used before keys were made per install (it is in the
+# repository's history): only ever a decrypt-only fallback for their old data, below.
+_PUBLIC_DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"
+_GENERATED_DEV_KEY = False
 if _PRODUCTION:
     require("SECRET_KEY", SECRET_KEY, _WHY)
-else:
-    SECRET_KEY = SECRET_KEY or "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"
+elif not SECRET_KEY:
+    # Random per install, kept under var/: never a key anyone can read in the repository.
+    SECRET_KEY = dev_secret_key(VAR_DIR / "dev-secret-key")
+    _GENERATED_DEV_KEY = True
 
 # Public base URL of the portal: the credentials dialog prints it (web_server) and
 # derives the API URL from it; invitation links and emails use it too.
@@ -60,7 +67,10 @@ if _PRODUCTION:
     require("PORTAL_ENCRYPTION_KEYS", PORTAL_ENCRYPTION_KEYS, _WHY)
 elif not PORTAL_ENCRYPTION_KEYS:
     PORTAL_ENCRYPTION_KEYS = [
-        base64.urlsafe_b64encode(hashlib.sha256(f"enc:{SECRET_KEY}".encode()).digest()).decode()
+        base64.urlsafe_b64encode(hashlib.sha256(f"enc:{key}".encode()).digest()).decode()
+        # A development database made before the per-install key stays readable (the first key
+        # encrypts; `portal_keys rotate` re-encrypts the old values).
+        for key in ([SECRET_KEY, _PUBLIC_DEV_SECRET_KEY] if _GENERATED_DEV_KEY else [SECRET_KEY])
     ]
 require_fernet_keys("PORTAL_ENCRYPTION_KEYS", PORTAL_ENCRYPTION_KEYS)
 # Key of the keyed hash (HMAC) that credential secrets and invitation tokens are stored as.

@@ -2,6 +2,7 @@ import os
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 
 from workspaces.models import Role
 
@@ -9,6 +10,14 @@ from .factories import PASSWORD, UserFactory, make_workspace
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API with live_server
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Hypothesis: in CI every property/fuzz test runs the same examples on every run (derandomize),
+# with no example database carried between runs and no deadline (a slow shared runner must not
+# fail a test); a case it finds is pinned with @example in the test. Locally the examples vary,
+# so new cases keep being found. Registered here, before any test module builds its settings.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
 def pytest_configure(config):

@@ -90,8 +90,8 @@ def test_every_long_running_service_has_a_health_check(service):
 def test_health_check_scripts_compile():
     for service in ("web", "beat"):
         test = SERVICES[service]["healthcheck"]["test"]
-        if test[0] == "CMD" and test[1] == "python":
-            compile(test[test.index("-c") + 1], f"{service}-healthcheck", "exec")
+        assert test[:3] == ["CMD", "python", "-c"], f"{service}: a Python health check"
+        compile(test[3], f"{service}-healthcheck", "exec")
 
 
 def test_web_health_check_asks_for_the_sign_in_page_as_the_proxy_would():
@@ -139,6 +139,26 @@ def test_app_services_get_every_required_setting(service):
     assert resolved["DATABASE_URL"] == "postgres://portal:pg-password@postgres:5432/portal"
     assert resolved["REDIS_URL"].startswith("redis://redis:6379/")
     assert SERVICES[service]["env_file"] == ".env"
+
+
+def test_web_trusts_the_reverse_proxy_the_readme_puts_in_front(rf, settings):
+    """README: a TLS-terminating reverse proxy sits in front of the web port and appends the
+    client's address to X-Forwarded-For. Without trusting that hop every client has the proxy's
+    address, and one client's failed sign-ins lock out everyone behind it."""
+    env = interpolate(environment("web"), SAMPLE_DOTENV)
+    assert env["PORTAL_TRUSTED_PROXY_COUNT"] == "1"
+    override = interpolate(environment("web"), {**SAMPLE_DOTENV, "PORTAL_TRUSTED_PROXY_COUNT": "0"})
+    assert override["PORTAL_TRUSTED_PROXY_COUNT"] == "0", "an operator without a proxy can turn it off"
+
+    from accounts.views import client_ip
+
+    settings.PORTAL_TRUSTED_PROXY_COUNT = int(env["PORTAL_TRUSTED_PROXY_COUNT"])
+    proxy = "172.18.0.5"  # every request reaches gunicorn from the proxy's container
+    seen = {
+        client_ip(rf.get("/", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=client))
+        for client in ("203.0.113.7", "198.51.100.9", "forged, 198.51.100.9")
+    }
+    assert seen == {"203.0.113.7", "198.51.100.9"}
 
 
 def test_database_credentials_match_the_postgres_service():

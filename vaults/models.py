@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from settings_portal.crypto import EncryptedTextField
+from settings_portal.names import UniqueNameModel
 from workspaces.models import TenantQuerySet, Workspace
 
 
@@ -31,7 +32,7 @@ class VaultQuerySet(TenantQuerySet):
         return self.filter(scope=VaultScope.USER)
 
 
-class Vault(models.Model):
+class Vault(UniqueNameModel):
     """A configuration vault: ClearML client settings merged over the clients' `clearml.conf`.
 
     `content` is the text as its author wrote it (downloads and the editor show it);
@@ -73,6 +74,11 @@ class Vault(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "user"], condition=Q(scope="user"), name="vault_one_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "name_key"],
+                condition=Q(scope="group") & ~Q(name_key=""),
+                name="vault_unique_group_name_key",
             ),
             models.CheckConstraint(
                 condition=(

@@ -13,7 +13,6 @@ The administrator table lists the vaults in the same order.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +22,9 @@ from django.db.models import Q
 
 from access.models import BuiltinGroup
 from access.selectors import user_group_ids
-from accounts.redaction import MASK, redact
 from workspaces.models import Membership, Workspace
 
-from . import parsing
+from . import masking, parsing
 from .models import Vault, VaultScope
 
 
@@ -109,8 +107,11 @@ def api_vault(vault: Vault) -> dict[str, Any]:
 
 # -- the effective configuration ---------------------------------------------------------
 
-# Values under these key names are never shown in the effective configuration.
-SECRET_WORDS = ("secret", "password", "passwd", "token", "private_key")
+
+# What one effective-configuration page parses at most: the sum of the served texts of the
+# vaults that apply (each vault is bounded on its own; this bounds a member of many groups).
+def effective_max_bytes() -> int:
+    return 8 * parsing.max_content_bytes()
 
 
 @dataclass
@@ -127,20 +128,8 @@ class EffectiveConfiguration:
     vaults: list[Vault]
     entries: list[EffectiveEntry]
     broken: list[Vault]
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _is_secret(path: str, hidden: set[str]) -> bool:
-    leaf = path.rsplit(".", 1)[-1]
-    if leaf in hidden:
-        return True
-    lowered = leaf.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    problems: dict[Any, str] = field(default_factory=dict)  # vault pk -> why it can't be read
+    too_much: bool = False  # the vaults together hold more than one page parses
 
 
 def hidden_names(*users) -> set[str]:
@@ -154,12 +143,20 @@ def hidden_names(*users) -> set[str]:
     return names
 
 
+def stored_vault_tree(vault: Vault) -> dict[str, Any]:
+    """VAULT's served data as the clients read it, within the parsing budget; raises ValidationError."""
+    return parsing.stored_tree(vault.format, vault.data or "")
+
+
 def effective_configuration(*, workspace: Workspace, user, viewer) -> EffectiveConfiguration:
     """What the enabled vaults make of USER's configuration, key by key, with the vault that set it.
 
-    Values are redacted for VIEWER: the hidden container arguments (of both USER and
-    VIEWER) and secret-looking keys always; and when VIEWER is not USER, every value
-    from USER's own vault (an administrator sees the keys, not the member's values).
+    Values are masked for VIEWER by vaults.masking (the rule the vault box follows too):
+    secret-looking keys and the hidden container arguments (of both USER and VIEWER)
+    always; and when VIEWER is not USER, every value from USER's own vault (an
+    administrator sees the keys, not the member's values). Each vault is read within
+    the parsing budget (one saved before a check existed included), and the page reads
+    at most `effective_max_bytes()` of vault text in all.
     """
     vaults = vaults_for_user(workspace=workspace, user=user, enabled=True)
     hidden = hidden_names(user, viewer)
@@ -175,20 +172,26 @@ def effective_configuration(*, workspace: Workspace, user, viewer) -> EffectiveC
         for prefix in prefixes(path):
             below[prefix] -= 1
 
-    broken = []
+    broken, problems = [], {}
+    total = sum(len(vault.data or "") for vault in vaults)
+    if total > effective_max_bytes():
+        return EffectiveConfiguration(vaults=vaults, entries=[], broken=[], too_much=True)
     for vault in vaults:
         if not vault.data:
             continue
         try:
-            tree = json.loads(vault.data) if vault.format != "hocon" else parsing.hocon_data_tree(vault.data)
-        except (ValidationError, ValueError):
+            tree = stored_vault_tree(vault)
+        except ValidationError as exc:
             broken.append(vault)
+            problems[vault.pk] = exc.messages[0]
             continue
-        for path, value in parsing.leaf_paths(tree).items():
+        hide_all = vault.scope == VaultScope.USER and viewer.pk != user.pk
+        for leaf in masking.shown_leaves(tree, hidden=hidden, hide_all=hide_all):
+            path, value = leaf.path, leaf.value
             # The clients merge vaults as HOCON does: objects merge key by key; any other
             # value replaces what was there, a whole object included.
             has_below = below.get(path, 0) > 0
-            if value == {} and has_below:
+            if value == {} and not leaf.masked and has_below:
                 continue
             for prefix in prefixes(path):
                 if prefix in merged:
@@ -196,19 +199,42 @@ def effective_configuration(*, workspace: Workspace, user, viewer) -> EffectiveC
             if has_below:
                 for other in [p for p in merged if p.startswith(path + ".")]:
                     drop(other)
-            text = _display(value)
-            hide = _is_secret(path, hidden) or (vault.scope == VaultScope.USER and viewer.pk != user.pk)
-            text = MASK if hide else redact(text, hidden)
             entry = merged.get(path)
             overridden = [*entry.overridden, entry.source] if entry else []
             if entry is None:
                 for prefix in prefixes(path):
                     below[prefix] = below.get(prefix, 0) + 1
             merged[path] = EffectiveEntry(
-                path=path, value=text, source=vault, overridden=overridden, hidden=hide
+                path=path, value=leaf.text, source=vault, overridden=overridden, hidden=leaf.masked
             )
     entries = sorted(merged.values(), key=lambda entry: entry.path)
-    return EffectiveConfiguration(vaults=vaults, entries=entries, broken=broken)
+    return EffectiveConfiguration(vaults=vaults, entries=entries, broken=broken, problems=problems)
+
+
+# -- the vault box -------------------------------------------------------------------------
+
+PREVIEW_LINES = 200
+
+
+@dataclass
+class VaultPreview:
+    lines: list[str]  # the settings as HOCON lines, secrets masked (vaults.masking)
+    more: int = 0  # settings not shown (the box shows the first PREVIEW_LINES)
+    problem: str = ""  # why the stored vault can't be shown
+
+
+def vault_preview(vault: Vault | None, *, viewer) -> VaultPreview:
+    """VAULT's settings as its box shows them to VIEWER (its owner): masked like the effective configuration."""
+    if vault is None or not vault.data:
+        return VaultPreview(lines=[])
+    try:
+        tree = stored_vault_tree(vault)
+    except ValidationError as exc:
+        return VaultPreview(lines=[], problem=exc.messages[0])
+    hide_all = vault.scope == VaultScope.USER and vault.user_id != viewer.pk
+    leaves = masking.shown_leaves(tree, hidden=hidden_names(viewer), hide_all=hide_all)
+    lines = [masking.hocon_line(leaf) for leaf in leaves[:PREVIEW_LINES]]
+    return VaultPreview(lines=lines, more=max(len(leaves) - PREVIEW_LINES, 0))
 
 
 def member_user_get(*, workspace: Workspace, user_id: str):

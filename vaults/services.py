@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from access.models import UserGroup
+from settings_portal.names import name_digest
 from workspaces.audit import audit_log
 from workspaces.models import Membership, Workspace
 
@@ -25,7 +25,7 @@ SUMMARY_KEYS = 3
 
 
 def max_content_bytes() -> int:
-    return int(getattr(settings, "PORTAL_VAULT_MAX_BYTES", 64 * 1024))
+    return parsing.max_content_bytes()
 
 
 def _kib(size: int) -> str:
@@ -45,7 +45,7 @@ def clean_content(content: str | None) -> str:
     content = (content or "").replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in content:
         raise ValidationError("The text holds a NUL character: is this a binary file?", code="binary")
-    return content
+    return parsing.checked_text(content)
 
 
 def parse_content(*, fmt: str, content: str | None) -> tuple[str, parsing.ParsedVault]:
@@ -138,12 +138,21 @@ def _clean_name(*, workspace: Workspace, name: str, exclude: Vault | None = None
         raise ValidationError({"name": "Give the vault a name."})
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError({"name": f"Use at most {MAX_NAME_LENGTH} characters."})
-    taken = Vault.objects.for_workspace(workspace).group_vaults().filter(name__iexact=name)
+    taken = Vault.objects.for_workspace(workspace).group_vaults().filter(name_key=name_digest(name))
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
         raise ValidationError({"name": "Another vault of this workspace has this name."})
     return name
+
+
+def _save_named(vault: Vault) -> None:
+    """Save an administrator vault; a concurrent save that took the name is a field error."""
+    try:
+        with transaction.atomic():
+            vault.save()
+    except IntegrityError:
+        raise ValidationError({"name": "Another vault of this workspace has this name."}) from None
 
 
 # -- the member's own vault ------------------------------------------------------------
@@ -229,7 +238,7 @@ def group_vault_create(
         created_by=actor if getattr(actor, "pk", None) else None,
     )
     _store(vault, fmt=fmt, content=content, parsed=parsed, actor=actor)
-    vault.save()
+    _save_named(vault)
     _audit_change(
         vault=vault,
         actor=actor,
@@ -260,7 +269,7 @@ def group_vault_update(
     vault.name = name
     vault.group = group
     _store(vault, fmt=fmt, content=content, parsed=parsed, actor=actor)
-    vault.save()
+    _save_named(vault)
     _audit_change(
         vault=vault,
         actor=actor,

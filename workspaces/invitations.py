@@ -89,7 +89,9 @@ def invitation_create(
     """Invite EMAIL to WORKSPACE (or refresh its pending invitation); mail the link after commit.
 
     ACTOR is a workspace admin (checked by the caller) or None for an operator command.
-    Members of the workspace are notified; so is the invitee if they already have an account.
+    The invitee, if they already have an account, is notified that they can join (the seed's
+    "existing members receive an in-app notification"); so are the workspace's other admins.
+    Plain members are not: who is invited is the admins' business.
     """
     email = clean_email(email)
     # One invitation at a time per workspace: no duplicate pending rows, an exact member count.
@@ -145,6 +147,7 @@ def invitation_create(
             message=f"{inviter} invited {email} to {workspace.name}.",
             url=f"{reverse('workspaces:workspace-settings')}?open={workspace.slug}",
             exclude=[actor],
+            min_role=Role.ADMIN,
         )
         invitee = User.objects.filter(email__iexact=email, is_active=True).first()
         if invitee is not None:

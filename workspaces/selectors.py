@@ -4,7 +4,7 @@ from functools import reduce
 from django.db.models import Q, QuerySet
 
 from .credentials import credential_list
-from .models import AuditEvent, Credential, Invitation, Membership, Notification, Workspace
+from .models import AuditEvent, Credential, Invitation, Membership, Notification, Role, Workspace
 
 
 def current_membership_get(request) -> Membership | None:
@@ -59,12 +59,14 @@ def member_list(*, workspace_ids) -> QuerySet[Membership]:
     )
 
 
-def invitation_pending_list(*, workspace_ids) -> QuerySet[Invitation]:
-    """Pending (unused, unexpired, not cancelled) invitations of the workspaces in WORKSPACE_IDS."""
+def invitation_pending_list(*, memberships) -> QuerySet[Invitation]:
+    """Pending (unused, unexpired, not cancelled) invitations the holder of MEMBERSHIPS may see:
+    those of the workspaces they administer. A plain member never sees who else was invited."""
+    administered = [m.workspace_id for m in memberships if m.role >= Role.ADMIN]
     return (
         Invitation.objects.pending()
         .select_related("invited_by")
-        .filter(workspace_id__in=list(workspace_ids))
+        .filter(workspace_id__in=administered)
         .order_by("workspace_id", "email")
     )
 

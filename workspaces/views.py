@@ -10,13 +10,13 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts.models import User
+from settings_portal.caching import shows_secret_once
 from settings_portal.htmx import is_fragment, render_in_modal
 
 from . import credentials, invitations, notifications, selectors, services
@@ -109,7 +109,7 @@ def _page_context(request: HttpRequest, **extra) -> dict:
     for member in selectors.member_list(workspace_ids=by_workspace):
         members[member.workspace_id].append(member)
     pending = defaultdict(list)
-    for invitation in selectors.invitation_pending_list(workspace_ids=by_workspace):
+    for invitation in selectors.invitation_pending_list(memberships=memberships):
         pending[invitation.workspace_id].append(invitation)
 
     open_slug = extra.pop("open_slug", None) or request.GET.get("open", "")[:64] or None
@@ -232,6 +232,7 @@ def credential_table(request: WorkspaceRequest) -> HttpResponse:
     )
 
 
+@shows_secret_once
 @workspace_panel_view()
 @require_http_methods(["GET", "POST"])
 def credential_create(request: WorkspaceRequest) -> HttpResponse:
@@ -267,7 +268,6 @@ def credential_create(request: WorkspaceRequest) -> HttpResponse:
         "jupyter": jupyter_text(credential=credential, secret=secret),
     }
     response = render(request, template + ("#credential-created" if is_fragment(request) else ""), context)
-    add_never_cache_headers(response)  # the secret is in this page, once
     if is_fragment(request):
         trigger_client_event(response, f"credentials-changed-{request.workspace.slug}")
     return response
@@ -343,7 +343,7 @@ def _member_panel(request: WorkspaceRequest) -> dict:
     return _panel(
         request.membership,
         members=list(selectors.member_list(workspace_ids=ids)),
-        invitations=list(selectors.invitation_pending_list(workspace_ids=ids)),
+        invitations=list(selectors.invitation_pending_list(memberships=[request.membership])),
     )
 
 
@@ -357,6 +357,7 @@ def member_table(request: WorkspaceRequest) -> HttpResponse:
     )
 
 
+@shows_secret_once
 @workspace_panel_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def invitation_create(request: WorkspaceRequest) -> HttpResponse:
@@ -385,7 +386,6 @@ def invitation_create(request: WorkspaceRequest) -> HttpResponse:
         )
     context |= {"invitation": issued.invitation, "url": issued.url, "refreshed": issued.refreshed}
     response = render(request, template + ("#invite-created" if is_fragment(request) else ""), context)
-    add_never_cache_headers(response)  # the link is a secret, shown once
     if is_fragment(request):
         trigger_client_event(response, f"members-changed-{request.workspace.slug}")
     return response
@@ -487,6 +487,7 @@ def _joined(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     return redirect(settings_url(workspace))
 
 
+@shows_secret_once  # the token is in the URL
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """`/invite/<token>/`: the link an invitee receives. Works signed in or not."""
@@ -495,9 +496,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_invitation(
             request, "This invitation link is not valid. Check that you copied all of it.", status=404
         )
-    response = _accept(request, invitation, request.path)
-    add_never_cache_headers(response)
-    return response
+    return _accept(request, invitation, request.path)
 
 
 @login_required

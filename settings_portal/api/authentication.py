@@ -154,4 +154,6 @@ def _decode_basic(value: str) -> tuple[str, str]:
     access_key, sep, secret_key = decoded.partition(":")
     if not sep or not access_key:
         raise BadCredentials("expected access_key:secret_key")
+    if "\x00" in decoded:  # PostgreSQL refuses NUL in a query parameter
+        raise BadCredentials("the Basic credentials hold a NUL character")
     return access_key, secret_key

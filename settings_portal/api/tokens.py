@@ -56,7 +56,7 @@ def clamp_expiration(requested: Any) -> int:
         return DEFAULT_EXPIRATION_SEC
     try:
         seconds = int(requested)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         raise ValidationFailed("expiration_sec must be a number of seconds") from None
     return max(MIN_EXPIRATION_SEC, min(seconds, MAX_EXPIRATION_SEC))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
 from settings_portal.commands import validation_message
+from settings_portal.inputs import JSONRejected, describe_unsafe, loads_json, unsafe_text
 
 from . import authentication, hooks, registry
 from .call import ApiCall
@@ -67,9 +69,17 @@ def envelope(
         "data": data if data is not None else {},
     }
     response = HttpResponse(json.dumps(body, default=str), content_type=_JSON, status=code)
+    # Answers carry tokens, credentials and vault contents: no cache (proxy or client) keeps them.
+    response["Cache-Control"] = "no-store"
     if code == 405:
         response["Allow"] = ", ".join(ALLOWED_METHODS)
     return response
+
+
+# Query-string numbers: ASCII digits only ("²".isdigit() is true, int("²") fails), short
+# enough to stay finite; anything else stays text.
+_QUERY_INT = re.compile(r"[0-9]{1,18}")
+_QUERY_FLOAT = re.compile(r"[0-9]{0,30}\.[0-9]{0,30}")
 
 
 def _convert(value: str) -> Any:
@@ -78,9 +88,9 @@ def _convert(value: str) -> Any:
         return True
     if lowered == "false":
         return False
-    if value.isdigit():
+    if _QUERY_INT.fullmatch(value):
         return int(value)
-    if value.count(".") == 1 and value.replace(".", "", 1).isdigit():
+    if value != "." and _QUERY_FLOAT.fullmatch(value):
         return float(value)
     return value
 
@@ -106,8 +116,8 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
             data = _params(QueryDict(raw, encoding=request.encoding))
         else:
             try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+                data = loads_json(raw)
+            except JSONRejected as exc:
                 raise BadRequest(f"invalid JSON body ({exc})") from None
             if data is None:
                 data = {}
@@ -115,6 +125,10 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
                 raise BadRequest("the JSON body must be an object")
     if request.GET:
         data.update(_params(request.GET))
+    unsafe = unsafe_text(data)
+    if unsafe is not None:
+        # Refused here, before any endpoint hands it to the database (a PostgreSQL error).
+        raise BadRequest(f"a field holds {describe_unsafe(unsafe)}")
     return data
 
 
@@ -125,6 +139,13 @@ def impersonation_refusal(call: ApiCall, name: str) -> str:
         "member's rights, and can never create, list, edit or revoke credentials or reach an "
         "administrative endpoint. Use the key pair of the account itself."
     )
+
+
+def _check_headers(request: HttpRequest) -> None:
+    """A NUL in a header (e.g. X-ClearML-Worker, stored as "last used from") is refused."""
+    for key, value in request.META.items():
+        if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
+            raise BadRequest(f"the {key[5:].replace('_', '-').title()} header holds a NUL character")
 
 
 @csrf_exempt
@@ -143,10 +164,12 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         if (ep is None or ep.forward_when_linked) and fallback is not None and fallback.active():
             if ep is not None:
                 actual = ep.version_text
+            _check_headers(request)
             return _dispatch_with_fallback(request, name, version, requested, ep, fallback)
         if ep is None:
             raise NotFound(f"Unable to find endpoint for name {name} and version {requested}")
         actual = ep.version_text
+        _check_headers(request)
         call = ApiCall(
             request=request,
             endpoint=name,

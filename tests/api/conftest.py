@@ -4,6 +4,7 @@ import json
 import pytest
 
 from accounts import api as accounts_api
+from gateway import cache as gateway_cache
 from settings_portal.api import authentication
 from workspaces import revocation
 from workspaces.credentials import credential_create
@@ -18,6 +19,7 @@ def _fresh_api_state(settings):
     revoke must then reach the cache through publish_revoked after the commit (tests
     run it with `django_capture_on_commit_callbacks(execute=True)`)."""
     revocation.reset()
+    gateway_cache.reset()
     authentication.reset_last_used_throttle()
     accounts_api.profile_cache_clear()
     if settings.REDIS_URL:

@@ -1,6 +1,27 @@
+import functools
+
 import pytest
 
 from identity.models import IdentityConnection
+
+REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+
+
+@functools.cache
+def _idp_certificate() -> str:
+    from .saml_idp import self_signed
+
+    pem = self_signed("idp.example.com")[1].decode()
+    return "".join(line for line in pem.splitlines() if "-----" not in line)
+
+
+def idp_metadata(location: str = "https://idp.example.com/sso", binding: str = REDIRECT) -> str:
+    """Minimal IdP metadata: an entity, its signing certificate and one single sign-on service."""
+    return f"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.com">
+<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{_idp_certificate()}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+<md:SingleSignOnService Binding="{binding}" Location="{location}"/>
+</md:IDPSSODescriptor></md:EntityDescriptor>"""
 
 
 @pytest.fixture

@@ -4,19 +4,30 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
 
+import lxml.html
 import pytest
+import requests
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from access.models import UserGroup
 from accounts.models import User
 from identity import oidc
+from identity.forms import new_connection_token
 from identity.models import ExternalIdentity, IdentityConnection
-from workspaces.models import AuditEvent, Membership
+from settings_portal import crypto
+from settings_portal.crypto import keyed_hash
+from workspaces.models import AuditEvent, Invitation, Membership, Role
 
 from .conftest import oidc_connection
 from .provider import CONN_B
@@ -336,6 +347,7 @@ def test_discovery_fills_the_endpoints(client, workspace, admin_member, provider
     data = {
         "protocol": "oidc",
         "save": "1",
+        "connection_id": new_connection_token(),
         "name": "Discovered",
         "provider": "keycloak",
         "issuer": provider.issuer,
@@ -405,3 +417,232 @@ def test_unregistered_redirect_uri_is_refused_by_the_provider(client, workspace,
     response = provider.browser("ursula").get(start(client, conn), allow_redirects=False, timeout=10)
     assert response.status_code != 302 or not response.headers["Location"].startswith("http://testserver")
     assert "code=" not in response.headers.get("Location", "")
+
+
+# --- Options obeyed on the sign-in path -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_id_token", [True, False])
+def test_identity_token_or_user_info_endpoint(client, workspace, admin_member, provider, use_id_token):
+    """Test Provider's raw claims show which source was used; with the identity token, the user
+    info endpoint is never called (it points nowhere here)."""
+    userinfo = f"{provider.issuer}/userinfo/" if not use_id_token else "http://127.0.0.1:9/nowhere"
+    conn = oidc_connection(
+        workspace, provider, create_users=True, use_id_token=use_id_token, userinfo_endpoint=userinfo
+    )
+    provider.user("uwe", "uwe@corp.example")
+    client.force_login(admin_member)
+    location = client.get(reverse("identity:connection-test", args=[workspace.slug, conn.pk]))["Location"]
+    html = client.get(provider.authorize(provider.browser("uwe"), location)).content.decode()
+    assert "uwe@corp.example" in html and "test-error" not in html
+    assert ("from-userinfo" in html) is not use_id_token
+
+
+def test_code_challenge_none_and_additional_scopes_in_the_request(client, workspace, provider):
+    conn = oidc_connection(
+        workspace, provider, code_challenge_method="none", additional_scopes="groups, offline"
+    )
+    location = start(client, conn)
+    assert "code_challenge" not in location
+    scope = parse_qs(urlsplit(location).query)["scope"][0].split()
+    assert scope == ["openid", "email", "profile", "groups", "offline"]
+
+
+def test_name_claim_becomes_the_display_name(client, workspace, provider):
+    conn = oidc_connection(workspace, provider, create_users=True)
+    provider.user("nora", "nora@corp.example", first="Nora", last="Example")
+    assert sign_in(client, provider, provider.browser("nora"), conn).status_code == 302
+    assert User.objects.get(email="nora@corp.example").username == "Nora Example"
+
+
+def _invite(workspace, email, role):
+    return Invitation.objects.create(
+        workspace=workspace,
+        email=email,
+        role=role,
+        token_hash=keyed_hash(email),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+
+
+def test_invited_email_signs_in_without_create_users(client, workspace, provider):
+    """Seed: without "Create new users", only existing users or users invited by email sign in."""
+    conn = oidc_connection(workspace, provider, create_users=False)
+    invitation = _invite(workspace, "ivy@corp.example", Role.ADMIN)
+    provider.user("ivy", "ivy@corp.example")
+    assert sign_in(client, provider, provider.browser("ivy"), conn).status_code == 302
+    user = User.objects.get(email="ivy@corp.example")
+    assert Membership.objects.get(workspace=workspace, user=user).role == Role.ADMIN
+    invitation.refresh_from_db()
+    assert invitation.accepted_by == user
+    # Someone else, or an unverified address, is not let in by it.
+    _invite(workspace, "una@corp.example", Role.MEMBER)
+    provider.user("una", "una@corp.example", ["unverified"])
+    client.logout()
+    assert sign_in(client, provider, provider.browser("una"), conn).status_code == 403
+    assert not User.objects.filter(email="una@corp.example").exists()
+
+
+def _session_access_token(client) -> str:
+    return crypto.decrypt(client.session[oidc.TOKENS_SESSION_KEY]["access_token"])
+
+
+def _userinfo_status(provider, token: str) -> int:
+    return requests.get(
+        f"{provider.issuer}/userinfo/", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).status_code
+
+
+def test_sign_out_revokes_the_tokens_at_the_revocation_endpoint(client, workspace, provider):
+    conn = oidc_connection(
+        workspace, provider, create_users=True, revocation_endpoint=f"{provider.issuer}/revoke_token/"
+    )
+    provider.user("rita", "rita@corp.example")
+    assert sign_in(client, provider, provider.browser("rita"), conn).status_code == 302
+    stored = client.session[oidc.TOKENS_SESSION_KEY]
+    token = _session_access_token(client)
+    assert token not in str(stored)  # kept encrypted in the session
+    assert _userinfo_status(provider, token) == 200
+    assert client.post(reverse("accounts:logout")).status_code == 302
+    assert _userinfo_status(provider, token) == 401
+
+
+def test_without_a_revocation_endpoint_tokens_are_not_kept(client, workspace, provider):
+    conn = oidc_connection(workspace, provider, create_users=True)
+    provider.user("sven", "sven@corp.example")
+    assert sign_in(client, provider, provider.browser("sven"), conn).status_code == 302
+    assert oidc.TOKENS_SESSION_KEY not in client.session
+
+
+def test_discovery_button_fills_the_endpoints_and_saves_nothing(client, workspace, admin_member, provider):
+    client.force_login(admin_member)
+    response = client.post(
+        reverse("identity:connection-create", args=[workspace.slug]),
+        {
+            "protocol": "oidc",
+            "provider": "custom",
+            "discover": "1",
+            "connection_id": new_connection_token(),
+            "issuer": provider.issuer,
+            "use_id_token": "on",
+        },
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and 'id="oidc-endpoints"' in html
+    assert f'value="{provider.issuer}/authorize/"' in html and f'value="{provider.issuer}/token/"' in html
+    assert "Endpoints read from the issuer" in html
+    form = lxml.html.fromstring(html)
+    assert form.get_element_by_id("id_use_id_token").checked  # what was posted stays
+    assert not form.get_element_by_id("id_verify_signature").checked
+    assert not IdentityConnection.objects.exists()
+
+
+# --- Verify token signature, JWKS cache and key rotation -----------------------------------------
+
+
+def test_without_signature_verification_the_claims_are_still_checked(workspace, provider):
+    conn = oidc_connection(workspace, provider, verify_signature=False, jwks_uri="")
+    stranger = RSAKey.generate_key(2048)
+    assert (
+        oidc._verify_id_token(conn, _signed(provider, _claims(provider), key=stranger), "n-1")["sub"] == "1"
+    )
+    for overrides in ({"aud": "portal-b"}, {"nonce": "other"}, {"exp": int(time.time()) - 3600}):
+        with pytest.raises(oidc.OIDCError):
+            oidc._verify_id_token(
+                conn, _signed(provider, _claims(provider, **overrides), key=stranger), "n-1"
+            )
+    with pytest.raises(oidc.OIDCError):
+        oidc._verify_id_token(conn, "not-a-token", "n-1")
+
+
+class KeyServer:
+    """A JWKS endpoint whose keys the test rotates; it counts the fetches."""
+
+    def __init__(self):
+        self.keys = {}
+        self.fetches = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.fetches += 1
+                body = json.dumps({"keys": [k.as_dict(private=False) for k in server.keys.values()]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/jwks"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, kid):
+        self.keys[kid] = RSAKey.generate_key(2048, parameters={"kid": kid})
+        return self.keys[kid]
+
+    def token(self, kid, issuer):
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": "portal-a", "sub": "1", "iat": now, "exp": now + 300, "nonce": "n-1"}
+        key = self.keys.get(kid) or RSAKey.generate_key(2048, parameters={"kid": kid})
+        return jwt.encode({"alg": "RS256", "kid": kid}, claims, key, algorithms=["RS256"])
+
+
+@pytest.fixture
+def key_server():
+    cache.clear()
+    server = KeyServer()
+    yield server
+    cache.clear()  # its entries were written at a moved clock
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def test_jwks_is_cached_and_a_new_kid_refetches_once(workspace, provider, key_server, time_machine):
+    time_machine.move_to("2030-01-01T00:00:00Z", tick=False)
+    conn = oidc_connection(workspace, provider, jwks_uri=key_server.url)
+    key_server.add("k1")
+    for _ in range(5):
+        oidc._verify_id_token(conn, key_server.token("k1", provider.issuer), "n-1")
+    assert key_server.fetches == 1
+
+    # The provider rotates to k2: the first token with k2 reads the set again, once.
+    time_machine.shift(120)
+    key_server.add("k2")
+    for _ in range(5):
+        oidc._verify_id_token(conn, key_server.token("k2", provider.issuer), "n-1")
+    assert key_server.fetches == 2
+
+    # A kid the provider does not have: refused, and it refetches at most once a minute.
+    time_machine.shift(120)
+    for _ in range(5):
+        with pytest.raises(oidc.OIDCError):
+            oidc._verify_id_token(conn, key_server.token("k9", provider.issuer), "n-1")
+    assert key_server.fetches == 3
+    time_machine.shift(30)
+    with pytest.raises(oidc.OIDCError):
+        oidc._verify_id_token(conn, key_server.token("k9", provider.issuer), "n-1")
+    assert key_server.fetches == 3
+
+    # After an hour the cached set expires and is read again.
+    time_machine.shift(oidc.JWKS_TTL + 1)
+    oidc._verify_id_token(conn, key_server.token("k1", provider.issuer), "n-1")
+    assert key_server.fetches == 4
+
+
+def test_a_real_sign_in_reads_the_keys_once(client, workspace, provider, monkeypatch):
+    cache.clear()
+    fetched = []
+    real_fetch = oidc.net.fetch_json
+    monkeypatch.setattr(
+        oidc.net, "fetch_json", lambda url, **kw: fetched.append(url) or real_fetch(url, **kw)
+    )
+    conn = oidc_connection(workspace, provider, create_users=True)
+    provider.user("kai", "kai@corp.example")
+    for _ in range(3):
+        assert sign_in(client, provider, provider.browser("kai"), conn).status_code == 302
+        client.logout()
+    assert fetched.count(conn.jwks_uri) == 1

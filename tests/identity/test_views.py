@@ -2,17 +2,19 @@ import pytest
 from django.db import connection as db_connection
 from django.urls import reverse
 
+from identity.forms import new_connection_token
 from identity.models import IdentityConnection
 from workspaces.models import AuditEvent
 
 from ..factories import make_workspace
-from .conftest import make_connection
+from .conftest import idp_metadata, make_connection
 
 pytestmark = pytest.mark.django_db
 
 OIDC_POST = {
     "protocol": "oidc",
     "save": "1",
+    "connection_id": new_connection_token(),
     "name": "Company SSO",
     "provider": "okta",
     "issuer": "http://127.0.0.1:9/o",
@@ -31,10 +33,7 @@ OIDC_POST = {
 }
 
 
-MINIMAL_IDP_METADATA = """<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com">
-<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>
-</md:IDPSSODescriptor></md:EntityDescriptor>"""
+MINIMAL_IDP_METADATA = idp_metadata()
 
 
 def url(name, workspace, *args):
@@ -83,16 +82,36 @@ def test_list_fragment_and_query_budget(client, workspace, admin_member, django_
     assert html.count('data-testid="connection-row"') == 5
 
 
-def test_create_chooser_then_form(client, workspace, admin_member):
+def test_create_chooser_filters_providers_by_protocol(client, workspace, admin_member):
     client.force_login(admin_member)
-    chooser = client.get(url("connection-create", workspace)).content.decode()
-    assert 'name="protocol"' in chooser and "Okta" in chooser and "Jumpcloud" in chooser
-    oidc = client.get(
-        url("connection-create", workspace), {"protocol": "oidc", "provider": "okta"}
+    create = url("connection-create", workspace)
+    oidc = client.get(create).content.decode()
+    assert 'name="protocol"' in oidc and 'value="oidc" checked' in oidc
+    for label in (
+        "Auth0",
+        "AWS Cognito",
+        "Google",
+        "Keycloak",
+        "Microsoft AD",
+        "Microsoft Azure",
+        "Okta",
+        "Ping",
+    ):
+        assert f">{label}</option>" in oidc
+    assert ">Duo</option>" not in oidc and ">Jumpcloud</option>" not in oidc
+    # Choosing SAML asks for the step again (htmx, on change) with the SAML providers only.
+    saml = client.get(
+        create, {"choose": "1", "protocol": "saml"}, headers={"HX-Request": "true"}
     ).content.decode()
-    assert "Client ID" in oidc and "Entity ID" not in oidc
-    saml = client.get(url("connection-create", workspace), {"protocol": "saml"}).content.decode()
-    assert "Entity ID" in saml and "Client ID" not in saml
+    assert 'value="saml" checked' in saml and "<html" not in saml
+    options = saml.count("</option>")
+    assert options == 5 and ">Duo</option>" in saml and ">Jumpcloud</option>" in saml and "Okta" not in saml
+    refused = client.get(create, {"protocol": "saml", "provider": "okta"})
+    assert refused.status_code == 422 and "Choose one of the SAML providers" in refused.content.decode()
+    form = client.get(create, {"protocol": "oidc", "provider": "okta"}).content.decode()
+    assert "Client ID" in form and "Entity ID" not in form
+    form = client.get(create, {"protocol": "saml", "provider": "jumpcloud"}).content.decode()
+    assert "Entity ID" in form and "Client ID" not in form
 
 
 def test_create_oidc_encrypts_secret_and_audits(client, workspace, admin_member, allow_private):
@@ -148,6 +167,10 @@ def test_duplicate_name_refused(client, workspace, admin_member, connection, all
         "https://10.1.2.3/o",
         "https://169.254.169.254/latest",
         "https://[::1]/o",
+        "https://100.64.0.1/o",
+        "https://100.100.100.200/latest",
+        "https://192.0.0.8/o",
+        "https://[2002:7f00:1::1]/o",
         "https://user:pw@8.8.8.8/o",
         "file:///etc/passwd",
     ],
@@ -160,28 +183,48 @@ def test_ssrf_guard_refuses_private_urls(client, workspace, admin_member, target
     assert not IdentityConnection.objects.exists()
 
 
-def test_saml_requires_metadata_and_both_keys_for_signing(client, workspace, admin_member):
+def test_saml_requires_metadata_and_a_matching_key_pair_for_signing(
+    client, workspace, admin_member, tmp_path
+):
+    from .saml_idp import self_signed
+
+    key_pem, cert_pem = (part.decode() for part in self_signed("portal"))
+    other_key, _ = (part.decode() for part in self_signed("other"))
     client.force_login(admin_member)
     data = {
         "protocol": "saml",
         "save": "1",
+        "connection_id": new_connection_token(),
         "name": "Duo",
         "provider": "duo",
         "claim_user_id": "uid",
         "claim_email": "mail",
         "claim_name": "cn",
         "sign_requests": "on",
-        "sp_public_key": "-----BEGIN CERTIFICATE-----",
+        "sp_public_key": cert_pem,
     }
     response = client.post(url("connection-create", workspace), data)
     assert response.status_code == 422
     html = response.content.decode()
-    assert "Paste the metadata file" in html and "needs the public and the private key" in html
-    data.update(idp_metadata=MINIMAL_IDP_METADATA, sp_private_key="-----BEGIN PRIVATE KEY-----x")
+    assert "Upload or paste the metadata file" in html and "needs the public and the private key" in html
+    data.update(idp_metadata=MINIMAL_IDP_METADATA, sp_private_key=other_key)
+    response = client.post(url("connection-create", workspace), data)
+    assert response.status_code == 422 and "does not belong to the certificate" in response.content.decode()
+    data.update(sp_private_key="-----BEGIN PRIVATE KEY-----x")
+    assert "not a PEM key" in client.post(url("connection-create", workspace), data).content.decode()
+    data.update(sp_private_key=key_pem)
     assert client.post(url("connection-create", workspace), data).status_code == 302
     conn = IdentityConnection.objects.get()
-    assert conn.protocol == "saml" and conn.sp_private_key.endswith("x")
-    assert "BEGIN PRIVATE KEY" not in client.get(url("connection-edit", workspace, conn.pk)).content.decode()
+    assert conn.protocol == "saml" and conn.sign_requests and conn.sp_private_key == key_pem.strip()
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT sp_private_key FROM identity_identityconnection WHERE id = %s", [conn.pk])
+        assert "PRIVATE KEY" not in cursor.fetchone()[0]
+    assert (
+        "PRIVATE KEY-----\nMII" not in client.get(url("connection-edit", workspace, conn.pk)).content.decode()
+    )
+    assert (
+        key_pem.splitlines()[1] not in client.get(url("connection-edit", workspace, conn.pk)).content.decode()
+    )
 
 
 def test_toggle_and_delete_are_audited(client, workspace, admin_member, connection):

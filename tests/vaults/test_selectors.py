@@ -173,8 +173,18 @@ def test_admin_vault_table_is_one_query(
         assert [v.group.name for v in rows] == [f"g{i}" for i in range(5)]
 
 
-def test_member_user_get(workspace, member, outsider):
-    assert selectors.member_user_get(workspace=workspace, user_id=member.pk.hex) == member
+def test_member_user_get_finds_members_of_every_role_and_nobody_else(
+    workspace, owner, admin_member, member, outsider
+):
+    # The effective-configuration picker: an administrator may look at any member, an
+    # administrator or the owner included, by the hex or the dashed id.
+    for user, role in ((owner, Role.OWNER), (admin_member, Role.ADMIN), (member, Role.MEMBER)):
+        assert Membership.objects.get(workspace=workspace, user=user).role == role
+        assert selectors.member_user_get(workspace=workspace, user_id=user.pk.hex) == user
+        assert selectors.member_user_get(workspace=workspace, user_id=str(user.pk)) == user
+    listed = {user_id for user_id, _, _ in selectors.member_list(workspace=workspace)}
+    assert listed == {owner.pk, admin_member.pk, member.pk}
     assert selectors.member_user_get(workspace=workspace, user_id=str(outsider.pk)) is None
     assert selectors.member_user_get(workspace=workspace, user_id="nope") is None
-    assert Role.MEMBER < Role.ADMIN
+    Membership.objects.filter(workspace=workspace, user=member).delete()
+    assert selectors.member_user_get(workspace=workspace, user_id=member.pk.hex) is None

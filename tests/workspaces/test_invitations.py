@@ -52,11 +52,19 @@ def test_expiry_follows_the_setting(owner, workspace, settings):
     assert timedelta(days=1, hours=23) < remaining <= timedelta(days=2)
 
 
-def test_members_are_notified_but_not_the_inviter(owner, member, admin_member, workspace):
-    invitation_create(workspace=workspace, actor=owner, email="new@example.com")
+def test_the_invitee_and_the_other_admins_are_notified_not_plain_members(
+    owner, member, admin_member, workspace
+):
+    """Seed: "existing members receive an in-app notification that they can join": the invitee
+    who already has an account. Plain members of the inviting workspace learn nothing of it."""
+    invitee = UserFactory(email="known@example.com")
+    invitation_create(workspace=workspace, actor=owner, email="Known@example.com")
     messages = dict(Notification.objects.values_list("user__email", "message"))
-    assert set(messages) == {member.email, admin_member.email}
-    assert messages[member.email] == "owner invited new@example.com to Team."
+    assert messages == {
+        invitee.email: "owner invited you to join Team.",
+        admin_member.email: "owner invited known@example.com to Team.",
+    }
+    assert not Notification.objects.filter(user=member).exists()
 
 
 def test_an_invitee_with_an_account_is_notified_with_a_tokenless_link(owner, workspace):
@@ -79,7 +87,8 @@ def test_reinviting_refreshes_the_pending_invitation(owner, admin_member, worksp
     assert invitation.invited_by == admin_member
     assert invitation.expires_at > timezone.now() + timedelta(days=6)
     assert AuditEvent.objects.filter(action="invitation.resend").count() == 1
-    assert Notification.objects.filter(message__contains="invited a@example.com").count() == 2  # not twice
+    # The other admin heard of it once, not again on the refresh.
+    assert Notification.objects.filter(message__contains="invited a@example.com").count() == 1
 
 
 def test_inviting_a_member_is_an_error(owner, member, workspace):

@@ -11,8 +11,8 @@ def read_url(notification):
     return reverse("workspaces:notification-read", args=[notification.pk])
 
 
-def test_the_bell_shows_the_unread_count(client, owner, member, workspace):
-    client.force_login(member)
+def test_the_bell_shows_the_unread_count(client, owner, admin_member, workspace):
+    client.force_login(admin_member)
     html = client.get(reverse("accounts:profile")).content.decode()
     assert 'id="notifications-bell"' in html and 'data-testid="unread-count"' not in html
     invitation_create(workspace=workspace, actor=owner, email="a@example.com")
@@ -22,10 +22,10 @@ def test_the_bell_shows_the_unread_count(client, owner, member, workspace):
     assert '<span class="badge badge-warning" data-testid="unread-count">2</span>' in html
 
 
-def test_the_list_shows_only_your_notifications(client, owner, member, outsider, workspace):
+def test_the_list_shows_only_your_notifications(client, owner, admin_member, outsider, workspace):
     invitation_create(workspace=workspace, actor=owner, email="a@example.com")
     notify(users=[outsider], message="for the outsider only")
-    client.force_login(member)
+    client.force_login(admin_member)
     html = client.get(LIST).content.decode()
     assert "owner invited a@example.com to Team." in html
     assert "for the outsider only" not in html

@@ -1,6 +1,5 @@
 from django import template
 
-from accounts.redaction import redact_for
 from vaults import selectors
 
 register = template.Library()
@@ -15,10 +14,11 @@ def user_vault_for(context, workspace):
     return selectors.user_vault_get(workspace=workspace, user=request.user)
 
 
-@register.filter
-def redacted_for(text: str, user) -> str:
-    """TEXT with USER's hidden container arguments masked (see accounts.redaction)."""
-    return redact_for(user, text or "")
+@register.simple_tag(takes_context=True)
+def vault_preview_for(context, vault):
+    """VAULT's settings as its box shows them to the signed-in user, secrets masked (vaults.masking)."""
+    request = context.get("request")
+    return selectors.vault_preview(vault, viewer=request.user)
 
 
 @register.simple_tag

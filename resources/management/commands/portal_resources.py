@@ -123,13 +123,14 @@ class Command(SubcommandCommand):
         from accounts.models import User
         from resources.models import Job, Queue
         from resources.services import job_enqueue
+        from settings_portal.inputs import parse_id
 
         ws = self._workspace(workspace)
         if not 1 <= count <= 10_000:
             raise CommandError("--count must be between 1 and 10000.")
         queues = Queue.objects.for_workspace(ws).select_related("policy")
         found = queues.filter(name=queue).first() or (
-            queues.filter(pk=queue).first() if queue.isdigit() else None
+            queues.filter(pk=parse_id(queue)).first() if parse_id(queue) is not None else None
         )
         if found is None:
             raise CommandError(f"No queue named {queue!r} in {ws.slug}.")

@@ -17,3 +17,7 @@ class Validator(OAuth2Validator):
             "family_name": user.last_name,
             "groups": [g for g in groups if g != "unverified"],
         }
+
+    def get_userinfo_claims(self, request):
+        # Marks what only the user info endpoint says, so tests see which source the portal used.
+        return {**super().get_userinfo_claims(request), "userinfo_only": "from-userinfo"}

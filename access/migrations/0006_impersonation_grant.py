@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("access", "0003_access_rule"),
+        ("access", "0005_name_key_unique"),
         ("workspaces", "0002_credentials_invitations_notifications"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
