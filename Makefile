@@ -48,6 +48,7 @@ bench: install
 	scripts/with-test-services.sh $(BIN)/python bench/api_auth.py
 	scripts/with-test-services.sh $(BIN)/python bench/scheduler.py
 	scripts/with-test-services.sh $(BIN)/python bench/access_checks.py
+	scripts/with-test-services.sh $(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,5 +1,3 @@
-import ipaddress
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -13,6 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.http import client_ip
 from settings_portal.tips import SESSION_FLAG
 
 from . import ratelimit, services
@@ -44,24 +43,6 @@ PREFERENCE_LABELS = {
         "Self-hosted only. Off by default; nothing is sent unless you turn this on.",
     ),
 }
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address. Behind PORTAL_TRUSTED_PROXY_COUNT reverse proxies it is the entry
-    that many hops from the right of X-Forwarded-For (what the outermost proxy saw); entries
-    further left are the client's own claims and are ignored."""
-    remote = request.META.get("REMOTE_ADDR", "")
-    hops = settings.PORTAL_TRUSTED_PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if hops <= 0 or not forwarded:
-        return remote
-    chain = [part.strip() for part in forwarded.split(",") if part.strip()]
-    if len(chain) < hops:
-        return remote
-    try:
-        return str(ipaddress.ip_address(chain[-hops]))
-    except ValueError:
-        return remote
 
 
 class SignInView(auth_views.LoginView):

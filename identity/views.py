@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget, trigger_client_event
 
-from accounts.views import client_ip
 from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.http import client_ip
 from settings_portal.middleware import BASE_POLICY, build_policy
 from settings_portal.tips import SESSION_FLAG
 from workspaces.models import Membership, Role

@@ -10,6 +10,10 @@
 
 Agents (fetch, complete) need a workspace administrator's or a service account's
 credentials; `tasks.stopped` is also allowed to whoever enqueued the job.
+
+They stand in for the ClearML server's calls of the same names: when the caller's workspace is
+linked to a ClearML server (gateway/), those calls are forwarded there instead
+(`forward_when_linked`).
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def _job(call: ApiCall) -> Job:
     return job
 
 
-@endpoint("tasks.enqueue")
+@endpoint("tasks.enqueue", forward_when_linked=True)
 def enqueue(call: ApiCall) -> dict:
     _member(call)
     queue_ref = _text(call, "queue") or _text(call, "queue_name")
@@ -126,7 +130,7 @@ def enqueue(call: ApiCall) -> dict:
     }
 
 
-@endpoint("queues.get_next_task")
+@endpoint("queues.get_next_task", forward_when_linked=True)
 def get_next_task(call: ApiCall) -> dict:
     if not _is_agent(call):
         raise errors.RoleNotAllowed("agents need an administrator's or a service account's credentials")
@@ -153,7 +157,7 @@ def get_next_task(call: ApiCall) -> dict:
     return result
 
 
-@endpoint("tasks.completed")
+@endpoint("tasks.completed", forward_when_linked=True)
 def completed(call: ApiCall) -> dict:
     if not _is_agent(call):
         raise errors.RoleNotAllowed("agents need an administrator's or a service account's credentials")
@@ -164,7 +168,7 @@ def completed(call: ApiCall) -> dict:
     return {"updated": 1, "fields": {"status": "completed"}, "job": job_data(job)}
 
 
-@endpoint("tasks.stopped")
+@endpoint("tasks.stopped", forward_when_linked=True)
 def stopped(call: ApiCall) -> dict:
     job = _job(call)
     if not (_is_agent(call) or (job.created_by_id is not None and job.created_by_id == call.user.pk)):

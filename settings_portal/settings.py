@@ -13,6 +13,7 @@ from .env import (
     dev_secret_key,
     env_bool,
     env_database,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -89,6 +90,30 @@ PORTAL_SELF_HOSTED = env_bool("PORTAL_SELF_HOSTED", True)
 # loopback/private/link-local targets are refused unless this allows them (tests, labs).
 PORTAL_IDP_ALLOW_PRIVATE_URLS = env_bool("PORTAL_IDP_ALLOW_PRIVATE_URLS", False)
 
+# The ClearML server behind the portal (gateway/, docs/gateway.md): with
+# PORTAL_SINGLE_WORKSPACE=true these link the workspace to its apiserver; unset, the portal
+# runs standalone. With several workspaces, link each with `manage.py portal_upstream link`.
+CLEARML_UPSTREAM_API_URL = (env_str("CLEARML_UPSTREAM_API_URL") or "").rstrip("/")
+CLEARML_UPSTREAM_TOKEN_SECRET = env_secret("CLEARML_UPSTREAM_TOKEN_SECRET") or ""
+CLEARML_UPSTREAM_SYSTEM_ACCESS_KEY = env_secret("CLEARML_UPSTREAM_SYSTEM_ACCESS_KEY") or ""
+CLEARML_UPSTREAM_SYSTEM_SECRET_KEY = env_secret("CLEARML_UPSTREAM_SYSTEM_SECRET_KEY") or ""
+if CLEARML_UPSTREAM_API_URL:
+    require_url("CLEARML_UPSTREAM_API_URL", CLEARML_UPSTREAM_API_URL)
+    for _name in (
+        "CLEARML_UPSTREAM_TOKEN_SECRET",
+        "CLEARML_UPSTREAM_SYSTEM_ACCESS_KEY",
+        "CLEARML_UPSTREAM_SYSTEM_SECRET_KEY",
+    ):
+        require(_name, globals()[_name], "when CLEARML_UPSTREAM_API_URL is set")
+# Optional: the slug of the workspace the variables above link (default: the oldest shared one).
+CLEARML_UPSTREAM_WORKSPACE = env_str("CLEARML_UPSTREAM_WORKSPACE") or ""
+# Forwarding: seconds to connect to / wait for the upstream, upstream token lifetime,
+# and keep-alive connections kept per upstream and process.
+PORTAL_UPSTREAM_CONNECT_TIMEOUT = env_float("PORTAL_UPSTREAM_CONNECT_TIMEOUT", 5.0)
+PORTAL_UPSTREAM_READ_TIMEOUT = env_float("PORTAL_UPSTREAM_READ_TIMEOUT", 120.0)
+PORTAL_UPSTREAM_TOKEN_SECONDS = env_int("PORTAL_UPSTREAM_TOKEN_SECONDS", 600)
+PORTAL_UPSTREAM_POOL_SIZE = env_int("PORTAL_UPSTREAM_POOL_SIZE", 32)
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -106,6 +131,7 @@ INSTALLED_APPS = [
     "vaults",
     "billing",
     "identity",
+    "gateway",
 ]
 
 MIDDLEWARE = [

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("resources.urls")),
     path("", include("billing.urls")),
     path("", include("identity.urls")),
+    path("", include("gateway.urls")),
 ]

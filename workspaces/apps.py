@@ -10,8 +10,11 @@ class WorkspacesConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import post_save
 
+        from . import api
         from .middleware import record_sign_in_activity
         from .revocation import user_saved
 
         user_logged_in.connect(record_sign_in_activity, dispatch_uid="workspaces.sign_in_activity")
         post_save.connect(user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="workspaces.user_saved")
+        # The API: the credential endpoints (registered on import) and the identity store.
+        api.register_hooks()

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from settings_portal.crypto import hashes_match, keyed_hash
@@ -38,6 +38,28 @@ def generate_secret_key() -> str:
 def secret_matches(credential: Credential, secret: str) -> bool:
     """Constant-time check of SECRET against the stored keyed hash."""
     return hashes_match(secret, credential.secret_hash)
+
+
+def credential_for_key_pair(access_key: str, secret_key: str) -> Credential | None:
+    """The active credential of a key pair (its user active), with its user, workspace and the
+    user's role there (`member_role`, None if no longer a member), in one query; None when the
+    key is unknown or the secret does not match (the one key-pair check of the portal)."""
+    role = Membership.objects.filter(workspace=OuterRef("workspace_id"), user=OuterRef("user_id")).values(
+        "role"
+    )
+    found = list(
+        Credential.objects.select_related("user", "workspace")
+        .filter(access_key=access_key, revoked_at__isnull=True, user__is_active=True)
+        .annotate(member_role=Subquery(role[:1]))
+        .order_by()[:1]
+    )
+    credential = found[0] if found else None
+    # Compare against a dummy when the key is unknown, so timing does not tell keys apart.
+    matches = hashes_match(secret_key, credential.secret_hash if credential else keyed_hash("no such key"))
+    if credential is None or not matches:
+        return None
+    # The row just read is the database's word on revocation; no cache check needed.
+    return credential
 
 
 def clean_label(label: str | None) -> str:

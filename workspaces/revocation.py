@@ -214,6 +214,27 @@ def publish_user_changed(user_id) -> None:
     _publish(f"{USER}:{getattr(user_id, 'hex', user_id)}")
 
 
+# Other per-process caches that must drop entries at once in every process ride on the same
+# channel (one pub/sub mechanism): `publish(kind, value)` sends "<kind>:<value>", and every
+# process calls the functions registered with `add_listener(kind, func)` with VALUE.
+_listeners: dict[str, list[Callable[[str], None]]] = {}
+
+
+def add_listener(kind: str, func: Callable[[str], None]) -> None:
+    """Call FUNC(value) in this process for every message of KIND (ours or another process's),
+    from the listener thread: FUNC must be quick and thread-safe (drop cache entries)."""
+    funcs = _listeners.setdefault(kind, [])
+    if func not in funcs:
+        funcs.append(func)
+
+
+def publish(kind: str, value: str) -> None:
+    """Send a message of KIND to every process (this one at once)."""
+    if ":" in kind or kind in (CREDENTIAL, GRANT):
+        raise ValueError(f"reserved or malformed message kind {kind!r}")
+    _publish(f"{kind}:{value}")
+
+
 def _apply(state: _State, message: str) -> None:
     """Apply one message (ours or another process's) to STATE."""
     kind, sep, value = message.partition(":")
@@ -226,6 +247,11 @@ def _apply(state: _State, message: str) -> None:
             return
     elif kind == USER and value:
         state.user_changed(value)
+    for func in _listeners.get(kind, ()):
+        try:
+            func(value)
+        except Exception:
+            logger.exception("revocation listener for %r failed on %r", kind, value)
 
 
 def _publish(message: str) -> None:

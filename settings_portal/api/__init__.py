@@ -6,10 +6,15 @@ or PUT, CSRF-exempt. Every answer, success or failure, is the ClearML envelope
 result_code, result_subcode, result_msg, error_stack, error_data}, "data": {...}}`
 with HTTP status == result_code (views.py).
 
+This package is the transport only: it imports no feature app. The apps register their
+endpoints and the hooks it calls (hooks.py: identity store, impersonation, after-
+authentication, call context, fallback) from their `AppConfig.ready()`; a test
+(tests/api/test_layering.py) keeps it so.
+
 Adding an endpoint from another app
 -----------------------------------
-Create `<app>/api.py`; it is imported when the URLconf loads (registry.autodiscover,
-like the admin's), so the app only needs to be in INSTALLED_APPS::
+Create `<app>/api.py` and import it from the app's `AppConfig.ready()`
+(`from . import api`), so the endpoints exist as soon as Django is set up::
 
     from settings_portal.api import ApiCall, endpoint, errors
 
@@ -38,16 +43,19 @@ before the function runs. Every other endpoint sees an impersonated token's
 `call.membership` with the role capped at member (access/impersonation.py).
 
 Authentication (authentication.py): `auth.login` takes HTTP Basic
-access_key:secret_key (secret checked against its keyed hash in constant time)
-or a valid Bearer token (exchange) and returns a JWT (tokens.py) naming the
-credential it came from. Every other call needs `Authorization: Bearer <token>`;
-the token is verified and its credential checked against the revocation cache
+access_key:secret_key (the identity store checks the secret against its keyed hash
+in constant time: workspaces.credentials.credential_for_key_pair) or a valid Bearer
+token (exchange) and returns a JWT (tokens.py) naming the credential it came from.
+Every other call needs `Authorization: Bearer <token>`; the token is verified and
+the identity store checks its credential against the revocation cache
 (workspaces/revocation.py), so revoked credentials fail at once with 401/31; an
 impersonated token's grant is checked the same way.
 """
 
-from . import errors
+from . import errors, hooks
 from .call import ApiCall
 from .registry import endpoint
 
-__all__ = ["ApiCall", "endpoint", "errors"]
+__all__ = ["ApiCall", "endpoint", "errors", "hooks"]
+
+from . import endpoints  # noqa: F401  (the transport's own: auth.login, debug.ping)

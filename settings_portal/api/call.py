@@ -7,13 +7,18 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from settings_portal.http import client_ip
+
+from . import hooks
+from .errors import MissingRequiredFields, ValidationFailed
+
 
 class ApiCall:
     """One API request.
 
     - `data`: the JSON body merged with the query parameters (repeated key -> list,
       "true"/"false" -> bool, digit strings -> numbers); unknown fields are the
-      endpoint's to ignore.
+      endpoint's to ignore. Empty for a call the fallback answers: its body is unread.
     - `headers`: the request headers (case-insensitive), e.g. `X-ClearML-Worker`.
     - `claims`/`token`: the verified JWT claims and the raw token (None on
       endpoints registered with auth=False, until they authenticate).
@@ -24,10 +29,19 @@ class ApiCall:
     - `request`: the Django request; `remote_addr` the client's address.
     """
 
-    def __init__(self, *, request: HttpRequest, endpoint: str, version: str, data: dict[str, Any]):
+    def __init__(
+        self,
+        *,
+        request: HttpRequest,
+        endpoint: str,
+        version: str,
+        data: dict[str, Any],
+        path_version: str | None = None,
+    ):
         self.request = request
         self.endpoint = endpoint
         self.version = version
+        self.path_version = path_version  # the /vX.Y/ of the path, None without one
         self.data = data
         self.headers = request.headers
         self.claims: dict[str, Any] | None = None
@@ -36,8 +50,6 @@ class ApiCall:
     @property
     def remote_addr(self) -> str:
         """The client's address (behind PORTAL_TRUSTED_PROXY_COUNT proxies, from X-Forwarded-For)."""
-        from accounts.views import client_ip
-
         return client_ip(self.request)
 
     @property
@@ -66,27 +78,14 @@ class ApiCall:
     def is_impersonated(self) -> bool:
         return self.impersonated_by is not None
 
+    # Loaded through the identity store the workspaces app registers (hooks.py).
     @cached_property
     def user(self):
-        from accounts.models import User
-
-        from .errors import InvalidToken
-
-        user = User.objects.filter(pk=self.user_id, is_active=True).first() if self.user_id else None
-        if user is None:
-            raise InvalidToken("unknown or inactive user")
-        return user
+        return hooks.identity_store().user(self)
 
     @cached_property
     def workspace(self):
-        from workspaces.models import Workspace
-
-        from .errors import InvalidToken
-
-        workspace = Workspace.objects.filter(pk=self.workspace_id).first() if self.workspace_id else None
-        if workspace is None:
-            raise InvalidToken("unknown workspace")
-        return workspace
+        return hooks.identity_store().workspace(self)
 
     @cached_property
     def membership(self):
@@ -95,32 +94,14 @@ class ApiCall:
         Under impersonation its role is capped at member: an impersonated administrator's
         token acts with a member's rights (never save this instance).
         """
-        from workspaces.models import Membership, Role
-
-        membership = (
-            Membership.objects.select_related("workspace")
-            .filter(user_id=self.user_id, workspace_id=self.workspace_id)
-            .first()
-        )
-        if membership is not None and self.is_impersonated and membership.role > Role.MEMBER:
-            membership.role = Role.MEMBER
-        return membership
+        return hooks.identity_store().membership(self)
 
     @cached_property
     def credential(self):
-        from workspaces.models import Credential
-
-        from .errors import InvalidToken
-
-        credential = Credential.objects.filter(pk=self.credential_id).first() if self.credential_id else None
-        if credential is None:
-            raise InvalidToken("unknown credentials")
-        return credential
+        return hooks.identity_store().credential(self)
 
     def str_field(self, name: str, *, required: bool = False, default: str = "") -> str:
         """DATA[NAME] as text (query strings may have turned "123" into a number)."""
-        from .errors import MissingRequiredFields, ValidationFailed
-
         value = self.data.get(name)
         if value is None:
             if required:

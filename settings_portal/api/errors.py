@@ -2,7 +2,8 @@
 
 Raise them from an endpoint; the dispatcher turns them into the error envelope with
 HTTP status == `result_code`. Never use 429/502/503/509 for an auth failure: the
-clients retry those (503 forever).
+clients retry those (503 forever); 502/504 are only for an upstream ClearML server that is
+down or slow (the gateway), where retrying is what the clients should do.
 """
 
 from typing import Any
@@ -109,3 +110,15 @@ class PayloadTooLarge(ApiError):
 
 class ServerError(ApiError):
     code, subcode, message = 500, 0, "General server error"
+
+
+class BadGateway(ApiError):
+    """What a reverse proxy answers when the server behind it is down: the clients retry it."""
+
+    code, subcode, message = 502, 0, "Bad Gateway"
+
+
+class GatewayTimeout(ApiError):
+    """What a reverse proxy answers when the server behind it did not answer in time."""
+
+    code, subcode, message = 504, 0, "Gateway Timeout"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ class Endpoint:
     min_version: tuple[int, int]
     fallback: bool
     impersonated: bool = True
+    forward_when_linked: bool = False
 
     @property
     def version_text(self) -> str:
@@ -29,8 +29,6 @@ class Endpoint:
 
 
 _endpoints: dict[str, list[Endpoint]] = {}
-_discovered = False
-_discover_lock = threading.Lock()
 
 
 def parse_version(text: str) -> tuple[int, int]:
@@ -46,6 +44,7 @@ def endpoint(
     min_version: str = "1.0",
     fallback: bool = False,
     impersonated: bool = True,
+    forward_when_linked: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Register the decorated function as the API endpoint NAME ("service.action").
 
@@ -57,6 +56,9 @@ def endpoint(
     placeholder that any ordinary registration of the same name replaces.
     IMPERSONATED=False: administrative endpoints (credentials, anything that changes who may
     do what); an impersonated token gets 403 before the function runs.
+    FORWARD_WHEN_LINKED=True: the portal's stand-in for a ClearML call, answered only when the
+    caller's workspace has no ClearML server of its own; otherwise the call is forwarded there
+    (the transport's fallback hook, gateway/).
     """
     if not NAME_RE.match(name):
         raise ImproperlyConfigured(f"API endpoint names look like 'service.action', got {name!r}")
@@ -71,6 +73,7 @@ def endpoint(
                 min_version=version,
                 fallback=fallback,
                 impersonated=impersonated,
+                forward_when_linked=forward_when_linked,
             )
         )
         return func
@@ -122,19 +125,3 @@ def resolve(name: str, version: tuple[int, int]) -> Endpoint | None:
 
 def names() -> list[str]:
     return sorted(_endpoints)
-
-
-def autodiscover() -> None:
-    """Import `<app>.api` of every installed app (as admin.autodiscover does), once."""
-    global _discovered
-    if _discovered:
-        return
-    with _discover_lock:
-        if _discovered:
-            return
-        from django.utils.module_loading import autodiscover_modules
-
-        from . import endpoints  # noqa: F401  (the portal's own endpoints)
-
-        autodiscover_modules("api")
-        _discovered = True

@@ -21,7 +21,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from .errors import InvalidToken
+from .errors import InvalidToken, ValidationFailed
 
 API_VERSION = "2.31"
 SERVER_VERSION = "2.0.0"
@@ -57,8 +57,6 @@ def clamp_expiration(requested: Any) -> int:
     try:
         seconds = int(requested)
     except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
-        from .errors import ValidationFailed
-
         raise ValidationFailed("expiration_sec must be a number of seconds") from None
     return max(MIN_EXPIRATION_SEC, min(seconds, MAX_EXPIRATION_SEC))
 

@@ -1,11 +1,10 @@
 from django.urls import re_path
 
-from . import registry, views
+from . import views
 
 app_name = "api"
 
-# Like admin.autodiscover(): every app's `api.py` registers its endpoints when the URLconf loads.
-registry.autodiscover()
+# Endpoints are registered by the apps from their AppConfig.ready() (each imports its `api.py`).
 
 urlpatterns = [
     re_path(

@@ -12,12 +12,10 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Request
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
-from billing import metering
 from settings_portal.commands import validation_message
 from settings_portal.inputs import JSONRejected, describe_unsafe, loads_json, unsafe_text
-from workspaces.audit import acting_on_behalf
 
-from . import authentication, registry
+from . import authentication, hooks, registry
 from .call import ApiCall
 from .errors import (
     ApiError,
@@ -162,22 +160,24 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         except ValueError:
             raise InvalidVersion(requested) from None
         ep = registry.resolve(name, parsed if version else _MAX_VERSION)
+        fallback = hooks.fallback()
+        if (ep is None or ep.forward_when_linked) and fallback is not None and fallback.active():
+            if ep is not None:
+                actual = ep.version_text
+            _check_headers(request)
+            return _dispatch_with_fallback(request, name, version, requested, ep, fallback)
         if ep is None:
             raise NotFound(f"Unable to find endpoint for name {name} and version {requested}")
         actual = ep.version_text
         _check_headers(request)
-        call = ApiCall(request=request, endpoint=name, version=requested, data=request_data(request))
-        if ep.auth:
-            authentication.authenticate(call)
-            metering.record(call.workspace_id)
-            if call.is_impersonated:
-                if not ep.impersonated:
-                    raise Forbidden(impersonation_refusal(call, name))
-                with acting_on_behalf(caller_id=call.impersonated_by, owner_id=call.user_id):
-                    data = ep.func(call)
-                return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
-        data = ep.func(call)
-        return envelope(name=name, requested_version=requested, actual_version=actual, data=data)
+        call = ApiCall(
+            request=request,
+            endpoint=name,
+            version=requested,
+            data=request_data(request),
+            path_version=version,
+        )
+        return _run(call, ep)
     except ApiError as exc:
         error = exc
     except ValidationError as exc:
@@ -198,6 +198,36 @@ def dispatch(request: HttpRequest, name: str, version: str | None = None) -> Htt
         msg=error.msg,
         error_data=error.data,
     )
+
+
+def _run(call: ApiCall, ep: registry.Endpoint, *, authenticated: bool = False) -> HttpResponse:
+    """Authenticate (unless the endpoint does it itself), then run the endpoint function."""
+    if ep.auth:
+        if not authenticated:
+            authentication.authenticate(call)
+        hooks.run_after_authentication(call, ep)
+        if call.is_impersonated and not ep.impersonated:
+            raise Forbidden(impersonation_refusal(call, call.endpoint))
+    with hooks.call_context(call):
+        data = ep.func(call)
+    return envelope(
+        name=call.endpoint, requested_version=call.version, actual_version=ep.version_text, data=data
+    )
+
+
+def _dispatch_with_fallback(request, name, version, requested, ep, fallback) -> HttpResponse:
+    """A name the portal does not serve (or serves only without an upstream): authenticate, then
+    the fallback answers when it serves the caller's workspace (the body is left unread for it);
+    otherwise the portal's own endpoint, or 404."""
+    call = ApiCall(request=request, endpoint=name, version=requested, data={}, path_version=version)
+    authentication.authenticate(call)
+    if fallback.handles(call):
+        hooks.run_after_authentication(call, None)
+        return fallback.respond(call)
+    if ep is None:
+        raise NotFound(f"Unable to find endpoint for name {name} and version {requested}")
+    call.data = request_data(request)
+    return _run(call, ep, authenticated=True)
 
 
 @csrf_exempt

@@ -7,7 +7,8 @@ import pytest
 
 from access import services
 from access.impersonation import ImpersonationDenied, impersonation_check, parse_user_id
-from settings_portal.api import authentication, endpoints
+from accounts import api as accounts_api
+from settings_portal.api import authentication
 from tests.api.conftest import Api, basic
 from workspaces import revocation
 from workspaces.credentials import credential_create, credential_revoke
@@ -20,7 +21,7 @@ IMPERSONATE = "X-ClearML-Impersonate-As"
 def _fresh_api_state(settings):
     revocation.reset()
     authentication.reset_last_used_throttle()
-    endpoints.profile_cache_clear()
+    accounts_api.profile_cache_clear()
     if settings.REDIS_URL:
         assert revocation.wait_listening(timeout=5)
     yield

@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from settings_portal.api import authentication, endpoints
+from accounts import api as accounts_api
+from gateway import cache as gateway_cache
+from settings_portal.api import authentication
 from workspaces import revocation
 from workspaces.credentials import credential_create
 
@@ -17,8 +19,9 @@ def _fresh_api_state(settings):
     revoke must then reach the cache through publish_revoked after the commit (tests
     run it with `django_capture_on_commit_callbacks(execute=True)`)."""
     revocation.reset()
+    gateway_cache.reset()
     authentication.reset_last_used_throttle()
-    endpoints.profile_cache_clear()
+    accounts_api.profile_cache_clear()
     if settings.REDIS_URL:
         assert revocation.wait_listening(timeout=5), "the revocation listener did not subscribe"
     yield

@@ -142,7 +142,8 @@ def test_wrong_method_is_405_envelope(client, method):
     assert response.json()["meta"]["result_code"] == 405
 
 
-def test_unknown_endpoint_is_404_like_the_open_source_server(api):
+def test_unknown_endpoint_is_404_like_the_open_source_server(api, db):
+    # db: whether a name is forwarded depends on the workspaces linked to a ClearML server (gateway/).
     status, body = api.call("nosuch.thing")
     assert_envelope(status, body, code=404, name="nosuch.thing")
     assert (
@@ -151,7 +152,7 @@ def test_unknown_endpoint_is_404_like_the_open_source_server(api):
     )
 
 
-def test_endpoint_below_its_min_version_is_404(api):
+def test_endpoint_below_its_min_version_is_404(api, db):
     @endpoint("test.recent", auth=False, min_version="2.20")
     def recent(call):
         return {"ok": True}

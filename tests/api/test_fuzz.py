@@ -143,8 +143,7 @@ def test_any_impersonation_headers(client, member_key, target, tenant):
 
 # --- Every registered endpoint -------------------------------------------------------------------
 
-registry.autodiscover()
-ENDPOINTS = registry.names()
+ENDPOINTS = registry.names()  # every app registered its endpoints from its AppConfig.ready()
 # How the endpoints read their fields: call.data.get("x"), _text(call, "x"), call.str_field("x").
 _FIELD = re.compile(r"""(?:data\.get\(|_text\(call,\s*|str_field\(|data\[)\s*["']([a-z_]+)["']""")
 

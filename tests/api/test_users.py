@@ -1,7 +1,7 @@
 """users.get_current_user, users.get_preferences, the users.get_vaults placeholder, debug.ping."""
 
+from accounts import api as accounts_api
 from accounts.models import UserPreferences
-from settings_portal.api import endpoints
 
 
 def test_current_user_shape(api, member, workspace, member_token):
@@ -34,8 +34,8 @@ def test_current_user_is_served_from_a_short_lived_snapshot(
         assert api.call("users.get_current_user", token=member_token)[0] == 200
     member.username = "renamed"
     member.save(update_fields=["username"])
-    monkeypatch.setattr(endpoints, "PROFILE_TTL", 0.0)
-    endpoints.profile_cache_clear()
+    monkeypatch.setattr(accounts_api, "PROFILE_TTL", 0.0)
+    accounts_api.profile_cache_clear()
     assert api.call("users.get_current_user", token=member_token)[1]["data"]["user"]["name"] == "renamed"
 
 
@@ -53,7 +53,7 @@ def test_get_vaults_placeholder_answers_no_vaults(api, member_token):
     from settings_portal.api import registry
 
     with registry.replaced("users.get_vaults"):
-        registry.endpoint("users.get_vaults", fallback=True)(endpoints.get_vaults_placeholder)
+        registry.endpoint("users.get_vaults", fallback=True)(accounts_api.get_vaults_placeholder)
         status, body = api.call(
             "users.get_vaults",
             method="get",

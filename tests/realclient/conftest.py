@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from settings_portal.api import authentication, endpoints
+from accounts import api as accounts_api
+from settings_portal.api import authentication
 from workspaces import revocation
 
 BIN = Path(sys.executable).parent
@@ -38,7 +39,7 @@ def portal(live_server, settings):
     settings.PORTAL_FILES_URL = ""
     revocation.reset()
     authentication.reset_last_used_throttle()
-    endpoints.profile_cache_clear()
+    accounts_api.profile_cache_clear()
     yield Portal(
         base_url=live_server.url,
         api_url=settings.PORTAL_API_URL,

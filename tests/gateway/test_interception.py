@@ -1,0 +1,129 @@
+"""The interception registry: a before-hook checks or rewrites a forwarded call, an after-hook
+observes its answer (test-only hooks; Access Rules and resource policies register real ones)."""
+
+import gzip
+import json
+
+import pytest
+
+from gateway.interception import Forwarded, after_forward, before_forward, hooks_for, registered
+from settings_portal.api import errors
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_before_hook_can_refuse_with_an_envelope(api, linked, member_token, member, standin):
+    seen = []
+
+    def only_own_queue(forwarded: Forwarded) -> None:
+        seen.append((forwarded.name, forwarded.call.user.pk, forwarded.body))
+        if forwarded.body.get("queue") != "mine":
+            raise errors.RoleNotAllowed(f"you may not enqueue into {forwarded.body.get('queue')}")
+
+    with registered("tasks.enqueue", before=only_own_queue):
+        status, body = api.call("tasks.enqueue", {"task": "t1", "queue": "theirs"}, token=member_token)
+    assert (status, body["meta"]["result_code"], body["meta"]["result_subcode"]) == (403, 403, 20)
+    assert body["meta"]["result_msg"].endswith("you may not enqueue into theirs")
+    assert seen == [("tasks.enqueue", member.pk, {"task": "t1", "queue": "theirs"})]
+    assert not standin.requests_for("tasks.enqueue")
+
+
+def test_a_before_hook_can_rewrite_the_body_even_when_it_came_gzipped(api, linked, member_token, standin):
+    def rename(forwarded: Forwarded) -> None:
+        forwarded.body["name"] = forwarded.body["name"] + " (checked)"
+
+    raw = gzip.compress(json.dumps({"name": "Rewritten"}).encode())
+    with registered("projects.*", before=rename):
+        response = api.send("projects.create", raw, token=member_token, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200
+    seen = standin.requests_for("projects.create")[-1]
+    assert seen.json() == {"name": "Rewritten (checked)"}
+    assert "content-encoding" not in seen.header_names()
+
+
+def test_json_lines_reach_a_hook_as_a_list(api, linked, member_token, standin):
+    kept = []
+
+    def drop_debug(forwarded: Forwarded) -> None:
+        kept.append(len(forwarded.body))
+        forwarded.body[:] = [event for event in forwarded.body if event.get("metric") != "debug"]
+
+    project = api.call("projects.create", {"name": "Hooks"}, token=member_token)[1]["data"]["id"]
+    task = api.call(
+        "tasks.create", {"name": "hooked", "type": "training", "project": project}, token=member_token
+    )[1]["data"]["id"]
+    lines = "\n".join(
+        json.dumps(
+            {
+                "type": "training_stats_scalar",
+                "task": task,
+                "metric": metric,
+                "variant": "v",
+                "iter": 0,
+                "value": 1,
+            }
+        )
+        for metric in ("loss", "debug", "acc")
+    )
+    with registered("events.add_batch", before=drop_debug):
+        response = api.send(
+            "events.add_batch", lines.encode(), token=member_token, content_type="application/json-lines"
+        )
+    assert response.status_code == 200
+    assert api.json_of(response)["data"]["added"] == 2
+    assert kept == [3]
+    assert sorted(e["metric"] for e in standin.events_of(task)) == ["acc", "loss"]
+
+
+def test_a_malformed_body_never_skips_a_check(api, linked, member_token, standin):
+    with registered("tasks.enqueue", before=lambda forwarded: None):
+        status, body = api.call("tasks.enqueue", "{not json", token=member_token)
+    assert (status, body["meta"]["result_code"]) == (400, 400)
+    assert not standin.requests_for("tasks.enqueue")
+
+
+def test_an_after_hook_sees_status_and_answer_and_cannot_break_it(api, linked, member_token, standin):
+    observed = []
+
+    def observe(forwarded: Forwarded, status: int, response: dict | None) -> None:
+        observed.append((forwarded.name, forwarded.upstream_user.upstream_id, status, response["data"]))
+        raise RuntimeError("a broken observer")
+
+    with registered("projects.create", after=observe):
+        response = api.send(
+            "projects.create",
+            json.dumps({"name": "Observed"}),
+            token=member_token,
+            headers={"Accept-Encoding": "gzip"},
+        )
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+    ((name, upstream_user, status, data),) = observed
+    assert (name, status) == ("projects.create", 200)
+    assert data["id"] == json.loads(gzip.decompress(response.content_bytes))["data"]["id"]
+    assert upstream_user == standin.requests_for("projects.create")[-1].effective_identity.user
+
+
+def test_calls_without_hooks_are_not_parsed():
+    @before_forward("models.*")
+    def models_check(forwarded):
+        pass
+
+    @after_forward("*")
+    def everything(forwarded, status, response):
+        pass
+
+    try:
+        assert hooks_for("models.get_all") == ((models_check,), (everything,))
+        assert hooks_for("tasks.get_all") == ((), (everything,))
+    finally:
+        from gateway.interception import unregister
+
+        unregister(models_check)
+        unregister(everything)
+    assert hooks_for("tasks.get_all") == ((), ())
+
+
+@pytest.mark.parametrize("name", ["", "tasks", "a.b.c", ".x"])
+def test_bad_patterns_are_refused(name):
+    with pytest.raises(ValueError):
+        before_forward(name)
