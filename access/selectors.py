@@ -21,23 +21,23 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower
 
-from .models import BUILTIN_DESCRIPTIONS, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
+from accounts.models import User
+from workspaces.models import Credential, Invitation, Membership, Role
+from workspaces.selectors import membership_find, seat_count
+
+from .models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
 
 GROUP_PREVIEW_SIZE = 5
 BUILTIN_ORDER = {BuiltinGroup.USERS: 0, BuiltinGroup.ADMINS: 1, BuiltinGroup.QUEUE_ADMINS: 2}
 
 
-def builtin_groups_ensure(*, workspace) -> dict[str, UserGroup]:
-    """The workspace's three built-in groups, created on first use."""
-    existing = {g.builtin: g for g in UserGroup.objects.for_workspace(workspace).exclude(builtin="")}
-    for builtin in BuiltinGroup:
-        if builtin.value not in existing:
-            existing[builtin.value], _ = UserGroup.objects.get_or_create(
-                workspace=workspace,
-                builtin=builtin.value,
-                defaults={"name": builtin.label, "description": BUILTIN_DESCRIPTIONS[builtin]},
-            )
-    return existing
+def builtin_groups(*, workspace) -> dict[str, UserGroup]:
+    """The workspace's three built-in groups by their BuiltinGroup value (created with the workspace)."""
+    return {g.builtin: g for g in UserGroup.objects.for_workspace(workspace).exclude(builtin="")}
+
+
+# Until the views call `builtin_groups`: it no longer creates anything.
+builtin_groups_ensure = builtin_groups
 
 
 def user_group_ids(*, workspace, user, membership=None) -> set[int]:
@@ -46,29 +46,25 @@ def user_group_ids(*, workspace, user, membership=None) -> set[int]:
     `Admins` membership follows the workspace role (Membership.role >= ADMIN), so that
     one source of truth decides who administers a workspace. MEMBERSHIP: USER's membership
     as the caller sees it (an impersonated API token's role is capped at member, so it is
-    not in `Admins`); loaded when not given.
+    not in `Admins`); loaded when not given. One query with MEMBERSHIP given.
     """
-    from workspaces.models import Membership
-
     if membership is None:
-        membership = Membership.objects.filter(workspace=workspace, user=user).first()
+        membership = membership_find(workspace=workspace, user=user)
     if membership is None:
         return set()
-    groups = builtin_groups_ensure(workspace=workspace)
-    ids = set(
-        GroupMembership.objects.filter(group__workspace=workspace, user=user)
-        .exclude(group__builtin__in=[BuiltinGroup.USERS, BuiltinGroup.ADMINS])
-        .values_list("group_id", flat=True)
+    implicit = [BuiltinGroup.USERS, BuiltinGroup.ADMINS] if membership.is_admin else [BuiltinGroup.USERS]
+    stored = GroupMembership.objects.filter(group__workspace=workspace, user=user).exclude(
+        group__builtin__in=[BuiltinGroup.USERS, BuiltinGroup.ADMINS]
     )
-    ids.add(groups[BuiltinGroup.USERS].pk)
-    if membership.is_admin:
-        ids.add(groups[BuiltinGroup.ADMINS].pk)
-    return ids
+    return set(
+        UserGroup.objects.for_workspace(workspace)
+        .filter(Q(builtin__in=implicit) | Q(pk__in=stored.values("group_id")))
+        .values_list("pk", flat=True)
+    )
 
 
 def _last_used_subquery(workspace, user_ref: str):
     """The latest use of any of the user's credentials in WORKSPACE (their API activity)."""
-    from workspaces.models import Credential
 
     return Subquery(
         Credential.objects.filter(workspace=workspace, user=OuterRef(user_ref), last_used_at__isnull=False)
@@ -98,7 +94,6 @@ def member_row_list(*, workspace, query: str = "") -> QuerySet:
     One SQL query per page (a UNION), so the table stays fast with 10,000 members.
     Service accounts have their own table.
     """
-    from workspaces.models import Invitation, Membership
 
     members = Membership.objects.for_workspace(workspace).filter(user__is_service_account=False)
     invitations = Invitation.objects.for_workspace(workspace).pending()
@@ -137,10 +132,8 @@ def member_row_list(*, workspace, query: str = "") -> QuerySet:
 def member_count(*, workspace) -> int:
     """What counts against Workspace.max_members, as the invitation service enforces it:
     memberships (service accounts included) and pending invitations."""
-    from workspaces.models import Invitation, Membership
 
-    members = Membership.objects.for_workspace(workspace).count()
-    return members + Invitation.objects.for_workspace(workspace).pending().count()
+    return seat_count(workspace=workspace)
 
 
 def group_names_by_user(*, workspace, user_ids) -> dict:
@@ -159,7 +152,6 @@ def group_names_by_user(*, workspace, user_ids) -> dict:
 
 def row_groups(*, role: int | None, names: list[str]) -> list[str]:
     """The groups shown in a table row: Admins (from the role) first, then the stored ones."""
-    from workspaces.models import Role
 
     shown = ["Admins"] if role is not None and role >= Role.ADMIN else []
     return shown + list(names)
@@ -167,7 +159,6 @@ def row_groups(*, role: int | None, names: list[str]) -> list[str]:
 
 def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccount]:
     """The SERVICE ACCOUNTS table with credential counts, role and last activity, in one query."""
-    from workspaces.models import Credential, Membership
 
     active_credentials = (
         Credential.objects.filter(workspace=workspace, user=OuterRef("user_id"), revoked_at__isnull=True)
@@ -176,7 +167,7 @@ def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccou
         .annotate(n=Count("pk"))
         .values("n")
     )
-    membership = Membership.objects.filter(workspace=workspace, user=OuterRef("user_id"))
+    membership = Membership.objects.for_workspace(workspace).filter(user=OuterRef("user_id"))
     accounts = ServiceAccount.objects.for_workspace(workspace).select_related("user")
     if query:
         accounts = accounts.filter(Q(name__icontains=query) | Q(user__id__icontains=query.replace("-", "")))
@@ -190,7 +181,6 @@ def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccou
 
 
 def service_account_credentials(*, account: ServiceAccount) -> QuerySet:
-    from workspaces.models import Credential
 
     return Credential.objects.for_workspace(account.workspace).active().filter(user=account.user)
 
@@ -211,9 +201,7 @@ def group_list(*, workspace, query: str = "") -> list[GroupRow]:
 
     A bounded number of queries whatever the number of groups or members.
     """
-    from workspaces.models import Membership, Role
 
-    builtin_groups_ensure(workspace=workspace)
     preview = Prefetch(
         "memberships",
         queryset=GroupMembership.objects.select_related("user").order_by(Lower("user__username"))[
@@ -236,7 +224,7 @@ def group_list(*, workspace, query: str = "") -> list[GroupRow]:
     if query:
         groups = groups.filter(Q(name__icontains=query) | Q(description__icontains=query))
     members = Membership.objects.for_workspace(workspace)
-    admins = members.filter(role__gte=Role.ADMIN)
+    admins = members.admins()
 
     def names(qs) -> list[str]:
         return list(
@@ -258,8 +246,6 @@ def group_list(*, workspace, query: str = "") -> list[GroupRow]:
 
 def group_members(*, group: UserGroup) -> list:
     """The members of GROUP as users (Admins: the administrators; Users: everyone)."""
-    from accounts.models import User
-    from workspaces.models import Role
 
     # One filter() call per relation: the role must be the one in this workspace.
     if group.builtin == BuiltinGroup.ADMINS:
@@ -273,7 +259,6 @@ def group_members(*, group: UserGroup) -> list:
 
 def member_search(*, workspace, query: str = "", exclude=(), limit: int = 20) -> list:
     """Users and service accounts of WORKSPACE whose username or email contains QUERY."""
-    from accounts.models import User
 
     users = User.objects.filter(memberships__workspace=workspace).exclude(pk__in=list(exclude))
     if query:
@@ -287,7 +272,6 @@ def member_search(*, workspace, query: str = "", exclude=(), limit: int = 20) ->
 
 def workspace_users(*, workspace, user_ids) -> list:
     """The members of WORKSPACE among USER_IDS (ids that are not members are dropped)."""
-    from accounts.models import User
 
     return list(
         User.objects.filter(pk__in=list(user_ids), memberships__workspace=workspace).order_by(

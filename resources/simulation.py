@@ -16,7 +16,6 @@ from typing import Any
 from django.db import transaction
 
 from access.models import UserGroup
-from access.selectors import builtin_groups_ensure
 from access.services import group_create
 from accounts.services import user_create
 from workspaces.models import Workspace
@@ -132,7 +131,6 @@ class Run:
 
     def load_policies(self) -> None:
         ws = self.workspace
-        builtin_groups_ensure(workspace=ws)
         profiles = {p.name: p for p in Profile.objects.for_workspace(ws)}
         for policy in self.scenario.get("policies", []):
             group_name = policy.get("group") or policy["name"]

@@ -105,9 +105,9 @@ def test_group_targets_grant_their_members(workspace, owner, setup, member, stra
 
 
 def test_the_builtin_users_group_covers_everyone(workspace, owner, setup, stranger):
-    from access.selectors import builtin_groups_ensure
+    from access.selectors import builtin_groups
 
-    users = builtin_groups_ensure(workspace=workspace)["users"]
+    users = builtin_groups(workspace=workspace)["users"]
     make_rule(workspace, owner, QUEUE, setup["queue"], READ, groups=[users])
     assert rules.can(stranger, workspace, QUEUE, setup["queue"], READ)
     assert not rules.can(stranger, workspace, QUEUE, setup["queue"], MODIFY)

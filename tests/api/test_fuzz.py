@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from access.models import GroupMembership, UserGroup
-from access.selectors import builtin_groups_ensure
+from access.selectors import builtin_groups
 from resources import services as resource_services
 from resources.models import Queue
 from settings_portal.api import registry
@@ -181,7 +181,7 @@ def seeded(workspace, owner, member):
     pools, profiles, _ = provision_config(
         workspace, owner, pools={"gpu": 4}, profiles={"4x": 4}, links=[("4x-gpu", "4x", "gpu")]
     )
-    builtin_groups_ensure(workspace=workspace)  # made on first use otherwise, which is no client's change
+    builtin_groups(workspace=workspace)  # made on first use otherwise, which is no client's change
     group = UserGroup.objects.create(workspace=workspace, name="Dev")
     GroupMembership.objects.create(group=group, user=owner)  # so the owner's tasks.enqueue goes through
     resource_services.policy_create(
