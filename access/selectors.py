@@ -25,7 +25,8 @@ from accounts.models import User
 from workspaces.models import Credential, Invitation, Membership, Role
 from workspaces.selectors import membership_find, seat_count
 
-from .models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
+from . import kinds as object_kinds
+from .models import AccessRule, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
 
 GROUP_PREVIEW_SIZE = 5
 BUILTIN_ORDER = {BuiltinGroup.USERS: 0, BuiltinGroup.ADMINS: 1, BuiltinGroup.QUEUE_ADMINS: 2}
@@ -278,3 +279,87 @@ def workspace_users(*, workspace, user_ids) -> list:
             Lower("username")
         )
     )
+
+
+# --- Access Rules -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RuleRow:
+    rule: AccessRule
+    object_label: str
+    users: list = field(default_factory=list)
+    service_accounts: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+
+
+def resource_objects(*, workspace, resource_type: str, query: str = "", limit: int = 50, pk=None) -> list:
+    """The objects of RESOURCE_TYPE in WORKSPACE whose name contains QUERY (or the one PK): [(id, label)],
+    as the kind's owner registered them with access.permissions."""
+    kind = object_kinds.kind_get(resource_type)
+    if kind is None or kind.search is None:
+        return []
+    return kind.search(workspace=workspace, query=query, pk=pk, limit=limit)
+
+
+def object_labels(*, workspace, rules) -> dict:
+    """{(resource type, id): name} for the objects the RULES name, one query per kind named."""
+    wanted: dict = defaultdict(set)
+    for rule in rules:
+        if rule.object_id is not None:
+            wanted[rule.resource_type].add(rule.object_id)
+    labels = {}
+    for resource_type, ids in wanted.items():
+        kind = object_kinds.kind_get(resource_type)
+        if kind is None or kind.names is None:
+            continue
+        for pk, name in kind.names(workspace=workspace, ids=ids).items():
+            labels[(resource_type, pk)] = name
+    return labels
+
+
+def rule_list(*, workspace, resource_type: str = "", target: str = "") -> list[RuleRow]:
+    """The Access Rules table, filtered by resource type and by target name; bounded queries."""
+    rules = AccessRule.objects.for_workspace(workspace).prefetch_related(
+        Prefetch(
+            "users", queryset=User.objects.select_related("service_account").order_by(Lower("username"))
+        ),
+        Prefetch("groups", queryset=UserGroup.objects.order_by(Lower("name"))),
+    )
+    if resource_type in AccessRule.ResourceType.values:
+        rules = rules.filter(resource_type=resource_type)
+    if target:
+        rules = rules.filter(
+            Q(users__username__icontains=target)
+            | Q(users__email__icontains=target)
+            | Q(users__service_account__name__icontains=target)
+            | Q(groups__name__icontains=target)
+        ).distinct()
+    rules = list(rules)
+    labels = object_labels(workspace=workspace, rules=rules)
+    rows = []
+    for rule in rules:
+        if rule.object_id is None:
+            label = f"All {rule.get_resource_type_display().lower()}"
+        else:
+            label = labels.get((rule.resource_type, rule.object_id), f"#{rule.object_id} (deleted)")
+        users = list(rule.users.all())
+        rows.append(
+            RuleRow(
+                rule,
+                label,
+                users=[u for u in users if not u.is_service_account],
+                service_accounts=[u for u in users if u.is_service_account],
+                groups=list(rule.groups.all()),
+            )
+        )
+    return rows
+
+
+def target_search(*, workspace, query: str = "", exclude_users=(), exclude_groups=(), limit: int = 20):
+    """Members (users, service accounts) and groups of WORKSPACE matching QUERY, for the picker."""
+    users = member_search(workspace=workspace, query=query, exclude=exclude_users, limit=limit)
+    groups = UserGroup.objects.for_workspace(workspace).exclude(pk__in=list(exclude_groups))
+    if query:
+        groups = groups.filter(name__icontains=query)
+    return users, list(groups.order_by(Lower("name"))[:limit])

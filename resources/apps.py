@@ -5,3 +5,12 @@ class ResourcesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "resources"
     verbose_name = "Resource configuration"
+
+    def ready(self) -> None:
+        from access.kinds import kind_register
+
+        from . import kinds
+
+        # Access Rules govern the portal's queues and the jobs in them.
+        kind_register(kinds.QUEUE)
+        kind_register(kinds.TASK)

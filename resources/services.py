@@ -17,9 +17,12 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from access.permissions import MODIFY, require
+from access.selectors import user_group_ids
 from settings_portal.names import name_digest, name_key
 from workspaces.audit import audit_log, changes
 from workspaces.models import Workspace
+from workspaces.selectors import membership_find
 
 from . import draft as drafts
 from .models import Job, JobState, Link, Policy, Pool, Profile, Queue, ResourceSettings
@@ -707,8 +710,6 @@ def next_seqs(n: int) -> list[int]:
 def can_enqueue(*, workspace: Workspace, user, queue: Queue, membership=None) -> bool:
     """USER may enqueue into QUEUE: they are in its policy's user group (MEMBERSHIP: as the
     caller sees it, see access.selectors.user_group_ids)."""
-    from access.selectors import user_group_ids
-
     group_id = queue.policy.group_id
     return group_id is not None and group_id in user_group_ids(
         workspace=workspace, user=user, membership=membership
@@ -725,16 +726,23 @@ def job_enqueue(
     task_id: str = "",
     job: Job | None = None,
     check_group: bool = True,
+    membership=None,
 ) -> Job:
     """Put a job at the end of QUEUE (a new one, or JOB again from draft/completed/aborted).
 
     The caller must be in the policy's user group (CHECK_GROUP=False only for operator
-    commands and the simulator).
+    commands and the simulator) and, whoever ACTOR is, may modify QUEUE under the Access
+    Rules. MEMBERSHIP: ACTOR's membership as the caller sees it (the API's, capped under
+    impersonation); loaded when not given. ACTOR None: an operator command, no checks.
     """
     if queue.workspace_id != workspace.pk:
         raise ValidationError("No such queue.")
-    if check_group and not can_enqueue(workspace=workspace, user=actor, queue=queue):
+    if actor is not None and membership is None:
+        membership = membership_find(workspace=workspace, user=actor)
+    if check_group and not can_enqueue(workspace=workspace, user=actor, queue=queue, membership=membership):
         raise PermissionDenied(f"You are not in the user group of the policy “{queue.policy.name}”.")
+    if actor is not None:
+        require(membership, queue, MODIFY, f"An access rule denies modifying the queue “{queue.name}”.")
     now = timezone.now()
     (seq,) = next_seqs(1)
     values = {
@@ -789,8 +797,16 @@ def job_complete(*, job: Job, actor=None) -> bool:
 
 
 @transaction.atomic
-def job_abort(*, job: Job, actor, audit: bool = True) -> bool:
-    """Abort a pending job (it leaves its queue) or a running one (its resources are freed)."""
+def job_abort(*, job: Job, actor, audit: bool = True, membership=None) -> bool:
+    """Abort a pending job (it leaves its queue) or a running one (its resources are freed).
+
+    ACTOR must be allowed to modify the job under the Access Rules (MEMBERSHIP as for
+    job_enqueue); ACTOR None: the operator. False when the job was not queued or running.
+    """
+    if actor is not None:
+        if membership is None:
+            membership = membership_find(workspace=job.workspace, user=actor)
+        require(membership, job, MODIFY, "An access rule denies modifying this task.")
     was = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
     done = Job.objects.filter(pk=job.pk, state__in=[JobState.PENDING, JobState.RUNNING]).update(
         state=JobState.ABORTED, finished_at=timezone.now()

@@ -11,7 +11,7 @@ def membership_find(*, workspace: Workspace, user) -> Membership | None:
     """USER's membership of WORKSPACE, or None (not a member, or no user)."""
     if user is None or getattr(user, "pk", None) is None:
         return None
-    return Membership.objects.for_workspace(workspace).filter(user=user).first()
+    return Membership.objects.for_workspace(workspace).select_related("workspace").filter(user=user).first()
 
 
 def is_member(*, workspace: Workspace, user) -> bool:

@@ -22,7 +22,7 @@ from access import services
 from access.models import ImpersonationGrant, ServiceAccount
 from access.selectors import builtin_groups
 from settings_portal.api import registry, tokens
-from tests.access.test_access_rules import MODIFY, QUEUE, READ, make_rule, setup  # noqa: F401  (fixture)
+from tests.access.test_access_rules import QUEUE, READ, make_rule
 from tests.access.test_impersonation import IMPERSONATE, claims_of, impersonate, login
 from tests.api.conftest import Api, _fresh_api_state, basic  # noqa: F401  (autouse fixture)
 from workspaces import revocation
@@ -170,7 +170,7 @@ def test_access_rules_bind_an_impersonated_admin(
     owner,
     admin_member,
     member,
-    setup,  # noqa: F811  (the fixture imported from test_access_rules)
+    setup,
 ):
     from access.models import GroupMembership
 
