@@ -19,8 +19,8 @@ from django.core.exceptions import PermissionDenied
 from settings_portal.api import ApiCall, endpoint, errors
 from settings_portal.inputs import parse_id
 
-from . import services
 from .models import Job, JobState, Pool, Queue
+from .services import jobs
 
 STATUS = {
     JobState.DRAFT: "created",
@@ -104,7 +104,7 @@ def enqueue(call: ApiCall) -> dict:
         if task
         else None
     )
-    job = services.job_enqueue(
+    job = jobs.job_enqueue(
         workspace=call.workspace,
         actor=call.user,
         queue=queue,
@@ -131,7 +131,7 @@ def get_next_task(call: ApiCall) -> dict:
     pool = _by_id_or_name(Pool.objects.for_workspace(call.workspace), pool_ref)
     if pool is None:
         raise errors.InvalidId(f"no resource pool {pool_ref}")
-    job = services.job_fetch_next(
+    job = jobs.job_fetch_next(
         workspace=call.workspace,
         pool=pool,
         worker=_text(call, "worker") or call.headers.get("X-ClearML-Worker", ""),
@@ -155,7 +155,7 @@ def completed(call: ApiCall) -> dict:
     if not _is_agent(call):
         raise errors.RoleNotAllowed("agents need an administrator's or a service account's credentials")
     job = _job(call)
-    if not services.job_complete(job=job, actor=call.user):
+    if not jobs.job_complete(job=job, actor=call.user):
         raise errors.ValidationFailed(f"the job is {STATUS[JobState(job.state)]}, not running")
     job.refresh_from_db()
     return {"updated": 1, "fields": {"status": "completed"}, "job": job_data(job)}
@@ -167,7 +167,7 @@ def stopped(call: ApiCall) -> dict:
     if not (_is_agent(call) or (job.created_by_id is not None and job.created_by_id == call.user.pk)):
         raise PermissionDenied("only an agent or whoever enqueued the job can stop it")
     # The Access Rules are checked by the service (PermissionDenied answers 403).
-    if not services.job_abort(job=job, actor=call.user, audit=False, membership=call.membership):
+    if not jobs.job_abort(job=job, actor=call.user, audit=False, membership=call.membership):
         raise errors.ValidationFailed(f"the job is {STATUS[JobState(job.state)]}, not queued or running")
     job.refresh_from_db()
     return {"updated": 1, "fields": {"status": "stopped"}, "job": job_data(job)}

@@ -39,8 +39,8 @@ from access.models import UserGroup
 from accounts.models import CloudAccess
 from accounts.services import user_create
 from identity.models import IdentityConnection
-from resources import services as resource_services
 from resources.demo import load_resources_demo
+from resources.draft import link_key, pool_key, profile_key
 from resources.models import Job, JobState, Link, Policy, Pool, Profile, Queue
 from tests.factories import PASSWORD
 from tests.fuzzing import PORTAL_APPS, TRICKY, changed_tables, row_counts
@@ -176,11 +176,11 @@ KWARGS = {
     "access:group-delete": lambda w: {"pk": w.group.pk},
     "access:rule-edit": lambda w: {"pk": w.rule.pk},
     "access:rule-delete": lambda w: {"pk": w.rule.pk},
-    "resources:pool-edit": lambda w: {"key": resource_services.pool_key(w.pool.pk)},
-    "resources:pool-delete": lambda w: {"key": resource_services.pool_key(w.pool.pk)},
-    "resources:profile-edit": lambda w: {"key": resource_services.profile_key(w.profile.pk)},
-    "resources:profile-delete": lambda w: {"key": resource_services.profile_key(w.profile.pk)},
-    "resources:link-delete": lambda w: {"key": resource_services.link_key(w.link.pk)},
+    "resources:pool-edit": lambda w: {"key": pool_key(w.pool.pk)},
+    "resources:pool-delete": lambda w: {"key": pool_key(w.pool.pk)},
+    "resources:profile-edit": lambda w: {"key": profile_key(w.profile.pk)},
+    "resources:profile-delete": lambda w: {"key": profile_key(w.profile.pk)},
+    "resources:link-delete": lambda w: {"key": link_key(w.link.pk)},
     "resources:policy-edit": lambda w: {"pk": w.policy.pk},
     "resources:policy-delete": lambda w: {"pk": w.policy.pk},
     "resources:job-abort": lambda w: {"pk": w.job.pk},

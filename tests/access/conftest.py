@@ -4,8 +4,9 @@ from django.core.cache import cache
 from access import services
 from access.models import GroupMembership, UserGroup
 from accounts.services import user_create
-from resources import services as resource_services
 from resources.models import Job
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set
 from tests.resources.helpers import provision_config
 from workspaces import invitations
 from workspaces.models import Role
@@ -65,17 +66,17 @@ def setup(workspace, owner, member):
     GroupMembership.objects.create(group=dev, user=member)
     queues = {}
     for name in ("dev-4x", "other-4x"):
-        policy = resource_services.policy_create(
+        policy = policy_create(
             workspace=workspace,
             actor=owner,
             name=f"policy {name}",
             group=dev,
             reservation=0,
             limit=8,
-            queues=[resource_services.QueueSpec(profile=profiles["4x"], name=name)],
+            queues=[QueueSpec(profile=profiles["4x"], name=name)],
         )
         queues[name] = policy.queues.get()
-    resource_services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     jobs = {
         name: Job.objects.create(
             workspace=workspace, name=name, task_id=name, queue=queues["dev-4x"], queue_name="dev-4x"

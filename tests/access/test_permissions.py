@@ -10,8 +10,8 @@ from access import kinds as access_kinds
 from access import permissions
 from access.kinds import ObjectKind, ObjectRef
 from access.models import AccessRule
-from resources import services as resource_services
 from resources.models import Job, JobState, Queue
+from resources.services.jobs import job_abort, job_enqueue
 from tests.access.test_access_rules import MODIFY, QUEUE, READ, TASK, make_rule
 from workspaces.selectors import membership_find
 
@@ -161,14 +161,14 @@ def test_job_abort_enforces_the_rules_for_every_caller(workspace, owner, setup, 
     Job.objects.filter(pk=job.pk).update(state=JobState.PENDING)
     make_rule(workspace, owner, TASK, job, READ, users=[stranger])
     with pytest.raises(PermissionDenied, match="access rule"):
-        resource_services.job_abort(job=job, actor=stranger)
+        job_abort(job=job, actor=stranger)
     job.refresh_from_db()
     assert job.state == JobState.PENDING
-    assert resource_services.job_abort(job=job, actor=owner)  # an administrator
+    assert job_abort(job=job, actor=owner)  # an administrator
 
 
 def test_job_enqueue_enforces_the_rules_for_every_caller(workspace, owner, setup, member):
     make_rule(workspace, owner, QUEUE, setup["queue"], READ, users=[member])
     with pytest.raises(PermissionDenied, match="access rule"):
-        resource_services.job_enqueue(workspace=workspace, actor=member, queue=setup["queue"], name="x")
+        job_enqueue(workspace=workspace, actor=member, queue=setup["queue"], name="x")
     assert not Job.objects.filter(name="x").exists()
