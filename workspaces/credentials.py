@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from settings_portal.crypto import hashes_match, keyed_hash
 
+from . import revocation
 from .audit import audit_log
 from .models import Credential, Membership, Workspace
 
@@ -146,8 +147,6 @@ def credential_revoke(*, credential: Credential, actor, check: bool = True) -> C
 
 def credential_revoked(credential_id: int) -> None:
     """Hook called after a revoke commits; the API's revocation cache listens here."""
-    from . import revocation
-
     revocation.publish_revoked(credential_id)
 
 
