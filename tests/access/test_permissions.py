@@ -1,7 +1,9 @@
 """access.permissions: `restrict` and `can` make one decision; kinds are registry entries (portal-stored
 or resolved elsewhere); the services that write enforce the rules whoever calls them."""
 
+import ast
 import itertools
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -172,3 +174,24 @@ def test_job_enqueue_enforces_the_rules_for_every_caller(workspace, owner, setup
     with pytest.raises(PermissionDenied, match="access rule"):
         job_enqueue(workspace=workspace, actor=member, queue=setup["queue"], name="x")
     assert not Job.objects.filter(name="x").exists()
+
+
+def test_access_imports_no_app_that_owns_objects():
+    """The kinds come to access through the registry: access never imports resources (or the gateway)."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = {}
+    for path in (root / "access").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+        } | {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        if modules & {"resources", "vaults", "billing", "identity", "gateway"}:
+            offenders[str(path.relative_to(root))] = sorted(modules)
+    assert offenders == {}
