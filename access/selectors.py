@@ -37,10 +37,6 @@ def builtin_groups(*, workspace) -> dict[str, UserGroup]:
     return {g.builtin: g for g in UserGroup.objects.for_workspace(workspace).exclude(builtin="")}
 
 
-# Until the views call `builtin_groups`: it no longer creates anything.
-builtin_groups_ensure = builtin_groups
-
-
 def user_group_ids(*, workspace, user, membership=None) -> set[int]:
     """Ids of every group of WORKSPACE that USER belongs to, the implicit `Users` group included.
 

@@ -33,7 +33,6 @@ from django.utils.http import urlsafe_base64_encode
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from access import rules as access_rules
 from access import services as access_services
 from access.models import UserGroup
 from accounts.models import CloudAccess
@@ -96,7 +95,7 @@ class World:
             workspace=ws, actor=self.owner, name="ci-bot", allow_impersonation=True
         )
         self.queue = Queue.objects.for_workspace(ws).order_by("pk").first()
-        self.rule = access_rules.rule_create(
+        self.rule = access_services.rule_create(
             workspace=ws,
             actor=self.owner,
             resource_type="queue",
