@@ -173,9 +173,13 @@ def rule_index(membership, kinds: Iterable[str], *, ids: dict[str, Iterable] | N
     if not rows:  # the common case: no rule, one query
         return index
     groups = user_group_ids(workspace=workspace_id, user=user_id, membership=membership)
+    # The rules that name one of the member's groups: looked up by the (few) groups, not by the
+    # (possibly thousands of) rule ids.
     through_group = set(
         AccessRule.groups.through.objects.filter(
-            accessrule_id__in=[row[0] for row in rows], usergroup_id__in=groups
+            usergroup_id__in=groups,
+            accessrule__workspace_id=workspace_id,
+            accessrule__resource_type__in=kinds,
         ).values_list("accessrule_id", flat=True)
     )
     for pk, kind, object_id, permission, targets_user in rows:
