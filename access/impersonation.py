@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from workspaces import revocation
 from workspaces.audit import audit_log
 from workspaces.models import Credential, Membership, Role
 
@@ -191,8 +192,6 @@ def grant_db_verdict(grant_id: int) -> tuple[str | None, frozenset[str]]:
     REVOKED (the grant or its credential revoked, or gone), REFUSED (the caller or the owner
     deactivated, or no longer holding what the grant stood on), None (allowed);
     and the ids of the two users it depends on."""
-    from workspaces.revocation import REFUSED, REVOKED
-
     row = (
         ImpersonationGrant.objects.filter(pk=grant_id)
         .annotate(**_grant_rights())
@@ -210,12 +209,12 @@ def grant_db_verdict(grant_id: int) -> tuple[str | None, frozenset[str]]:
         .first()
     )
     if row is None or row[0] is not None or row[1] is not None:
-        return REVOKED, frozenset()
+        return revocation.REVOKED, frozenset()
     _, _, caller_id, owner_id, caller_active, owner_active, owner_is_member, caller_role, caller_flag = row
     users = frozenset({caller_id.hex, owner_id.hex})
     may = caller_role is not None and (caller_role >= Role.ADMIN or caller_flag)
     allowed = caller_active and owner_active and owner_is_member and may
-    return (None if allowed else REFUSED), users
+    return (None if allowed else revocation.REFUSED), users
 
 
 def grant_recheck(*, grant_id: int, credential_id: int, owner_id: str, workspace_id: str) -> Impersonation:
@@ -244,8 +243,6 @@ def grant_recheck(*, grant_id: int, credential_id: int, owner_id: str, workspace
 def grants_revoke(*, workspace, user, as_caller: bool = True, as_owner: bool = True, reason: str) -> int:
     """Revoke the active grants of WORKSPACE that USER obtained (AS_CALLER) or is impersonated
     by (AS_OWNER); their tokens stop at once once the transaction commits. Returns the count."""
-    from workspaces import revocation
-
     who = Q()
     if as_caller:
         who |= Q(caller=user)

@@ -103,7 +103,7 @@ class AccessRule(models.Model):
     """Who may read or modify a workspace resource held by the portal (queues and their tasks).
 
     OBJECT_ID None: every object of RESOURCE_TYPE. Targets: users (service accounts included) and groups.
-    Without any rule covering an object, every member may read and modify it (see access.rules.can).
+    Without any rule covering an object, every member may read and modify it (see access.permissions).
     """
 
     class ResourceType(models.TextChoices):

@@ -21,23 +21,20 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower
 
-from .models import BUILTIN_DESCRIPTIONS, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
+from accounts.models import User
+from workspaces.models import Credential, Invitation, Membership, Role
+from workspaces.selectors import membership_find, seat_count
+
+from . import kinds as object_kinds
+from .models import AccessRule, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
 
 GROUP_PREVIEW_SIZE = 5
 BUILTIN_ORDER = {BuiltinGroup.USERS: 0, BuiltinGroup.ADMINS: 1, BuiltinGroup.QUEUE_ADMINS: 2}
 
 
-def builtin_groups_ensure(*, workspace) -> dict[str, UserGroup]:
-    """The workspace's three built-in groups, created on first use."""
-    existing = {g.builtin: g for g in UserGroup.objects.for_workspace(workspace).exclude(builtin="")}
-    for builtin in BuiltinGroup:
-        if builtin.value not in existing:
-            existing[builtin.value], _ = UserGroup.objects.get_or_create(
-                workspace=workspace,
-                builtin=builtin.value,
-                defaults={"name": builtin.label, "description": BUILTIN_DESCRIPTIONS[builtin]},
-            )
-    return existing
+def builtin_groups(*, workspace) -> dict[str, UserGroup]:
+    """The workspace's three built-in groups by their BuiltinGroup value (created with the workspace)."""
+    return {g.builtin: g for g in UserGroup.objects.for_workspace(workspace).exclude(builtin="")}
 
 
 def user_group_ids(*, workspace, user, membership=None) -> set[int]:
@@ -46,29 +43,25 @@ def user_group_ids(*, workspace, user, membership=None) -> set[int]:
     `Admins` membership follows the workspace role (Membership.role >= ADMIN), so that
     one source of truth decides who administers a workspace. MEMBERSHIP: USER's membership
     as the caller sees it (an impersonated API token's role is capped at member, so it is
-    not in `Admins`); loaded when not given.
+    not in `Admins`); loaded when not given. One query with MEMBERSHIP given.
     """
-    from workspaces.models import Membership
-
     if membership is None:
-        membership = Membership.objects.filter(workspace=workspace, user=user).first()
+        membership = membership_find(workspace=workspace, user=user)
     if membership is None:
         return set()
-    groups = builtin_groups_ensure(workspace=workspace)
-    ids = set(
-        GroupMembership.objects.filter(group__workspace=workspace, user=user)
-        .exclude(group__builtin__in=[BuiltinGroup.USERS, BuiltinGroup.ADMINS])
-        .values_list("group_id", flat=True)
+    implicit = [BuiltinGroup.USERS, BuiltinGroup.ADMINS] if membership.is_admin else [BuiltinGroup.USERS]
+    stored = GroupMembership.objects.filter(group__workspace=workspace, user=user).exclude(
+        group__builtin__in=[BuiltinGroup.USERS, BuiltinGroup.ADMINS]
     )
-    ids.add(groups[BuiltinGroup.USERS].pk)
-    if membership.is_admin:
-        ids.add(groups[BuiltinGroup.ADMINS].pk)
-    return ids
+    return set(
+        UserGroup.objects.for_workspace(workspace)
+        .filter(Q(builtin__in=implicit) | Q(pk__in=stored.values("group_id")))
+        .values_list("pk", flat=True)
+    )
 
 
 def _last_used_subquery(workspace, user_ref: str):
     """The latest use of any of the user's credentials in WORKSPACE (their API activity)."""
-    from workspaces.models import Credential
 
     return Subquery(
         Credential.objects.filter(workspace=workspace, user=OuterRef(user_ref), last_used_at__isnull=False)
@@ -98,7 +91,6 @@ def member_row_list(*, workspace, query: str = "") -> QuerySet:
     One SQL query per page (a UNION), so the table stays fast with 10,000 members.
     Service accounts have their own table.
     """
-    from workspaces.models import Invitation, Membership
 
     members = Membership.objects.for_workspace(workspace).filter(user__is_service_account=False)
     invitations = Invitation.objects.for_workspace(workspace).pending()
@@ -137,10 +129,8 @@ def member_row_list(*, workspace, query: str = "") -> QuerySet:
 def member_count(*, workspace) -> int:
     """What counts against Workspace.max_members, as the invitation service enforces it:
     memberships (service accounts included) and pending invitations."""
-    from workspaces.models import Invitation, Membership
 
-    members = Membership.objects.for_workspace(workspace).count()
-    return members + Invitation.objects.for_workspace(workspace).pending().count()
+    return seat_count(workspace=workspace)
 
 
 def group_names_by_user(*, workspace, user_ids) -> dict:
@@ -159,7 +149,6 @@ def group_names_by_user(*, workspace, user_ids) -> dict:
 
 def row_groups(*, role: int | None, names: list[str]) -> list[str]:
     """The groups shown in a table row: Admins (from the role) first, then the stored ones."""
-    from workspaces.models import Role
 
     shown = ["Admins"] if role is not None and role >= Role.ADMIN else []
     return shown + list(names)
@@ -167,7 +156,6 @@ def row_groups(*, role: int | None, names: list[str]) -> list[str]:
 
 def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccount]:
     """The SERVICE ACCOUNTS table with credential counts, role and last activity, in one query."""
-    from workspaces.models import Credential, Membership
 
     active_credentials = (
         Credential.objects.filter(workspace=workspace, user=OuterRef("user_id"), revoked_at__isnull=True)
@@ -176,7 +164,7 @@ def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccou
         .annotate(n=Count("pk"))
         .values("n")
     )
-    membership = Membership.objects.filter(workspace=workspace, user=OuterRef("user_id"))
+    membership = Membership.objects.for_workspace(workspace).filter(user=OuterRef("user_id"))
     accounts = ServiceAccount.objects.for_workspace(workspace).select_related("user")
     if query:
         accounts = accounts.filter(Q(name__icontains=query) | Q(user__id__icontains=query.replace("-", "")))
@@ -190,7 +178,6 @@ def service_account_list(*, workspace, query: str = "") -> QuerySet[ServiceAccou
 
 
 def service_account_credentials(*, account: ServiceAccount) -> QuerySet:
-    from workspaces.models import Credential
 
     return Credential.objects.for_workspace(account.workspace).active().filter(user=account.user)
 
@@ -211,9 +198,7 @@ def group_list(*, workspace, query: str = "") -> list[GroupRow]:
 
     A bounded number of queries whatever the number of groups or members.
     """
-    from workspaces.models import Membership, Role
 
-    builtin_groups_ensure(workspace=workspace)
     preview = Prefetch(
         "memberships",
         queryset=GroupMembership.objects.select_related("user").order_by(Lower("user__username"))[
@@ -236,7 +221,7 @@ def group_list(*, workspace, query: str = "") -> list[GroupRow]:
     if query:
         groups = groups.filter(Q(name__icontains=query) | Q(description__icontains=query))
     members = Membership.objects.for_workspace(workspace)
-    admins = members.filter(role__gte=Role.ADMIN)
+    admins = members.admins()
 
     def names(qs) -> list[str]:
         return list(
@@ -258,8 +243,6 @@ def group_list(*, workspace, query: str = "") -> list[GroupRow]:
 
 def group_members(*, group: UserGroup) -> list:
     """The members of GROUP as users (Admins: the administrators; Users: everyone)."""
-    from accounts.models import User
-    from workspaces.models import Role
 
     # One filter() call per relation: the role must be the one in this workspace.
     if group.builtin == BuiltinGroup.ADMINS:
@@ -273,7 +256,6 @@ def group_members(*, group: UserGroup) -> list:
 
 def member_search(*, workspace, query: str = "", exclude=(), limit: int = 20) -> list:
     """Users and service accounts of WORKSPACE whose username or email contains QUERY."""
-    from accounts.models import User
 
     users = User.objects.filter(memberships__workspace=workspace).exclude(pk__in=list(exclude))
     if query:
@@ -287,10 +269,93 @@ def member_search(*, workspace, query: str = "", exclude=(), limit: int = 20) ->
 
 def workspace_users(*, workspace, user_ids) -> list:
     """The members of WORKSPACE among USER_IDS (ids that are not members are dropped)."""
-    from accounts.models import User
 
     return list(
         User.objects.filter(pk__in=list(user_ids), memberships__workspace=workspace).order_by(
             Lower("username")
         )
     )
+
+
+# --- Access Rules -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RuleRow:
+    rule: AccessRule
+    object_label: str
+    users: list = field(default_factory=list)
+    service_accounts: list = field(default_factory=list)
+    groups: list = field(default_factory=list)
+
+
+def resource_objects(*, workspace, resource_type: str, query: str = "", limit: int = 50, pk=None) -> list:
+    """The objects of RESOURCE_TYPE in WORKSPACE whose name contains QUERY (or the one PK): [(id, label)],
+    as the kind's owner registered them with access.permissions."""
+    kind = object_kinds.kind_get(resource_type)
+    if kind is None or kind.search is None:
+        return []
+    return kind.search(workspace=workspace, query=query, pk=pk, limit=limit)
+
+
+def object_labels(*, workspace, rules) -> dict:
+    """{(resource type, id): name} for the objects the RULES name, one query per kind named."""
+    wanted: dict = defaultdict(set)
+    for rule in rules:
+        if rule.object_id is not None:
+            wanted[rule.resource_type].add(rule.object_id)
+    labels = {}
+    for resource_type, ids in wanted.items():
+        kind = object_kinds.kind_get(resource_type)
+        if kind is None or kind.names is None:
+            continue
+        for pk, name in kind.names(workspace=workspace, ids=ids).items():
+            labels[(resource_type, pk)] = name
+    return labels
+
+
+def rule_list(*, workspace, resource_type: str = "", target: str = "") -> list[RuleRow]:
+    """The Access Rules table, filtered by resource type and by target name; bounded queries."""
+    rules = AccessRule.objects.for_workspace(workspace).prefetch_related(
+        Prefetch(
+            "users", queryset=User.objects.select_related("service_account").order_by(Lower("username"))
+        ),
+        Prefetch("groups", queryset=UserGroup.objects.order_by(Lower("name"))),
+    )
+    if resource_type in AccessRule.ResourceType.values:
+        rules = rules.filter(resource_type=resource_type)
+    if target:
+        rules = rules.filter(
+            Q(users__username__icontains=target)
+            | Q(users__email__icontains=target)
+            | Q(users__service_account__name__icontains=target)
+            | Q(groups__name__icontains=target)
+        ).distinct()
+    rules = list(rules)
+    labels = object_labels(workspace=workspace, rules=rules)
+    rows = []
+    for rule in rules:
+        if rule.object_id is None:
+            label = f"All {rule.get_resource_type_display().lower()}"
+        else:
+            label = labels.get((rule.resource_type, rule.object_id), f"#{rule.object_id} (deleted)")
+        users = list(rule.users.all())
+        rows.append(
+            RuleRow(
+                rule,
+                label,
+                users=[u for u in users if not u.is_service_account],
+                service_accounts=[u for u in users if u.is_service_account],
+                groups=list(rule.groups.all()),
+            )
+        )
+    return rows
+
+
+def target_search(*, workspace, query: str = "", exclude_users=(), exclude_groups=(), limit: int = 20):
+    """Members (users, service accounts) and groups of WORKSPACE matching QUERY, for the picker."""
+    users = member_search(workspace=workspace, query=query, exclude=exclude_users, limit=limit)
+    groups = UserGroup.objects.for_workspace(workspace).exclude(pk__in=list(exclude_groups))
+    if query:
+        groups = groups.filter(name__icontains=query)
+    return users, list(groups.order_by(Lower("name"))[:limit])

@@ -9,18 +9,21 @@ import re
 import uuid
 from collections.abc import Iterable
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from settings_portal.names import name_digest
 from workspaces.audit import audit_log, changes
-from workspaces.credentials import credential_create, credentials_revoke_for_member
+from workspaces.credentials import credential_create, credential_revoke
 from workspaces.models import Credential, Membership, Role, Workspace
+from workspaces.selectors import membership_find
+from workspaces.services import admin_require, membership_add, membership_remove, membership_role_set
 
 from .impersonation import grants_revoke
-from .models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
-from .selectors import builtin_groups_ensure
+from .kinds import kind_get
+from .models import BUILTIN_DESCRIPTIONS, AccessRule, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
+from .selectors import builtin_groups
 
 # No "@": a service account's name becomes its username, and sign-in accepts usernames or emails.
 NAME_RE = re.compile(r"^[\w.\- ]+$")
@@ -28,28 +31,12 @@ SERVICE_ACCOUNT_EMAIL_DOMAIN = "service.invalid"
 
 
 # --- Rights -------------------------------------------------------------------------------------
-
-
-def actor_membership(*, workspace: Workspace, actor) -> Membership | None:
-    """ACTOR's membership, checked to be an administrator's; None for an operator (ACTOR=None)."""
-    if actor is None:
-        return None
-    membership = Membership.objects.filter(workspace=workspace, user=actor).first()
-    if membership is None or not membership.is_admin:
-        raise PermissionDenied(f"Only administrators of {workspace.name} can do this.")
-    return membership
-
-
-def check_can_grant(*, actor_membership: Membership | None, role: Role) -> None:
-    """Nobody grants a role above their own, and ownership is never granted here."""
-    if role >= Role.OWNER:
-        raise PermissionDenied("The owner role cannot be granted.")
-    if actor_membership is not None and role > actor_membership.role:
-        raise PermissionDenied("You cannot grant a role above your own.")
+# Who administers a workspace, and who may grant which role, is workspaces.services'
+# (admin_require, role_grant_check): the role lives on the membership.
 
 
 def _member_of(workspace: Workspace, user) -> Membership:
-    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    membership = membership_find(workspace=workspace, user=user)
     if membership is None:
         raise ValidationError(f"{user} is not a member of {workspace.name}.")
     return membership
@@ -58,45 +45,48 @@ def _member_of(workspace: Workspace, user) -> Membership:
 # --- Members ------------------------------------------------------------------------------------
 
 
-def _admin_count(workspace: Workspace) -> int:
-    return Membership.objects.for_workspace(workspace).filter(role__gte=Role.ADMIN).count()
-
-
-@transaction.atomic
 def member_remove(*, workspace: Workspace, actor, user: User) -> int:
-    """Remove USER from WORKSPACE: access ends at once, their credentials there are revoked,
-    their group memberships go; what they logged stays. Returns the number of revoked credentials.
+    """Remove USER from WORKSPACE (workspaces.services.membership_remove: access ends at once, their
+    credentials there are revoked, their group memberships and impersonation grants go; what they
+    logged stays). Returns the number of revoked credentials.
 
     The owner and the last administrator cannot be removed. Service accounts are deleted
     with `service_account_delete` instead.
     """
-    acting = actor_membership(workspace=workspace, actor=actor)
-    membership = (
-        Membership.objects.select_for_update().filter(workspace=workspace, user=user).select_related("user")
-    ).first()
-    if membership is None:
-        raise ValidationError(f"{user} is not a member of {workspace.name}.")
+    admin_require(workspace=workspace, actor=actor)
     if user.is_service_account:
         raise ValidationError("Delete a service account from the Service Accounts table.")
-    if membership.role >= Role.OWNER or workspace.owner_id == user.pk:
-        raise ValidationError("The owner of the workspace cannot be removed.")
-    if acting is not None and membership.role > acting.role:
-        raise PermissionDenied("You cannot remove someone with a role above your own.")
-    if membership.is_admin and _admin_count(workspace) <= 1:
-        raise ValidationError("The last administrator cannot be removed.")
-    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=actor)
-    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
-    audit_log(
-        actor=actor,
-        action="member.remove",
-        workspace=workspace,
-        target=membership,
-        target_label=user.email,
-        before={"role": Role(membership.role).label},
-        after={"credentials_revoked": revoked},
+    return membership_remove(workspace=workspace, actor=actor, user=user)
+
+
+# --- Reactions to workspaces.hooks (connected in AccessConfig.ready) -------------------------------
+
+
+def builtin_groups_create(*, workspace: Workspace, actor=None) -> None:
+    """Create WORKSPACE's three built-in groups (with the workspace: nothing creates them later)."""
+    UserGroup.objects.bulk_create(
+        [
+            UserGroup(workspace=workspace, builtin=b.value, name=b.label, description=BUILTIN_DESCRIPTIONS[b])
+            for b in BuiltinGroup
+        ]
     )
-    membership.delete()
-    return revoked
+
+
+def member_access_drop(*, workspace: Workspace, user: User, actor=None) -> None:
+    """USER leaves WORKSPACE: their group memberships go (a re-invited user starts without their old
+    groups), and every impersonation by or of them there is revoked (tokens stop at once)."""
+    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
+    grants_revoke(workspace=workspace, user=user, reason="left or removed from the workspace")
+
+
+def admin_rights_drop(*, workspace: Workspace, user: User, actor=None, before: Role, after: Role) -> None:
+    """An administrator may impersonate; one no longer administering loses what that gave, unless
+    they are a service account allowed to impersonate anyway."""
+    if before < Role.ADMIN or after >= Role.ADMIN:
+        return
+    if ServiceAccount.objects.filter(user=user, workspace=workspace, allow_impersonation=True).exists():
+        return
+    grants_revoke(workspace=workspace, user=user, as_owner=False, reason="no longer an administrator")
 
 
 # --- Groups ---------------------------------------------------------------------------------------
@@ -144,48 +134,15 @@ def _member_emails(users: Iterable[User]) -> list[str]:
 
 def _set_admin(*, workspace: Workspace, acting: Membership | None, actor, user: User, admin: bool) -> bool:
     """Mirror of the Admins group on the role: adding makes an ADMIN, removing a MEMBER; the owner stays."""
-    membership = _member_of(workspace, user)
-    if membership.role >= Role.OWNER:
-        if not admin:
-            raise ValidationError("The owner is always an administrator.")
-        return False
-    new_role = Role.ADMIN if admin else Role.MEMBER
-    if membership.role == new_role:
-        return False
-    check_can_grant(actor_membership=acting, role=new_role)
-    if acting is not None and membership.role > acting.role:
-        raise PermissionDenied("You cannot change the role of someone above your own.")
-    if not admin and membership.is_admin and _admin_count(workspace) <= 1:
-        raise ValidationError("The last administrator cannot be removed from Admins.")
-    before = {"role": Role(membership.role).label}
-    membership.role = new_role
-    membership.save(update_fields=["role"])
-    if (
-        not admin
-        and not ServiceAccount.objects.filter(
-            user=user, workspace=workspace, allow_impersonation=True
-        ).exists()
-    ):
-        # An administrator may impersonate; one no longer administering loses what that gave.
-        grants_revoke(workspace=workspace, user=user, as_owner=False, reason="no longer an administrator")
-    audit_log(
-        actor=actor,
-        action="member.role",
-        workspace=workspace,
-        target=membership,
-        target_label=user.email,
-        before=before,
-        after={"role": Role(new_role).label},
+    return membership_role_set(
+        workspace=workspace, actor=actor, user=user, role=Role.ADMIN if admin else Role.MEMBER, acting=acting
     )
-    return True
 
 
 def _group_member_ids(group: UserGroup) -> set:
     if group.builtin == BuiltinGroup.ADMINS:
         return set(
-            Membership.objects.for_workspace(group.workspace)
-            .filter(role__gte=Role.ADMIN)
-            .values_list("user_id", flat=True)
+            Membership.objects.for_workspace(group.workspace).admins().values_list("user_id", flat=True)
         )
     return set(group.memberships.values_list("user_id", flat=True))
 
@@ -216,8 +173,7 @@ def group_create(
     *, workspace: Workspace, actor, name: str, description: str = "", member_ids: Iterable = ()
 ) -> UserGroup:
     """Create a user group with its members (users and service accounts of WORKSPACE)."""
-    acting = actor_membership(workspace=workspace, actor=actor)
-    builtin_groups_ensure(workspace=workspace)
+    acting = admin_require(workspace=workspace, actor=actor)
     name = _clean_group_name(name)
     description = _clean_description(description)
     _check_name_free(workspace, name)
@@ -246,7 +202,7 @@ def group_update(*, group: UserGroup, actor, name: str, description: str, member
     are the workspace's administrators (changing them changes roles).
     """
     workspace = group.workspace
-    acting = actor_membership(workspace=workspace, actor=actor)
+    acting = admin_require(workspace=workspace, actor=actor)
     if group.builtin == BuiltinGroup.USERS:
         raise ValidationError("The Users group holds every member and cannot be modified.")
     name = _clean_group_name(name)
@@ -277,7 +233,7 @@ def group_update(*, group: UserGroup, actor, name: str, description: str, member
 def group_add_member(*, group: UserGroup, actor, user: User) -> bool:
     """Add USER to GROUP; False when they already were in it."""
     workspace = group.workspace
-    acting = actor_membership(workspace=workspace, actor=actor)
+    acting = admin_require(workspace=workspace, actor=actor)
     if group.builtin == BuiltinGroup.USERS:
         raise ValidationError("Every member is in Users already; it cannot be modified.")
     _member_of(workspace, user)
@@ -298,7 +254,7 @@ def group_add_member(*, group: UserGroup, actor, user: User) -> bool:
 @transaction.atomic
 def group_remove_member(*, group: UserGroup, actor, user: User) -> bool:
     workspace = group.workspace
-    acting = actor_membership(workspace=workspace, actor=actor)
+    acting = admin_require(workspace=workspace, actor=actor)
     if group.builtin == BuiltinGroup.USERS:
         raise ValidationError("The Users group holds every member and cannot be modified.")
     if group.builtin == BuiltinGroup.ADMINS:
@@ -319,7 +275,7 @@ def group_remove_member(*, group: UserGroup, actor, user: User) -> bool:
 def group_delete(*, group: UserGroup, actor) -> None:
     """Delete GROUP: what was granted through it is gone with it. Built-in groups stay."""
     workspace = group.workspace
-    actor_membership(workspace=workspace, actor=actor)
+    admin_require(workspace=workspace, actor=actor)
     if group.is_builtin:
         raise ValidationError(f"{group.name} is a built-in group and cannot be deleted.")
     members = _member_emails(User.objects.filter(group_memberships__group=group))
@@ -339,9 +295,9 @@ def user_groups_set(*, workspace: Workspace, actor, user: User, group_ids: Itera
 
     `Users` is implicit (ignored here); `Admins` changes the role.
     """
-    acting = actor_membership(workspace=workspace, actor=actor)
+    acting = admin_require(workspace=workspace, actor=actor)
     _member_of(workspace, user)
-    groups = builtin_groups_ensure(workspace=workspace)
+    groups = builtin_groups(workspace=workspace)
     wanted = {int(pk) for pk in group_ids}
     valid = set(UserGroup.objects.for_workspace(workspace).filter(pk__in=wanted).values_list("pk", flat=True))
     if valid != wanted:
@@ -445,11 +401,12 @@ def service_account_create(
     The account is a User that can never sign in to the UI (no usable password, a
     non-routable email, is_service_account=True) and a member of WORKSPACE.
     """
-    actor_membership(workspace=workspace, actor=actor)
+    admin_require(workspace=workspace, actor=actor)
     name = _clean_account_name(name)
     _check_account_name_free(workspace, name)
     user = _service_account_user_create(name)
-    Membership.objects.create(workspace=workspace, user=user, role=Role.MEMBER)
+    # Its own audit row below records the account; no separate "member.add" row.
+    membership_add(workspace=workspace, user=user, role=Role.MEMBER, actor=actor, audit=False)
     try:
         with transaction.atomic():
             account = ServiceAccount.objects.create(
@@ -479,7 +436,7 @@ def service_account_update(
     *, account: ServiceAccount, actor, name: str | None = None, allow_impersonation: bool | None = None
 ) -> ServiceAccount:
     workspace = account.workspace
-    actor_membership(workspace=workspace, actor=actor)
+    admin_require(workspace=workspace, actor=actor)
     new = {
         "name": account.name if name is None else _clean_account_name(name),
         "allow_impersonation": account.allow_impersonation
@@ -515,14 +472,12 @@ def service_account_credential_create(
     *, account: ServiceAccount, actor, label: str = ""
 ) -> tuple[Credential, str]:
     """New credentials for ACCOUNT (the plain secret is returned once)."""
-    actor_membership(workspace=account.workspace, actor=actor)
+    admin_require(workspace=account.workspace, actor=actor)
     return credential_create(workspace=account.workspace, actor=actor, user=account.user, label=label)
 
 
 def service_account_credential_revoke(*, account: ServiceAccount, actor, credential: Credential) -> None:
-    from workspaces.credentials import credential_revoke
-
-    actor_membership(workspace=account.workspace, actor=actor)
+    admin_require(workspace=account.workspace, actor=actor)
     if credential.user_id != account.user_id or credential.workspace_id != account.workspace_id:
         raise ValidationError("These credentials do not belong to this service account.")
     credential_revoke(credential=credential, actor=actor, check=False)
@@ -536,10 +491,8 @@ def service_account_delete(*, account: ServiceAccount, actor) -> int:
     The User row is kept, deactivated, so the audit trail and revoked credentials still resolve.
     """
     workspace, user = account.workspace, account.user
-    actor_membership(workspace=workspace, actor=actor)
-    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=actor)
-    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
-    Membership.objects.filter(workspace=workspace, user=user).delete()
+    admin_require(workspace=workspace, actor=actor)
+    revoked = membership_remove(workspace=workspace, actor=actor, user=user, audit_action=None)
     audit_log(
         actor=actor,
         action="service_account.delete",
@@ -554,3 +507,106 @@ def service_account_delete(*, account: ServiceAccount, actor) -> int:
     user.save(update_fields=["is_active", "username"])
     account.delete()
     return revoked
+
+
+# --- Access Rules -----------------------------------------------------------------------------------
+
+
+def _rule_validated(*, workspace, resource_type, object_id, permission, user_ids, group_ids):
+    errors = {}
+    kind = kind_get(resource_type) if resource_type in AccessRule.ResourceType.values else None
+    if kind is None:
+        errors["resource_type"] = "Choose queues or tasks."
+    elif object_id is not None and not (kind.names and kind.names(workspace=workspace, ids=[object_id])):
+        errors["object"] = "No such object in this workspace."
+    if permission not in AccessRule.Permission.values:
+        errors["permission"] = "Choose Read Only or Read & Modify."
+    users = list(User.objects.filter(pk__in=list(user_ids), memberships__workspace=workspace))
+    groups = list(UserGroup.objects.for_workspace(workspace).filter(pk__in=list(group_ids)))
+    if len(users) != len(set(user_ids)) or len(groups) != len(set(group_ids)):
+        errors["targets"] = "Some targets are not members or groups of this workspace."
+    elif not users and not groups:
+        errors["targets"] = "Add at least one user, service account or group."
+    if errors:
+        raise ValidationError(errors)
+    return users, groups
+
+
+def _rule_record(rule: AccessRule) -> dict:
+    return {
+        "resource_type": rule.resource_type,
+        "object_id": rule.object_id,
+        "permission": rule.permission,
+        "users": sorted(str(pk) for pk in rule.users.values_list("pk", flat=True)),
+        "groups": sorted(rule.groups.values_list("pk", flat=True)),
+    }
+
+
+@transaction.atomic
+def rule_create(
+    *, workspace, actor, resource_type, object_id, permission, user_ids=(), group_ids=()
+) -> AccessRule:
+    users, groups = _rule_validated(
+        workspace=workspace,
+        resource_type=resource_type,
+        object_id=object_id,
+        permission=permission,
+        user_ids=user_ids,
+        group_ids=group_ids,
+    )
+    rule = AccessRule.objects.create(
+        workspace=workspace,
+        resource_type=resource_type,
+        object_id=object_id,
+        permission=permission,
+        created_by=actor,
+    )
+    rule.users.set(users)
+    rule.groups.set(groups)
+    audit_log(
+        actor=actor, action="access_rule.create", workspace=workspace, target=rule, after=_rule_record(rule)
+    )
+    return rule
+
+
+@transaction.atomic
+def rule_update(*, rule: AccessRule, actor, resource_type, object_id, permission, user_ids=(), group_ids=()):
+    users, groups = _rule_validated(
+        workspace=rule.workspace,
+        resource_type=resource_type,
+        object_id=object_id,
+        permission=permission,
+        user_ids=user_ids,
+        group_ids=group_ids,
+    )
+    before = _rule_record(rule)
+    rule.resource_type, rule.object_id, rule.permission = resource_type, object_id, permission
+    rule.save(update_fields=["resource_type", "object_id", "permission"])
+    rule.users.set(users)
+    rule.groups.set(groups)
+    after = _rule_record(rule)
+    changed = [key for key in after if after[key] != before[key]]
+    audit_log(
+        actor=actor,
+        action="access_rule.update",
+        workspace=rule.workspace,
+        target=rule,
+        before={k: before[k] for k in changed},
+        after={k: after[k] for k in changed},
+    )
+    return rule
+
+
+@transaction.atomic
+def rule_delete(*, rule: AccessRule, actor) -> None:
+    before = _rule_record(rule)
+    label = str(rule)
+    audit_log(
+        actor=actor,
+        action="access_rule.delete",
+        workspace=rule.workspace,
+        target=rule,
+        target_label=label,
+        before=before,
+    )
+    rule.delete()

@@ -330,7 +330,7 @@ def _account(request: WorkspaceRequest, pk: int) -> ServiceAccount:
 
 
 def _group_choices(workspace) -> list[tuple[int, str]]:
-    groups = selectors.builtin_groups_ensure(workspace=workspace)
+    groups = selectors.builtin_groups(workspace=workspace)
     users = groups[BuiltinGroup.USERS].pk
     return [
         (g.pk, g.name) for g in UserGroup.objects.for_workspace(workspace).exclude(pk=users).order_by("name")
@@ -339,7 +339,7 @@ def _group_choices(workspace) -> list[tuple[int, str]]:
 
 def _account_groups(account: ServiceAccount) -> list[int]:
     groups = selectors.user_group_ids(workspace=account.workspace, user=account.user)
-    users = selectors.builtin_groups_ensure(workspace=account.workspace)[BuiltinGroup.USERS].pk
+    users = selectors.builtin_groups(workspace=account.workspace)[BuiltinGroup.USERS].pk
     return sorted(groups - {users})
 
 

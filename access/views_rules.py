@@ -17,7 +17,7 @@ from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
-from . import rules
+from . import selectors, services
 from .forms_rules import AccessRuleForm, targets_from
 from .models import AccessRule, UserGroup
 from .selectors import workspace_users
@@ -35,7 +35,7 @@ def _table_context(request: WorkspaceRequest, resource_type: str = "", target: s
     if resource_type not in AccessRule.ResourceType.values:
         resource_type = ""
     return {
-        "rows": rules.rule_list(workspace=request.workspace, resource_type=resource_type, target=target),
+        "rows": selectors.rule_list(workspace=request.workspace, resource_type=resource_type, target=target),
         "view": resource_type,
         "target": target,
         "resource_types": AccessRule.ResourceType.choices,
@@ -59,18 +59,19 @@ def _form_context(request, form, user_ids, group_ids, rule=None, *, object_q="",
     data = form.data if form.is_bound else form.initial
     resource_type = data.get("resource_type") or AccessRule.ResourceType.QUEUE
     selected = str(data.get("object") or "")
-    objects = rules.resource_objects(workspace=workspace, resource_type=resource_type, query=object_q)
+    objects = selectors.resource_objects(workspace=workspace, resource_type=resource_type, query=object_q)
     selected_id = parse_id(selected)
     if selected_id is not None and all(pk != selected_id for pk, _ in objects):
         # The chosen object stays listed whatever the filter.
         objects = (
-            rules.resource_objects(workspace=workspace, resource_type=resource_type, pk=selected_id) + objects
+            selectors.resource_objects(workspace=workspace, resource_type=resource_type, pk=selected_id)
+            + objects
         )
     users = workspace_users(workspace=workspace, user_ids=user_ids)
     groups = list(UserGroup.objects.for_workspace(workspace).filter(pk__in=group_ids).order_by("name"))
     found_users, found_groups = (None, None)
     if searched:
-        found_users, found_groups = rules.target_search(
+        found_users, found_groups = selectors.target_search(
             workspace=workspace, query=target_q, exclude_users=user_ids, exclude_groups=group_ids
         )
     return {
@@ -142,9 +143,9 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
         }
         try:
             if rule is None:
-                saved = rules.rule_create(workspace=request.workspace, **args)
+                saved = services.rule_create(workspace=request.workspace, **args)
             else:
-                saved = rules.rule_update(rule=rule, **args)
+                saved = services.rule_update(rule=rule, **args)
         except ValidationError as exc:
             for key, errors in exc.message_dict.items():
                 form.add_error(key if key in form.fields else None, errors)
@@ -219,5 +220,5 @@ def rule_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
         }
         template = "access/confirm.html"
         return render(request, f"{template}#confirm-form" if is_fragment(request) else template, context)
-    rules.rule_delete(rule=rule, actor=request.user)
+    services.rule_delete(rule=rule, actor=request.user)
     return _done(request, "Access rule deleted.")

@@ -4,21 +4,24 @@ Run it (PostgreSQL is needed; `make bench` runs it after the API bench):
 
     scripts/with-test-services.sh .venv/bin/python bench/access_checks.py
 
-Options: --members N (10000), --groups N (200), --calls N (2000), --keep-db.
+Options: --members N (10000), --groups N (200), --rules N (1000), --calls N (2000), --keep-db.
 
 What it does, in well under a minute:
 1. creates a throw-away database `portal_access_bench_<pid>` next to DATABASE_URL's and
    migrates it;
 2. builds one workspace with --members members (bulk inserts), --groups custom user
-   groups with every member in about 5 of them;
+   groups with every member in about 5 of them, and --rules Access Rules on queues (one
+   queue each, read or modify, for one group or one member);
 3. times, over --calls random members each, the checks on the hot paths:
      membership_get        the lookup behind `workspace_view` (non-member 404, role 403)
      user_group_ids        a member's groups (vault selection, policy checks)
+     permission_can        access.permissions.can on one queue (what job_enqueue asks)
+     rule_index            the index a listing is filtered by (what restrict() builds on)
      view_round_trip       a signed-in GET of the audit-log page through the test client
                            (middleware + scoping + template), for scale
    and prints the median and p95 per call in microseconds;
 4. drops the database and ends with exactly one line
-   `membership_get_us=<median> user_group_ids_us=<median>`.
+   `membership_get_us=<median> user_group_ids_us=<median> permission_can_us=<median> rule_index_us=<median>`.
 
 A benchmark, not a test: it reports numbers and asserts nothing.
 """
@@ -46,10 +49,11 @@ def timed(fn, arguments) -> tuple[float, float]:
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
-def build(members: int, groups: int, rng: random.Random):
+def build(members: int, groups: int, rules: int, rng: random.Random):
+    # Imported here, not at the top: Django is set up only once the throw-away database exists.
     from django.contrib.auth.hashers import make_password
 
-    from access.models import GroupMembership, UserGroup
+    from access.models import AccessRule, GroupMembership, UserGroup
     from accounts.models import User
     from accounts.services import user_create
     from workspaces.models import Membership, Role
@@ -72,6 +76,32 @@ def build(members: int, groups: int, rng: random.Random):
         [GroupMembership(group=g, user=u) for u in users for g in rng.sample(made, k=min(5, len(made)))],
         batch_size=5000,
     )
+    made_rules = AccessRule.objects.bulk_create(
+        [
+            AccessRule(
+                workspace=workspace,
+                resource_type="queue",
+                object_id=i + 1,
+                permission=rng.choice(["read", "read_modify"]),
+            )
+            for i in range(rules)
+        ],
+        batch_size=1000,
+    )
+    by_group = [rule for rule in made_rules if rng.random() < 0.8]  # the rest target one member
+    group_rule_ids = {rule.pk for rule in by_group}
+    AccessRule.groups.through.objects.bulk_create(
+        [AccessRule.groups.through(accessrule=rule, usergroup=rng.choice(made)) for rule in by_group],
+        batch_size=5000,
+    )
+    AccessRule.users.through.objects.bulk_create(
+        [
+            AccessRule.users.through(accessrule=rule, user=rng.choice(users))
+            for rule in made_rules
+            if rule.pk not in group_rule_ids
+        ],
+        batch_size=5000,
+    )
     return workspace, owner, users
 
 
@@ -79,6 +109,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--rules", type=int, default=1_000)
     parser.add_argument("--calls", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-db", action="store_true")
@@ -99,15 +130,20 @@ def main() -> int:
         from django.core.management import call_command
         from django.test import Client
 
+        from access import permissions
         from access.selectors import user_group_ids
+        from workspaces.models import Membership
         from workspaces.scoping import membership_get
 
         log(f"setting up {db_name} ...")
         call_command("migrate", "--noinput", verbosity=0)
         rng = random.Random(args.seed)
         started = time.perf_counter()
-        workspace, owner, users = build(args.members, args.groups, rng)
-        log(f"{args.members} members, {args.groups} groups ({time.perf_counter() - started:.1f} s)")
+        workspace, owner, users = build(args.members, args.groups, args.rules, rng)
+        log(
+            f"{args.members} members, {args.groups} groups, {args.rules} rules "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
         sample = [rng.choice(users) for _ in range(args.calls)]
 
         def check_membership(user):
@@ -116,7 +152,28 @@ def main() -> int:
         def check_groups(user):
             user_group_ids(workspace=workspace, user=user)
 
-        for name, fn in (("membership_get", check_membership), ("user_group_ids", check_groups)):
+        def check_can(user):
+            # As job_enqueue does: the caller's membership (from workspace_view or the API) in hand.
+            membership = memberships[user.pk]
+            queue = permissions.ObjectRef("queue", rng.randint(1, max(args.rules, 1)))
+            permissions.can(membership, queue, permissions.MODIFY)
+
+        def check_index(user):
+            permissions.rule_index(memberships[user.pk], ["queue"])
+
+        memberships = {
+            m.user_id: m
+            for m in Membership.objects.for_workspace(workspace)
+            .select_related("workspace")
+            .filter(user__in=sample)
+        }
+        checks = (
+            ("membership_get", check_membership),
+            ("user_group_ids", check_groups),
+            ("permission_can", check_can),
+            ("rule_index", check_index),
+        )
+        for name, fn in checks:
             median, p95 = timed(fn, sample)
             results[name] = median
             log(f"{name:<16} median {median:8.1f} µs   p95 {p95:8.1f} µs   ({args.calls} calls)")
@@ -129,7 +186,9 @@ def main() -> int:
         log(f"{'view_round_trip':<16} median {median:8.1f} µs   p95 {p95:8.1f} µs   (audit-log page)")
     print(
         f"membership_get_us={results.get('membership_get', 0):.1f} "
-        f"user_group_ids_us={results.get('user_group_ids', 0):.1f}",
+        f"user_group_ids_us={results.get('user_group_ids', 0):.1f} "
+        f"permission_can_us={results.get('permission_can', 0):.1f} "
+        f"rule_index_us={results.get('rule_index', 0):.1f}",
         flush=True,
     )
     return 0

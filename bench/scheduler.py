@@ -49,8 +49,11 @@ def build_workspace(name: str, owner, rng: random.Random):
     """The configuration through the services the UI uses; returns (workspace, queue ids)."""
     from access.models import UserGroup
     from resources import draft as drafts
-    from resources import services
     from resources.models import Profile, Queue
+    from resources.services.editor import draft_save, editor_edit
+    from resources.services.policies import QueueSpec, policy_create
+    from resources.services.provisioning import draft_provision
+    from resources.services.scheduling import resource_management_set
     from workspaces.services import workspace_create
 
     workspace = workspace_create(owner=owner, name=name)
@@ -70,27 +73,25 @@ def build_workspace(name: str, owner, rng: random.Random):
             d = drafts.execution_set(d, pool["key"], order)
         return d
 
-    services.editor_edit(workspace=workspace, actor=owner, edit=build)
-    services.draft_save(workspace=workspace, actor=owner)
-    services.provision(workspace=workspace, actor=owner)
+    editor_edit(workspace=workspace, actor=owner, edit=build)
+    draft_save(workspace=workspace, actor=owner)
+    draft_provision(workspace=workspace, actor=owner)
     group = UserGroup.objects.create(workspace=workspace, name="Everyone")
     profiles = list(Profile.objects.for_workspace(workspace))
     for i in range(POLICIES):
         reservation = rng.choice([0, 0, 4, 8, 16])
         limit = reservation + rng.choice([8, 16, 32, 64])
         chosen = rng.sample(profiles, QUEUES_PER_POLICY)
-        services.policy_create(
+        policy_create(
             workspace=workspace,
             actor=owner,
             name=f"policy-{i}",
             group=group,
             reservation=reservation,
             limit=limit,
-            queues=[
-                services.QueueSpec(profile=f, name=f"q-{i}-{f.pk}") for f in chosen if f.allotment <= limit
-            ],
+            queues=[QueueSpec(profile=f, name=f"q-{i}-{f.pk}") for f in chosen if f.allotment <= limit],
         )
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     queue_ids = list(Queue.objects.for_workspace(workspace).values_list("id", flat=True))
     return workspace, queue_ids
 

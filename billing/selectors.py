@@ -35,7 +35,7 @@ def billing_account_get(*, workspace: Workspace) -> BillingAccount:
 
 
 def member_count(*, workspace: Workspace) -> int:
-    return Membership.objects.filter(workspace=workspace).count()
+    return Membership.objects.for_workspace(workspace).count()
 
 
 def daily_usage(*, workspace: Workspace, metric: str = Metric.API_CALLS, today: date | None = None) -> list:

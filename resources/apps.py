@@ -7,4 +7,10 @@ class ResourcesConfig(AppConfig):
     verbose_name = "Resource configuration"
 
     def ready(self) -> None:
-        from . import api  # noqa: F401  (registers the resource-policy API endpoints)
+        from access.kinds import kind_register
+
+        from . import api, kinds  # noqa: F401  (api registers the resource-policy API endpoints)
+
+        # Access Rules govern the portal's queues and the jobs in them.
+        kind_register(kinds.QUEUE)
+        kind_register(kinds.TASK)

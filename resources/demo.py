@@ -16,9 +16,9 @@ from django.db import transaction
 from access.models import UserGroup
 from access.services import group_add_member
 
-from . import services
 from .models import Job, Pool
 from .scheduler import schedule_until_idle
+from .services import jobs
 from .simulation import Run
 
 EXAMPLE_WORKFLOW = {
@@ -148,7 +148,7 @@ def load_resources_demo(*, workspace, admin, members: dict[str, list] | None = N
             group_add_member(group=group, actor=admin, user=user)
     # The first Product jobs have finished already: the tables have some history.
     for job in Job.objects.for_workspace(workspace).filter(name__startswith="prod-0.5x-done"):
-        services.job_complete(job=job, actor=admin)
+        jobs.job_complete(job=job, actor=admin)
     Job.objects.for_workspace(workspace).filter(name__startswith="prod-0.5x-done").update(
         name="prod-0.5x (finished)"
     )

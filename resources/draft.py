@@ -37,6 +37,19 @@ def new_key(kind: str) -> str:
     return f"new-{kind}-{uuid.uuid4().hex[:10]}"
 
 
+def pool_key(pk: int) -> str:
+    """The key of the provisioned pool PK in a draft."""
+    return f"p{pk}"
+
+
+def profile_key(pk: int) -> str:
+    return f"f{pk}"
+
+
+def link_key(pk: int) -> str:
+    return f"l{pk}"
+
+
 # --- input cleaning ---------------------------------------------------------
 
 
@@ -394,3 +407,23 @@ def normalized(draft: Draft) -> Draft:
     new.setdefault("policy_priority", {})
     _renumber(new)
     return new
+
+
+def equivalent(a: Draft, b: Draft) -> bool:
+    """Whether drafts A and B describe the same configuration (ranks and list order aside)."""
+
+    def canon(d: Draft) -> dict:
+        n = normalized(d)
+        return {
+            "pools": sorted(
+                (p["key"], p["name"], p["capacity"], p.get("description", "")) for p in n["pools"]
+            ),
+            "profiles": sorted((p["key"], p["name"], p["allotment"]) for p in n["profiles"]),
+            "links": sorted(
+                (x["key"], x["name"], x["profile"], x["pool"], x["precedence"], x["execution_priority"])
+                for x in n["links"]
+            ),
+            "policy_priority": {k: list(v) for k, v in n["policy_priority"].items() if v},
+        }
+
+    return canon(a) == canon(b)

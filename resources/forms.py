@@ -1,11 +1,14 @@
-"""Input parsing of the resources pages; the rules themselves live in draft.py and services.py."""
+"""Input parsing of the resources pages; the rules themselves live in draft.py and the services
+(PolicyForm asks resources.services.policies.policy_clean, the one source of the policy rules)."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
 from access.models import UserGroup
 
 from .models import Profile, Queue
+from .services.policies import QueueSpec, policy_clean
 
 AMOUNT_ATTRS = {"inputmode": "decimal", "autocomplete": "off"}
 
@@ -68,6 +71,7 @@ class PolicyForm(forms.Form):
 
     def __init__(self, *args, workspace, policy=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.workspace, self.policy = workspace, policy
         self.fields["group"].queryset = UserGroup.objects.for_workspace(workspace).order_by("name")
         self.profiles = list(Profile.objects.for_workspace(workspace).order_by("name"))
         current = {q.profile_id: q for q in Queue.objects.filter(policy=policy)} if policy else {}
@@ -82,6 +86,30 @@ class PolicyForm(forms.Form):
                 label=f"Queue name for {profile.name}",
                 initial=queue.name if queue else "",
             )
+
+    def clean(self):
+        """The policy rules (unique names, reservation within the limit, queue names, profiles that
+        fit the limit) as the service applies them: policy_clean, so both always agree."""
+        cleaned = super().clean()
+        if self.errors:  # the rules need every field
+            return cleaned
+        try:
+            values = policy_clean(
+                workspace=self.workspace,
+                policy=self.policy,
+                name=cleaned["name"],
+                group=cleaned["group"],
+                reservation=cleaned["reservation"],
+                limit=cleaned["limit"],
+                queues=[QueueSpec(profile=profile, name=name) for profile, name in self.chosen_queues()],
+                description=cleaned.get("description", ""),
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+            return cleaned
+        cleaned.update(values)  # the name stripped, the amounts as Decimals, the queues as QueueSpecs
+        return cleaned
 
     def profile_rows(self):
         return [

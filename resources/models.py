@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from access.permissions import RestrictQuerySet
 from settings_portal.names import UniqueNameModel
 from workspaces.models import TenantQuerySet, Workspace
 
@@ -155,6 +156,10 @@ class Policy(UniqueNameModel):
         return self.name
 
 
+class ResourceQuerySet(RestrictQuerySet, TenantQuerySet):
+    """Queues and jobs: workspace-scoped, and governed by Access Rules (`restrict(membership, READ)`)."""
+
+
 class Queue(models.Model):
     """A policy's named queue on one profile. PRIORITY: the policy's rank in the profile's policy priority."""
 
@@ -166,7 +171,7 @@ class Queue(models.Model):
     priority = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = TenantQuerySet.as_manager()
+    objects = ResourceQuerySet.as_manager()
 
     class Meta:
         ordering = ["profile_id", "priority", "id"]
@@ -221,7 +226,7 @@ class Job(models.Model):
     worker = models.CharField(max_length=255, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = ResourceQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq", "id"]

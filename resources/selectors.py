@@ -1,8 +1,10 @@
-"""Reads of the resources app: what the Resource Configuration and Resource Policies pages show."""
+"""Reads of the resources app: the provisioned configuration and the editor's state, and what the
+Resource Configuration and Resource Policies pages show. Nothing here writes."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, Q
@@ -10,14 +12,124 @@ from django.db.models import Count, Q
 from workspaces.models import Workspace
 
 from . import draft as drafts
-from .models import Job, JobState, Policy, Queue
+from .models import Job, JobState, Link, Policy, Pool, Profile, Queue, ResourceSettings
 from .scheduler import usage_by
-from .services import pool_key, profile_key
 
 # Card geometry shared with resources.css: the lines between the rows are drawn from it.
 CARD_WIDTH = 228
 CARD_GAP = 20
 LINES_HEIGHT = 72
+
+
+# --- the configuration and the editor ------------------------------------------------------
+
+
+def configuration_get(*, workspace: Workspace) -> drafts.Draft:
+    """The provisioned configuration as a draft document."""
+    result = drafts.empty()
+    for pool in Pool.objects.for_workspace(workspace).order_by("id"):
+        result["pools"].append(
+            {
+                "key": drafts.pool_key(pool.pk),
+                "name": pool.name,
+                "capacity": drafts.amount_text(pool.capacity),
+                "description": pool.description,
+            }
+        )
+    for profile in Profile.objects.for_workspace(workspace).order_by("id"):
+        result["profiles"].append(
+            {
+                "key": drafts.profile_key(profile.pk),
+                "name": profile.name,
+                "allotment": drafts.amount_text(profile.allotment),
+            }
+        )
+    for link in Link.objects.for_workspace(workspace).order_by("id"):
+        result["links"].append(
+            {
+                "key": drafts.link_key(link.pk),
+                "name": link.name,
+                "profile": drafts.profile_key(link.profile_id),
+                "pool": drafts.pool_key(link.pool_id),
+                "precedence": link.precedence,
+                "execution_priority": link.execution_priority,
+            }
+        )
+    for queue in Queue.objects.for_workspace(workspace).order_by("profile_id", "priority", "id"):
+        result["policy_priority"].setdefault(drafts.profile_key(queue.profile_id), []).append(queue.pk)
+    return drafts.normalized(result)
+
+
+@dataclass
+class EditorState:
+    draft: drafts.Draft
+    has_saved: bool  # a saved draft differs from the provisioned configuration
+    has_unsaved: bool  # the editor holds changes that are not saved
+
+
+def editor_state_get(*, workspace: Workspace, settings: ResourceSettings | None = None) -> EditorState:
+    """What the editor shows: the working copy, else the saved draft, else the provisioned configuration."""
+    if settings is None:
+        settings = ResourceSettings.objects.for_workspace(workspace).first()
+    provisioned = configuration_get(workspace=workspace)
+    saved = settings.saved_draft if settings is not None else None
+    base = saved if saved is not None else provisioned
+    working = settings.working_draft if settings is not None else None
+    current = working if working is not None else base
+    return EditorState(
+        draft=current,
+        has_saved=saved is not None and drafts.equivalent(saved, provisioned) is False,
+        has_unsaved=working is not None and drafts.equivalent(working, base) is False,
+    )
+
+
+def policy_names_by_profile(*, workspace: Workspace) -> dict[str, list[str]]:
+    """Per provisioned profile key, the names of the policies that have a queue on it."""
+    result: dict[str, list[str]] = {}
+    for profile_id, policy_name in Queue.objects.for_workspace(workspace).values_list(
+        "profile_id", "policy__name"
+    ):
+        result.setdefault(drafts.profile_key(profile_id), []).append(policy_name)
+    return result
+
+
+def configuration_warning_list(*, workspace: Workspace) -> list[str]:
+    """What is allowed but probably not meant, in the provisioned configuration."""
+    warnings = []
+    capacity = sum((p.capacity for p in Pool.objects.for_workspace(workspace)), Decimal(0))
+    reserved = sum((p.reservation for p in Policy.objects.for_workspace(workspace)), Decimal(0))
+    if reserved > capacity:
+        warnings.append(
+            f"The policies reserve {drafts.amount_text(reserved)} resources but the pools have "
+            f"{drafts.amount_text(capacity)}: not every reservation can be honoured at once."
+        )
+    for queue in Queue.objects.for_workspace(workspace).select_related("policy", "profile"):
+        if queue.profile.allotment > queue.policy.limit:
+            warnings.append(
+                f"Jobs of the queue “{queue.name}” cannot run: the profile “{queue.profile.name}” needs "
+                f"{drafts.amount_text(queue.profile.allotment)} resources per job, more than the limit "
+                f"{drafts.amount_text(queue.policy.limit)} of the policy “{queue.policy.name}”."
+            )
+    biggest: dict[int, Decimal] = {}
+    for link in Link.objects.for_workspace(workspace).select_related("pool"):
+        biggest[link.profile_id] = max(biggest.get(link.profile_id, Decimal(0)), link.pool.capacity)
+    for profile in Profile.objects.for_workspace(workspace).filter(queues__isnull=False).distinct():
+        if profile.pk not in biggest:
+            warnings.append(f"The profile “{profile.name}” is not connected to any pool: its jobs wait.")
+        elif profile.allotment > biggest[profile.pk]:
+            warnings.append(
+                f"The profile “{profile.name}” needs {drafts.amount_text(profile.allotment)} resources per job, "
+                "more than any pool connected to it has: its jobs wait."
+            )
+    return warnings
+
+
+def running_usage_get(*, workspace: Workspace) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    """(pool id -> resources in use, policy id -> resources in use), from the running jobs."""
+    return usage_by(workspace, "pool_id"), usage_by(workspace, "policy_id")
+
+
+# --- the pages -----------------------------------------------------------------------------
 
 
 def _pct(used: Decimal, total: Decimal) -> int:
@@ -29,7 +141,7 @@ def _pct(used: Decimal, total: Decimal) -> int:
 def board(*, workspace: Workspace, draft: drafts.Draft) -> dict:
     """Pool cards, profile cards and the lines between them for DRAFT, with live usage and job counts."""
     draft = drafts.normalized(draft)
-    pool_usage = {pool_key(k): v for k, v in usage_by(workspace, "pool_id").items()}
+    pool_usage = {drafts.pool_key(k): v for k, v in usage_by(workspace, "pool_id").items()}
     counts = Counter()
     for profile_id, state, n in (
         Job.objects.for_workspace(workspace)
@@ -37,7 +149,7 @@ def board(*, workspace: Workspace, draft: drafts.Draft) -> dict:
         .values_list("profile_id", "state")
         .annotate(n=Count("id"))
     ):
-        counts[(profile_key(profile_id), state)] = n
+        counts[(drafts.profile_key(profile_id), state)] = n
     queues = {
         q.pk: q
         for q in Queue.objects.for_workspace(workspace).select_related("policy").order_by("priority", "id")
@@ -62,7 +174,7 @@ def board(*, workspace: Workspace, draft: drafts.Draft) -> dict:
         )
     profiles = []
     for profile in draft["profiles"]:
-        mine = [q for q in queues.values() if profile_key(q.profile_id) == profile["key"]]
+        mine = [q for q in queues.values() if drafts.profile_key(q.profile_id) == profile["key"]]
         order = [q for q in draft["policy_priority"].get(profile["key"], []) if q in queues]
         ordered = [queues[q] for q in order] + [q for q in mine if q.pk not in order]
         profiles.append(

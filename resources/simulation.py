@@ -16,16 +16,20 @@ from typing import Any
 from django.db import transaction
 
 from access.models import UserGroup
-from access.selectors import builtin_groups_ensure
 from access.services import group_create
 from accounts.services import user_create
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
 
 from . import draft as drafts
-from . import services
+from .draft import profile_key
 from .models import Job, JobState, Policy, Pool, Profile, Queue
 from .scheduler import schedule_until_idle, usage_by
+from .services.editor import draft_reset, draft_save, editor_edit
+from .services.jobs import job_abort, job_complete, job_enqueue, job_start_on
+from .services.policies import QueueSpec, policy_create
+from .services.provisioning import draft_provision
+from .services.scheduling import resource_management_set
 
 
 class ScenarioError(ValueError):
@@ -91,7 +95,7 @@ class Run:
         """Configuration, policies, the enable switch and the initial jobs of the scenario."""
         self.load_configuration()
         self.load_policies()
-        services.resource_management_set(
+        resource_management_set(
             workspace=self.workspace, actor=self.operator, enabled=bool(self.scenario.get("enabled", True))
         )
         self.enqueue(self.scenario.get("jobs", []))
@@ -126,20 +130,19 @@ class Run:
                 key = self._key(d, "pools", pool["name"])
                 d = drafts.execution_set(d, key, [by_name[x["name"]] for x in mine])
         self.pool_sid = {p["name"]: p["id"] for p in self.scenario.get("pools", [])}
-        services.editor_edit(workspace=self.workspace, actor=self.operator, edit=lambda _old: d)
-        services.draft_save(workspace=self.workspace, actor=self.operator)
+        editor_edit(workspace=self.workspace, actor=self.operator, edit=lambda _old: d)
+        draft_save(workspace=self.workspace, actor=self.operator)
         self._provision()
 
     def load_policies(self) -> None:
         ws = self.workspace
-        builtin_groups_ensure(workspace=ws)
         profiles = {p.name: p for p in Profile.objects.for_workspace(ws)}
         for policy in self.scenario.get("policies", []):
             group_name = policy.get("group") or policy["name"]
             group = UserGroup.objects.for_workspace(ws).filter(name__iexact=group_name).first()
             if group is None:
                 group = group_create(workspace=ws, actor=self.operator, name=group_name)
-            services.policy_create(
+            policy_create(
                 workspace=ws,
                 actor=self.operator,
                 name=policy["name"],
@@ -147,7 +150,7 @@ class Run:
                 reservation=policy.get("reservation", 0),
                 limit=policy["limit"],
                 queues=[
-                    services.QueueSpec(profile=profiles[self.profile_name[q["profile"]]], name=q["name"])
+                    QueueSpec(profile=profiles[self.profile_name[q["profile"]]], name=q["name"])
                     for q in policy.get("queues", [])
                 ],
             )
@@ -168,7 +171,7 @@ class Run:
                 rest = [
                     q for q in Queue.objects.filter(pk__in=current).order_by("priority") if q.pk not in order
                 ]
-                edits.append((services.profile_key(pk), order + [q.pk for q in rest], current))
+                edits.append((profile_key(pk), order + [q.pk for q in rest], current))
         if edits:
 
             def edit(d):
@@ -176,8 +179,8 @@ class Run:
                     d = drafts.policy_priority_set(d, key, order, current)
                 return d
 
-            services.editor_edit(workspace=ws, actor=self.operator, edit=edit)
-            services.draft_save(workspace=ws, actor=self.operator)
+            editor_edit(workspace=ws, actor=self.operator, edit=edit)
+            draft_save(workspace=ws, actor=self.operator)
             self._provision()
 
     def enqueue(self, jobs: list[dict]) -> None:
@@ -192,11 +195,11 @@ class Run:
                 raise ScenarioError(
                     f"job {spec['id']}: policy {spec['policy']} has no queue on {spec['profile']}"
                 )
-            job = services.job_enqueue(
+            job = job_enqueue(
                 workspace=ws, actor=self.operator, queue=queues[key], name=spec["id"], check_group=False
             )
             if spec.get("state", "pending") == "running":
-                services.job_start_on(job=job, pool=pools[self.pool_name[spec["pool"]]])
+                job_start_on(job=job, pool=pools[self.pool_name[spec["pool"]]])
             self.jobs[spec["id"]] = job
 
     # --- steps ----------------------------------------------------------------------------------
@@ -208,20 +211,20 @@ class Run:
             return self.schedule()
         if action == "complete":
             for job_id in step.get("jobs", []):
-                services.job_complete(job=self.jobs[job_id], actor=actor)
+                job_complete(job=self.jobs[job_id], actor=actor)
         elif action == "abort":
             for job_id in step.get("jobs", []):
-                services.job_abort(job=self.jobs[job_id], actor=actor)
+                job_abort(job=self.jobs[job_id], actor=actor)
         elif action == "enqueue":
             self.enqueue(step.get("jobs", []))
         elif action == "set_enabled":
-            services.resource_management_set(workspace=ws, actor=actor, enabled=bool(step.get("enabled")))
+            resource_management_set(workspace=ws, actor=actor, enabled=bool(step.get("enabled")))
         elif action == "save_draft":
             changes = step.get("changes") or {}
-            services.editor_edit(workspace=ws, actor=actor, edit=lambda d: self.apply_changes(d, changes))
-            services.draft_save(workspace=ws, actor=actor)
+            editor_edit(workspace=ws, actor=actor, edit=lambda d: self.apply_changes(d, changes))
+            draft_save(workspace=ws, actor=actor)
         elif action == "reset_draft":
-            services.draft_reset(workspace=ws, actor=actor)
+            draft_reset(workspace=ws, actor=actor)
         elif action == "provision":
             changes = step.get("changes")
             self._provision(extra=(lambda d: self.apply_changes(d, changes)) if changes else None)
@@ -230,7 +233,7 @@ class Run:
         return None
 
     def _provision(self, extra=None) -> None:
-        services.provision(workspace=self.workspace, actor=self.operator, extra_edit=extra)
+        draft_provision(workspace=self.workspace, actor=self.operator, extra_edit=extra)
 
     def apply_changes(self, d: drafts.Draft, changes: dict[str, Any]) -> drafts.Draft:
         for sid, capacity in (changes.get("set_pool_capacity") or {}).items():

@@ -29,9 +29,13 @@ from workspaces.audit import audit_log
 from workspaces.models import Workspace
 
 from . import draft as drafts
-from . import services
+from .draft import pool_key, profile_key
 from .models import Policy, Pool, Profile, Queue
 from .scheduler import lock_workspace
+from .selectors import configuration_get, configuration_warning_list
+from .services.policies import QueueSpec, policy_create, policy_delete, policy_update
+from .services.provisioning import configuration_replace
+from .services.scheduling import resource_management_set, settings_get
 
 FORMAT_VERSION = 1
 
@@ -41,8 +45,8 @@ def _number(value: Decimal) -> int | float:
 
 
 def export_data(*, workspace: Workspace) -> dict[str, Any]:
-    settings = services.settings_get(workspace=workspace)
-    snap = services.snapshot(workspace=workspace)
+    settings = settings_get(workspace=workspace)
+    snap = configuration_get(workspace=workspace)
     names = {item["key"]: item["name"] for kind in ("pools", "profiles") for item in snap[kind]}
     policy_names = dict(Policy.objects.for_workspace(workspace).values_list("pk", "name"))
     queue_policy = dict(Queue.objects.for_workspace(workspace).values_list("pk", "policy_id"))
@@ -151,8 +155,8 @@ def parse(*, workspace: Workspace, text: str) -> _Plan:
         raise ValidationError(errors)
 
     # Objects that stay (same name) keep their key, so provisioning updates them in place.
-    pool_keys = {p.name: services.pool_key(p.pk) for p in Pool.objects.for_workspace(workspace)}
-    profile_keys = {p.name: services.profile_key(p.pk) for p in Profile.objects.for_workspace(workspace)}
+    pool_keys = {p.name: pool_key(p.pk) for p in Pool.objects.for_workspace(workspace)}
+    profile_keys = {p.name: profile_key(p.pk) for p in Profile.objects.for_workspace(workspace)}
     draft = drafts.empty()
     new_pool_keys, new_profile_keys = {}, {}
     for p in pools:
@@ -291,7 +295,7 @@ def import_yaml(*, workspace: Workspace, actor, text: str) -> ImportResult:
     for policy in Policy.objects.for_workspace(workspace):
         want = wanted.get(policy.name.casefold())
         if want is None:
-            services.policy_delete(policy=policy, actor=actor)
+            policy_delete(policy=policy, actor=actor)
             continue
         keep = [
             q.profile
@@ -301,23 +305,23 @@ def import_yaml(*, workspace: Workspace, actor, text: str) -> ImportResult:
             and q.profile.allotment <= policy.limit
         ]
         # Queue names are parked: the file may give this policy's names to another policy.
-        services.policy_update(
+        policy_update(
             policy=policy,
             actor=actor,
             name=policy.name,
             group=want["group"],
             reservation=policy.reservation,
             limit=policy.limit,
-            queues=[services.QueueSpec(profile=f, name=f"~import-{policy.pk}-{f.pk}") for f in keep],
+            queues=[QueueSpec(profile=f, name=f"~import-{policy.pk}-{f.pk}") for f in keep],
             description=policy.description,
         )
     # 2. The configuration.
-    result = services.provision_draft(workspace=workspace, actor=actor, draft=plan.draft)
+    result = configuration_replace(workspace=workspace, actor=actor, draft=plan.draft)
     # 3. The policies as in the file.
     profiles = {p.name: p for p in Profile.objects.for_workspace(workspace)}
     existing = {p.name.casefold(): p for p in Policy.objects.for_workspace(workspace)}
     for want in plan.policies:
-        queues = [services.QueueSpec(profile=profiles[f], name=qname) for f, qname in want["queues"]]
+        queues = [QueueSpec(profile=profiles[f], name=qname) for f, qname in want["queues"]]
         values = {
             "name": want["name"],
             "group": want["group"],
@@ -328,9 +332,9 @@ def import_yaml(*, workspace: Workspace, actor, text: str) -> ImportResult:
         }
         policy = existing.get(want["name"].casefold())
         if policy is None:
-            services.policy_create(workspace=workspace, actor=actor, **values)
+            policy_create(workspace=workspace, actor=actor, **values)
         else:
-            services.policy_update(policy=policy, actor=actor, **values)
+            policy_update(policy=policy, actor=actor, **values)
     # 4. Policy priorities (the file's order, then any other queue as it was).
     for pname, order in plan.priority.items():
         profile = profiles[pname]
@@ -344,8 +348,8 @@ def import_yaml(*, workspace: Workspace, actor, text: str) -> ImportResult:
                 queue.priority = rank
                 queue.save(update_fields=["priority"])
     if plan.enabled is not None:
-        services.resource_management_set(workspace=workspace, actor=actor, enabled=plan.enabled)
+        resource_management_set(workspace=workspace, actor=actor, enabled=plan.enabled)
     audit_log(
         actor=actor, action="resources.import", workspace=workspace, target_label="Resource configuration"
     )
-    return ImportResult(warnings=services.provision_warnings(workspace=workspace) or result.warnings)
+    return ImportResult(warnings=configuration_warning_list(workspace=workspace) or result.warnings)

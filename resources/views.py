@@ -17,17 +17,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from access import rules as access_rules
-from access.selectors import builtin_groups_ensure
 from settings_portal.htmx import is_fragment, render_in_modal
 from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
 from . import draft as drafts
-from . import selectors, services
+from . import selectors
 from .forms import ConnectForm, EnqueueForm, PolicyForm, PoolForm, ProfileForm
 from .models import Job, Policy
+from .services import editor as editor_services
+from .services import jobs as job_services
+from .services import policies as policy_services
+from .services import provisioning as provisioning_services
+from .services import scheduling as scheduling_services
 
 PAGE = "resources/resource_config.html"
 ADMIN = Role.ADMIN
@@ -41,13 +44,13 @@ def _messages_of(exc: ValidationError) -> list[str]:
 
 def _page_context(request: WorkspaceRequest, *, editing: bool, **extra) -> dict:
     workspace = request.workspace
-    settings = services.settings_get(workspace=workspace)
+    settings = scheduling_services.settings_get(workspace=workspace)
     if editing:
-        state = services.editor_state(workspace=workspace, settings=settings)
+        state = selectors.editor_state_get(workspace=workspace, settings=settings)
         draft = state.draft
     else:
         state = None
-        draft = services.snapshot(workspace=workspace)
+        draft = selectors.configuration_get(workspace=workspace)
     return {
         "settings": settings,
         "editing": editing,
@@ -70,7 +73,7 @@ def _board(request: WorkspaceRequest, *, errors: list[str] | None = None, status
 
 def _edit(request: WorkspaceRequest, edit) -> HttpResponse:
     try:
-        services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
+        editor_services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
     except ValidationError as exc:
         return _board(request, errors=_messages_of(exc), status=422)
     return _board(request)
@@ -115,7 +118,7 @@ def editor(request: WorkspaceRequest) -> HttpResponse:
 @require_POST
 def enable(request: WorkspaceRequest) -> HttpResponse:
     enabled = request.POST.get("enabled") in {"on", "true", "1"}
-    settings = services.resource_management_set(
+    settings = scheduling_services.resource_management_set(
         workspace=request.workspace, actor=request.user, enabled=enabled
     )
     if is_fragment(request):
@@ -131,7 +134,7 @@ def enable(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _draft(request: WorkspaceRequest) -> drafts.Draft:
-    return services.editor_state(workspace=request.workspace).draft
+    return selectors.editor_state_get(workspace=request.workspace).draft
 
 
 def _item(draft: drafts.Draft, kind: str, key: str) -> dict:
@@ -158,13 +161,13 @@ def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse
         data = form.cleaned_data
         try:
             if pool:
-                services.editor_edit(
+                editor_services.editor_edit(
                     workspace=request.workspace,
                     actor=request.user,
                     edit=lambda d: drafts.pool_edit(d, key, **data),
                 )
             else:
-                services.editor_edit(
+                editor_services.editor_edit(
                     workspace=request.workspace, actor=request.user, edit=lambda d: drafts.pool_add(d, **data)
                 )
         except ValidationError as exc:
@@ -193,13 +196,13 @@ def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpRespo
         data = form.cleaned_data
         try:
             if profile:
-                services.editor_edit(
+                editor_services.editor_edit(
                     workspace=request.workspace,
                     actor=request.user,
                     edit=lambda d: drafts.profile_edit(d, key, **data),
                 )
             else:
-                services.editor_edit(
+                editor_services.editor_edit(
                     workspace=request.workspace,
                     actor=request.user,
                     edit=lambda d: drafts.profile_add(d, **data),
@@ -214,7 +217,7 @@ def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpRespo
 @workspace_view(role=ADMIN)
 @require_POST
 def profile_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
-    return _edit(request, services.profile_delete_edit(workspace=request.workspace, key=key))
+    return _edit(request, editor_services.profile_delete_edit(workspace=request.workspace, key=key))
 
 
 # --- editor: links and orders ----------------------------------------------------------------
@@ -240,7 +243,7 @@ def connect(request: WorkspaceRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            services.editor_edit(
+            editor_services.editor_edit(
                 workspace=request.workspace,
                 actor=request.user,
                 edit=lambda d: drafts.link_add(
@@ -335,7 +338,7 @@ def move(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(role=ADMIN)
 @require_POST
 def save(request: WorkspaceRequest) -> HttpResponse:
-    services.draft_save(workspace=request.workspace, actor=request.user)
+    editor_services.draft_save(workspace=request.workspace, actor=request.user)
     messages.success(request, "Draft saved. It takes effect when you provision it.")
     return redirect("resources:editor", request.workspace.slug)
 
@@ -344,7 +347,7 @@ def save(request: WorkspaceRequest) -> HttpResponse:
 @require_POST
 def provision(request: WorkspaceRequest) -> HttpResponse:
     try:
-        result = services.provision(workspace=request.workspace, actor=request.user)
+        result = provisioning_services.draft_provision(workspace=request.workspace, actor=request.user)
     except ValidationError as exc:
         context = _page_context(request, editing=True, errors=_messages_of(exc))
         return render(request, PAGE, context, status=422)
@@ -357,7 +360,7 @@ def provision(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(role=ADMIN)
 @require_POST
 def reset(request: WorkspaceRequest) -> HttpResponse:
-    services.draft_reset(workspace=request.workspace, actor=request.user)
+    editor_services.draft_reset(workspace=request.workspace, actor=request.user)
     messages.success(
         request, "Unprovisioned changes discarded: the editor shows the provisioned configuration."
     )
@@ -367,7 +370,7 @@ def reset(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(role=ADMIN)
 @require_POST
 def exit_editor(request: WorkspaceRequest) -> HttpResponse:
-    services.editor_exit(workspace=request.workspace, actor=request.user)
+    editor_services.editor_exit(workspace=request.workspace, actor=request.user)
     return redirect("resources:config", request.workspace.slug)
 
 
@@ -384,7 +387,7 @@ def _policies_context(request: WorkspaceRequest) -> dict:
         "rows": selectors.policy_dashboard(workspace=workspace),
         "jobs": selectors.active_jobs(workspace=workspace, policy=shown),
         "shown": shown,
-        "settings": services.settings_get(workspace=workspace),
+        "settings": scheduling_services.settings_get(workspace=workspace),
     }
 
 
@@ -419,7 +422,6 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
             "limit": drafts.amount_text(policy.limit),
             "description": policy.description,
         }
-    builtin_groups_ensure(workspace=request.workspace)  # Users, Admins, Queue admins are choices too
     if request.method == "GET":
         form = PolicyForm(initial=initial, workspace=request.workspace, policy=policy)
         return _dialog(request, template, "policy-form", {"form": form, "policy": policy})
@@ -432,13 +434,15 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
             "reservation": data["reservation"],
             "limit": data["limit"],
             "description": data["description"],
-            "queues": [services.QueueSpec(profile=f, name=n) for f, n in form.chosen_queues()],
+            "queues": [policy_services.QueueSpec(profile=f, name=n) for f, n in form.chosen_queues()],
         }
         try:
             if policy:
-                services.policy_update(policy=policy, actor=request.user, **values)
+                policy_services.policy_update(policy=policy, actor=request.user, **values)
             else:
-                policy = services.policy_create(workspace=request.workspace, actor=request.user, **values)
+                policy = policy_services.policy_create(
+                    workspace=request.workspace, actor=request.user, **values
+                )
         except ValidationError as exc:
             _apply_form_errors(form, exc)
     if not form.is_valid():
@@ -461,7 +465,7 @@ def policy_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
             {"policy": policy, "pending": pending},
         )
     name = policy.name
-    dropped = services.policy_delete(policy=policy, actor=request.user)
+    dropped = policy_services.policy_delete(policy=policy, actor=request.user)
     return _policies_done(request, f"Policy “{name}” deleted; {dropped} pending job(s) went back to draft.")
 
 
@@ -475,7 +479,7 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
     form = EnqueueForm(request.POST, workspace=request.workspace)
     if form.is_valid():
         try:
-            job = services.job_enqueue(
+            job = job_services.job_enqueue(
                 workspace=request.workspace,
                 actor=request.user,
                 queue=form.cleaned_data["queue"],
@@ -492,9 +496,7 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
 @require_POST
 def job_abort(request: WorkspaceRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.for_workspace(request.workspace), pk=pk)
-    if not access_rules.can(request.user, request.workspace, "task", job, "read_modify"):
-        raise PermissionDenied("An access rule denies modifying this task.")
-    if services.job_abort(job=job, actor=request.user):
+    if job_services.job_abort(job=job, actor=request.user, membership=request.membership):
         message = f"Job “{job.name}” aborted."
     else:
         message = f"Job “{job.name}” was not queued or running any more."

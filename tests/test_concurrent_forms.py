@@ -14,7 +14,7 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
-from access.selectors import builtin_groups_ensure
+from access.selectors import builtin_groups
 from resources.models import Profile
 
 from .resources.helpers import provision_config
@@ -46,7 +46,7 @@ def post_at_once(user, url, data) -> Counter:
 
 
 def test_every_create_form_posted_ten_times_at_once(workspace, owner):
-    groups = builtin_groups_ensure(workspace=workspace)
+    groups = builtin_groups(workspace=workspace)
     provision_config(workspace, owner, pools={"gpu": 4}, profiles={"4x": 4}, links=[("l", "4x", "gpu")])
     profile = Profile.objects.for_workspace(workspace).get()
     users_group = next(iter(groups.values()))

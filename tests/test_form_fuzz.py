@@ -33,14 +33,13 @@ from django.utils.http import urlsafe_base64_encode
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from access import rules as access_rules
 from access import services as access_services
 from access.models import UserGroup
 from accounts.models import CloudAccess
 from accounts.services import user_create
 from identity.models import IdentityConnection
-from resources import services as resource_services
 from resources.demo import load_resources_demo
+from resources.draft import link_key, pool_key, profile_key
 from resources.models import Job, JobState, Link, Policy, Pool, Profile, Queue
 from tests.factories import PASSWORD
 from tests.fuzzing import PORTAL_APPS, TRICKY, changed_tables, row_counts
@@ -96,7 +95,7 @@ class World:
             workspace=ws, actor=self.owner, name="ci-bot", allow_impersonation=True
         )
         self.queue = Queue.objects.for_workspace(ws).order_by("pk").first()
-        self.rule = access_rules.rule_create(
+        self.rule = access_services.rule_create(
             workspace=ws,
             actor=self.owner,
             resource_type="queue",
@@ -176,11 +175,11 @@ KWARGS = {
     "access:group-delete": lambda w: {"pk": w.group.pk},
     "access:rule-edit": lambda w: {"pk": w.rule.pk},
     "access:rule-delete": lambda w: {"pk": w.rule.pk},
-    "resources:pool-edit": lambda w: {"key": resource_services.pool_key(w.pool.pk)},
-    "resources:pool-delete": lambda w: {"key": resource_services.pool_key(w.pool.pk)},
-    "resources:profile-edit": lambda w: {"key": resource_services.profile_key(w.profile.pk)},
-    "resources:profile-delete": lambda w: {"key": resource_services.profile_key(w.profile.pk)},
-    "resources:link-delete": lambda w: {"key": resource_services.link_key(w.link.pk)},
+    "resources:pool-edit": lambda w: {"key": pool_key(w.pool.pk)},
+    "resources:pool-delete": lambda w: {"key": pool_key(w.pool.pk)},
+    "resources:profile-edit": lambda w: {"key": profile_key(w.profile.pk)},
+    "resources:profile-delete": lambda w: {"key": profile_key(w.profile.pk)},
+    "resources:link-delete": lambda w: {"key": link_key(w.link.pk)},
     "resources:policy-edit": lambda w: {"pk": w.policy.pk},
     "resources:policy-delete": lambda w: {"pk": w.policy.pk},
     "resources:job-abort": lambda w: {"pk": w.job.pk},

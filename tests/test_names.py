@@ -11,8 +11,9 @@ from django.db import IntegrityError, transaction
 from access import services as access_services
 from access.models import ServiceAccount, UserGroup
 from resources import draft as drafts
-from resources import services as resource_services
 from resources.models import Policy, Pool, Profile
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.provisioning import configuration_replace
 from settings_portal.names import fill_name_keys, name_digest, name_key
 from tests.factories import UserFactory
 from vaults import services as vault_services
@@ -147,9 +148,7 @@ def test_vaults(workspace, owner, group, look_alike):
 
 
 def _policy(workspace, owner, group, name):
-    return resource_services.policy_create(
-        workspace=workspace, actor=owner, name=name, group=group, reservation="0", limit="4"
-    )
+    return policy_create(workspace=workspace, actor=owner, name=name, group=group, reservation="0", limit="4")
 
 
 @pytest.mark.parametrize("look_alike", LOOK_ALIKES)
@@ -164,8 +163,8 @@ def test_queue_names_of_policies(workspace, owner, group, look_alike):
     profile = Profile.objects.create(workspace=workspace, name="small", allotment=Decimal(1))
 
     def policy_with_queue(name, queue_name):
-        queues = [resource_services.QueueSpec(profile=profile, name=queue_name)]
-        return resource_services.policy_create(
+        queues = [QueueSpec(profile=profile, name=queue_name)]
+        return policy_create(
             workspace=workspace,
             actor=owner,
             name=name,
@@ -208,7 +207,7 @@ def test_pools_and_profiles_of_an_imported_configuration(workspace, owner, look_
     ]
     draft = {"pools": pools, "profiles": [], "links": [], "policy_priority": {}}
     with pytest.raises(ValidationError, match="already exists"):
-        resource_services.provision_draft(workspace=workspace, actor=owner, draft=draft)
+        configuration_replace(workspace=workspace, actor=owner, draft=draft)
     assert not Pool.objects.filter(workspace=workspace).exists()
 
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from access.models import UserGroup
 from settings_portal.names import name_digest
 from workspaces.audit import audit_log
-from workspaces.models import Membership, Workspace
+from workspaces.models import Workspace
+from workspaces.selectors import is_member
 
 from . import parsing
 from .models import Vault, VaultFormat, VaultScope
@@ -175,7 +176,7 @@ def _user_vault_for_update(*, workspace: Workspace, user, actor) -> tuple[Vault,
 
 
 def _require_member(*, workspace: Workspace, user) -> None:
-    if not Membership.objects.filter(workspace=workspace, user=user).exists():
+    if not is_member(workspace=workspace, user=user):
         raise ValidationError("Only a member of the workspace has a vault in it.")
 
 

@@ -5,7 +5,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from access.selectors import builtin_groups_ensure
 from settings_portal.htmx import is_fragment, render_in_modal
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
@@ -153,7 +152,6 @@ def _form_response(request: WorkspaceRequest, form, vault: Vault | None) -> Http
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def vault_create(request: WorkspaceRequest) -> HttpResponse:
-    builtin_groups_ensure(workspace=request.workspace)
     if request.method == "GET":
         form = GroupVaultForm(workspace=request.workspace)
         template = "vaults/vault_form.html" + ("#vault-form" if is_fragment(request) else "")

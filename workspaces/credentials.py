@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from settings_portal.crypto import hashes_match, keyed_hash
 
+from . import revocation
 from .audit import audit_log
 from .models import Credential, Membership, Workspace
 
@@ -168,22 +169,18 @@ def credential_revoke(*, credential: Credential, actor, check: bool = True) -> C
 
 def credential_revoked(credential_id: int) -> None:
     """Hook called after a revoke commits; the API's revocation cache listens here."""
-    from . import revocation
-
     revocation.publish_revoked(credential_id)
 
 
 @transaction.atomic
 def credentials_revoke_for_member(*, workspace: Workspace, user, actor) -> int:
     """Revoke every active credential USER has in WORKSPACE (leaving, being removed, a service
-    account deleted), and every impersonation by or of USER there: tokens of either stop at once."""
-    from access.impersonation import grants_revoke
-
+    account deleted): their tokens stop at once. Impersonation grants by or of USER are access's,
+    revoked by its receiver of workspaces.hooks.membership_removed."""
     count = 0
     for credential in Credential.objects.for_workspace(workspace).active().filter(user=user):
         credential_revoke(credential=credential, actor=actor, check=False)
         count += 1
-    grants_revoke(workspace=workspace, user=user, reason="left or removed from the workspace")
     return count
 
 

@@ -28,7 +28,8 @@ from settings_portal.crypto import keyed_hash
 from .audit import audit_log
 from .models import Invitation, Membership, Role, Workspace
 from .notifications import notify, notify_members
-from .services import membership_add
+from .selectors import is_member, seat_count
+from .services import admin_require, membership_add, role_grant_check
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,8 @@ def clean_email(email: str | None) -> str:
 def _check_room(workspace: Workspace, email: str) -> None:
     if workspace.max_members is None:
         return
-    members = Membership.objects.for_workspace(workspace).count()
-    pending = Invitation.objects.for_workspace(workspace).pending().exclude(email__iexact=email).count()
-    if members + pending >= workspace.max_members:
+    # A pending invitation of EMAIL is replaced, so it does not count.
+    if seat_count(workspace=workspace, exclude_email=email) >= workspace.max_members:
         raise ValidationError(
             f"{workspace.name} has room for {workspace.max_members} members, counting pending invitations."
         )
@@ -98,10 +98,8 @@ def invitation_create(
     Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
     if role not in (Role.MEMBER, Role.ADMIN):
         raise ValidationError({"role": "Invite as a member or an admin."})
-    if actor is not None:
-        actor_membership = Membership.objects.for_workspace(workspace).filter(user=actor).first()
-        if actor_membership is None or actor_membership.role < max(role, Role.ADMIN):
-            raise PermissionDenied("Only the workspace's admins can invite, and not above their own role.")
+    # Only the workspace's admins invite, and not above their own role.
+    role_grant_check(actor_membership=admin_require(workspace=workspace, actor=actor), role=role)
     if Membership.objects.for_workspace(workspace).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {workspace.name}."})
     _check_room(workspace, email)
@@ -228,7 +226,7 @@ def invitation_accept(*, invitation: Invitation, user) -> Membership:
         raise PermissionDenied(
             f"This invitation is for {invitation.email}, and you are signed in as {user.email}."
         )
-    if Membership.objects.for_workspace(workspace).filter(user=user).exists():
+    if is_member(workspace=workspace, user=user):
         raise ValidationError(f"You are already a member of {workspace.name}.")
     membership = membership_add(workspace=workspace, user=user, role=Role(invitation.role), actor=user)
     invitation.accepted_at = timezone.now()

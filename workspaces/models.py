@@ -52,8 +52,18 @@ class TenantQuerySet(models.QuerySet):
         return self.all()
 
 
+class MembershipQuerySet(TenantQuerySet):
+    def admins(self):
+        """Memberships with the administrator role or above (the owner included)."""
+        return self.filter(role__gte=Role.ADMIN)
+
+
 class Membership(models.Model):
-    """An active member of a workspace. Pending members are open `Invitation`s."""
+    """An active member of a workspace. Pending members are open `Invitation`s.
+
+    Rows are written only by workspaces.services (membership_add, membership_role_set,
+    membership_remove); other apps read them through workspaces.selectors or this queryset.
+    """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -61,7 +71,7 @@ class Membership(models.Model):
     joined_at = models.DateTimeField(default=timezone.now)
     last_active = models.DateTimeField(null=True, blank=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique")]

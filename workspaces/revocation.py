@@ -143,10 +143,21 @@ def _db_credential(credential_id: int) -> tuple[str | None, frozenset[str]]:
     return (None if row[2] else REFUSED), users
 
 
-def _db_grant(grant_id: int) -> tuple[str | None, frozenset[str]]:
-    from access.impersonation import grant_db_verdict
+# The database's word on an impersonation grant: access.impersonation.grant_db_verdict, registered
+# by AccessConfig.ready() (workspaces imports no feature app). Unregistered: every grant is refused.
+_grant_verdict: Callable[[int], tuple[str | None, frozenset[str]]] | None = None
 
-    return grant_db_verdict(grant_id)
+
+def grant_verdict_register(check: Callable[[int], tuple[str | None, frozenset[str]]]) -> None:
+    """CHECK(grant id) -> (REVOKED | REFUSED | None, ids of the users the answer depends on)."""
+    global _grant_verdict
+    _grant_verdict = check
+
+
+def _db_grant(grant_id: int) -> tuple[str | None, frozenset[str]]:
+    if _grant_verdict is None:
+        return REVOKED, frozenset()
+    return _grant_verdict(grant_id)
 
 
 def _check(key: str, db_check: DbCheck) -> bool:

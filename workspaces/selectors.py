@@ -7,6 +7,32 @@ from .credentials import credential_list
 from .models import AuditEvent, Credential, Invitation, Membership, Notification, Role, Workspace
 
 
+def membership_find(*, workspace: Workspace, user) -> Membership | None:
+    """USER's membership of WORKSPACE, or None (not a member, or no user)."""
+    if user is None or getattr(user, "pk", None) is None:
+        return None
+    return Membership.objects.for_workspace(workspace).select_related("workspace").filter(user=user).first()
+
+
+def is_member(*, workspace: Workspace, user) -> bool:
+    return Membership.objects.for_workspace(workspace).filter(user=user).exists()
+
+
+def admin_count(*, workspace: Workspace) -> int:
+    """How many members administer WORKSPACE (the owner included)."""
+    return Membership.objects.for_workspace(workspace).admins().count()
+
+
+def seat_count(*, workspace: Workspace, exclude_email: str = "") -> int:
+    """What counts against Workspace.max_members: memberships (service accounts included) and
+    pending invitations (but the one of EXCLUDE_EMAIL, which a new invitation would replace)."""
+    members = Membership.objects.for_workspace(workspace).count()
+    pending = Invitation.objects.for_workspace(workspace).pending()
+    if exclude_email:
+        pending = pending.exclude(email__iexact=exclude_email)
+    return members + pending.count()
+
+
 def current_membership_get(request) -> Membership | None:
     """The membership of the session's current workspace, else the personal one.
 

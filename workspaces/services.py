@@ -1,12 +1,18 @@
-from django.core.exceptions import ValidationError
+"""The only way into and out of a workspace, and the only writer of memberships and roles.
+
+Feature apps react to these changes through workspaces.hooks (registered in their
+AppConfig.ready()); this module imports none of them.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from access.models import GroupMembership
-
+from . import hooks
 from .audit import audit_log, changes
 from .credentials import credentials_revoke_for_member
 from .models import Membership, Role, Workspace
+from .selectors import admin_count, membership_find
 
 MAX_NAME_LENGTH = Workspace._meta.get_field("name").max_length
 
@@ -55,6 +61,8 @@ def workspace_create(*, owner, name: str, personal: bool = False, actor=None) ->
         target=workspace,
         after={"name": name, "personal": personal},
     )
+    # access creates the built-in groups here, so every workspace has them from the start.
+    hooks.workspace_created.send(workspace=workspace, actor=actor or owner)
     return workspace
 
 
@@ -77,12 +85,42 @@ def workspace_rename(*, workspace: Workspace, actor, name: str) -> Workspace:
     return workspace
 
 
+# --- Rights ---------------------------------------------------------------------------------------
+
+
+def admin_require(*, workspace: Workspace, actor) -> Membership | None:
+    """ACTOR's membership, checked to be an administrator's; None for an operator (ACTOR=None)."""
+    if actor is None:
+        return None
+    membership = membership_find(workspace=workspace, user=actor)
+    if membership is None or not membership.is_admin:
+        raise PermissionDenied(f"Only administrators of {workspace.name} can do this.")
+    return membership
+
+
+def role_grant_check(*, actor_membership: Membership | None, role: Role) -> None:
+    """Nobody grants a role above their own, and ownership is never granted."""
+    if role >= Role.OWNER:
+        raise PermissionDenied("The owner role cannot be granted.")
+    if actor_membership is not None and role > actor_membership.role:
+        raise PermissionDenied("You cannot grant a role above your own.")
+
+
+# --- Memberships ----------------------------------------------------------------------------------
+
+
 @transaction.atomic
-def membership_add(*, workspace: Workspace, user, role: Role = Role.MEMBER, actor=None) -> Membership:
+def membership_add(
+    *, workspace: Workspace, user, role: Role = Role.MEMBER, actor=None, audit: bool = True
+) -> Membership:
+    """USER joins WORKSPACE with ROLE (an existing membership is returned unchanged).
+
+    AUDIT=False when the caller's own audit row describes the change (a service account's creation).
+    """
     membership, created = Membership.objects.get_or_create(
         workspace=workspace, user=user, defaults={"role": role}
     )
-    if created:
+    if created and audit:
         audit_log(
             actor=actor or user,
             action="member.add",
@@ -92,6 +130,98 @@ def membership_add(*, workspace: Workspace, user, role: Role = Role.MEMBER, acto
             after={"role": Role(role).label},
         )
     return membership
+
+
+_UNCHECKED = object()
+
+
+@transaction.atomic
+def membership_role_set(*, workspace: Workspace, actor, user, role: Role, acting=_UNCHECKED) -> bool:
+    """Give USER the ROLE (member or admin) in WORKSPACE; False when nothing changed.
+
+    ACTOR must administer the workspace (None: an operator); ACTING is ACTOR's membership when
+    the caller has already checked it with `admin_require`. Nobody grants a role above their
+    own or changes the role of someone above their own; the owner stays owner; the last
+    administrator stays one. Receivers of `hooks.membership_role_changed` run in the transaction.
+    """
+    if acting is _UNCHECKED:
+        acting = admin_require(workspace=workspace, actor=actor)
+    membership = membership_find(workspace=workspace, user=user)
+    if membership is None:
+        raise ValidationError(f"{user} is not a member of {workspace.name}.")
+    if membership.role >= Role.OWNER:
+        if role < Role.ADMIN:
+            raise ValidationError("The owner is always an administrator.")
+        return False
+    if membership.role == role:
+        return False
+    role_grant_check(actor_membership=acting, role=role)
+    if acting is not None and membership.role > acting.role:
+        raise PermissionDenied("You cannot change the role of someone above your own.")
+    if role < Role.ADMIN and membership.is_admin and admin_count(workspace=workspace) <= 1:
+        raise ValidationError("The last administrator cannot be removed from Admins.")
+    before = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    hooks.membership_role_changed.send(
+        workspace=workspace, user=user, actor=actor, before=Role(before), after=Role(role)
+    )
+    audit_log(
+        actor=actor,
+        action="member.role",
+        workspace=workspace,
+        target=membership,
+        target_label=user.email,
+        before={"role": Role(before).label},
+        after={"role": Role(role).label},
+    )
+    return True
+
+
+@transaction.atomic
+def membership_remove(
+    *, workspace: Workspace, actor, user, audit_action: str | None = "member.remove"
+) -> int:
+    """USER leaves WORKSPACE: the one path of removing a member, leaving, and deleting a service
+    account. Access ends at once: their credentials there are revoked (tokens stop), the receivers
+    of `hooks.membership_removed` drop what other apps gave them (group memberships, impersonation
+    grants), the membership is deleted. What they logged stays. Returns the number of revoked
+    credentials.
+
+    ACTOR is USER (leaving), an administrator not below USER's role, or None (an operator).
+    The owner and the last administrator cannot be removed. AUDIT_ACTION names the audit row
+    ("member.remove", "member.leave"); None when the caller writes its own.
+    """
+    membership = (
+        Membership.objects.for_workspace(workspace)
+        .select_for_update()
+        .select_related("user")
+        .filter(user=user)
+        .first()
+    )
+    if membership is None:
+        raise ValidationError(f"{user} is not a member of {workspace.name}.")
+    acting = admin_require(workspace=workspace, actor=actor) if actor != user else None
+    if membership.role >= Role.OWNER or workspace.owner_id == user.pk:
+        raise ValidationError("The owner of the workspace cannot be removed.")
+    if acting is not None and membership.role > acting.role:
+        raise PermissionDenied("You cannot remove someone with a role above your own.")
+    if membership.is_admin and admin_count(workspace=workspace) <= 1:
+        raise ValidationError("The last administrator cannot be removed.")
+    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=actor)
+    hooks.membership_removed.send(workspace=workspace, user=user, actor=actor)
+    if audit_action:
+        audit_log(
+            actor=actor,
+            action=audit_action,
+            workspace=workspace,
+            target=membership,
+            target_label=user.email,
+            before={"role": Role(membership.role).label},
+            after={"credentials_revoked": revoked},
+        )
+    membership.delete()
+    return revoked
 
 
 def leave_refusal(*, membership: Membership) -> str | None:
@@ -104,28 +234,12 @@ def leave_refusal(*, membership: Membership) -> str | None:
     return None
 
 
-@transaction.atomic
 def membership_leave(*, membership: Membership) -> int:
-    """MEMBERSHIP's user leaves its workspace: their credentials there are revoked (tokens stop at
-    once), the membership is deleted. What they logged stays. Returns the number of revoked credentials.
-
-    Rejoining needs a new invitation.
-    """
+    """MEMBERSHIP's user leaves its workspace (see membership_remove). Rejoining needs a new invitation."""
     refusal = leave_refusal(membership=membership)
     if refusal:
         raise ValidationError(refusal)
-    workspace, user = membership.workspace, membership.user
-    revoked = credentials_revoke_for_member(workspace=workspace, user=user, actor=user)
-    audit_log(
-        actor=user,
-        action="member.leave",
-        workspace=workspace,
-        target=membership,
-        target_label=user.email,
-        before={"role": Role(membership.role).label},
-        after={"credentials_revoked": revoked},
+    user = membership.user
+    return membership_remove(
+        workspace=membership.workspace, actor=user, user=user, audit_action="member.leave"
     )
-    # Group memberships go too: a re-invited user starts without their old groups.
-    GroupMembership.objects.filter(group__workspace=workspace, user=user).delete()
-    membership.delete()
-    return revoked

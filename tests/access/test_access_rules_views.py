@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from access import rules
+from access import services as access_services
 from access.models import AccessRule, GroupMembership, UserGroup
 from resources.models import Job, Policy, Profile, Queue
 from workspaces.models import AuditEvent
@@ -29,7 +29,7 @@ def queue(workspace):
 
 @pytest.fixture
 def rule(workspace, owner, queue, member):
-    return rules.rule_create(
+    return access_services.rule_create(
         workspace=workspace,
         actor=owner,
         resource_type="queue",
@@ -86,7 +86,7 @@ def test_the_table_and_its_filters(
     client, workspace, owner, rule, queue, admin_member, django_assert_num_queries
 ):
     group = UserGroup.objects.create(workspace=workspace, name="Researchers")
-    rules.rule_create(
+    access_services.rule_create(
         workspace=workspace,
         actor=owner,
         resource_type="task",
@@ -110,7 +110,7 @@ def test_the_table_and_its_filters(
         client.get(url("rule-list", workspace), headers=HX)
     baseline = len(ctx.captured_queries)
     for i in range(5):
-        rules.rule_create(
+        access_services.rule_create(
             workspace=workspace,
             actor=owner,
             resource_type="queue",

@@ -7,6 +7,7 @@ import pytest
 
 from access import services
 from access.impersonation import ImpersonationDenied, impersonation_check, parse_user_id
+from access.selectors import builtin_groups
 from accounts import api as accounts_api
 from settings_portal.api import authentication
 from tests.api.conftest import Api, basic
@@ -163,7 +164,7 @@ def test_plain_members_cannot_impersonate_but_admins_can(api, workspace, member,
 
 def test_an_admin_service_account_may_impersonate_without_the_flag(api, plain_service_account, owner, member):
     services.group_add_member(
-        group=services.builtin_groups_ensure(workspace=plain_service_account.workspace)["admins"],
+        group=builtin_groups(workspace=plain_service_account.workspace)["admins"],
         actor=owner,
         user=plain_service_account.user,
     )

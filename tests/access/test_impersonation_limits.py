@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from access import services
 from access.models import ImpersonationGrant, ServiceAccount
+from access.selectors import builtin_groups
 from settings_portal.api import registry, tokens
-from tests.access.test_access_rules import MODIFY, QUEUE, READ, make_rule, setup  # noqa: F401  (fixture)
+from tests.access.test_access_rules import QUEUE, READ, make_rule
 from tests.access.test_impersonation import IMPERSONATE, claims_of, impersonate, login
 from tests.api.conftest import Api, _fresh_api_state, basic  # noqa: F401  (autouse fixture)
 from workspaces import revocation
@@ -169,7 +170,7 @@ def test_access_rules_bind_an_impersonated_admin(
     owner,
     admin_member,
     member,
-    setup,  # noqa: F811  (the fixture imported from test_access_rules)
+    setup,
 ):
     from access.models import GroupMembership
 
@@ -188,10 +189,9 @@ def test_access_rules_bind_an_impersonated_admin(
 def test_an_impersonated_admin_does_not_get_the_admins_group_vault(
     api, service_account, workspace, owner, admin_member
 ):
-    from access.selectors import builtin_groups_ensure
     from vaults import services as vault_services
 
-    admins = builtin_groups_ensure(workspace=workspace)["admins"]
+    admins = builtin_groups(workspace=workspace)["admins"]
     vault_services.group_vault_create(
         workspace=workspace, actor=owner, group=admins, name="admin secrets", fmt="hocon", content="a: 1"
     )
@@ -286,7 +286,7 @@ def test_an_administrator_who_is_demoted_loses_the_tokens_they_impersonated(
     assert status == 200
     token = body["data"]["token"]
     assert works(api, token)
-    admins = services.builtin_groups_ensure(workspace=workspace)["admins"]
+    admins = builtin_groups(workspace=workspace)["admins"]
     with django_capture_on_commit_callbacks(execute=True):
         services.group_remove_member(group=admins, actor=owner, user=admin_member)
     assert blocked(api, token)
@@ -295,7 +295,7 @@ def test_an_administrator_who_is_demoted_loses_the_tokens_they_impersonated(
 def test_an_admin_service_account_keeps_its_grants_when_demoted_if_it_may_impersonate(
     api, service_account, workspace, owner, member, django_capture_on_commit_callbacks
 ):
-    admins = services.builtin_groups_ensure(workspace=workspace)["admins"]
+    admins = builtin_groups(workspace=workspace)["admins"]
     services.group_add_member(group=admins, actor=owner, user=service_account.user)
     token = impersonated(api, service_account, member)
     with django_capture_on_commit_callbacks(execute=True):

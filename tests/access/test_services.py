@@ -9,10 +9,11 @@ from access.models import BuiltinGroup, GroupMembership, ServiceAccount, UserGro
 from tests.factories import PASSWORD
 from workspaces.credentials import credential_create
 from workspaces.models import AuditEvent, Credential, Membership, Role
+from workspaces.services import role_grant_check
 
 
 def admins_of(workspace):
-    return selectors.builtin_groups_ensure(workspace=workspace)[BuiltinGroup.ADMINS]
+    return selectors.builtin_groups(workspace=workspace)[BuiltinGroup.ADMINS]
 
 
 # --- Rights -----------------------------------------------------------------------------------------
@@ -50,13 +51,13 @@ def test_outsiders_are_refused_too(workspace, outsider):
 def test_nobody_grants_ownership_or_a_role_above_their_own(workspace, admin_member, member):
     admins = Membership.objects.get(workspace=workspace, user=admin_member)
     with pytest.raises(PermissionDenied):
-        services.check_can_grant(actor_membership=admins, role=Role.OWNER)
-    services.check_can_grant(actor_membership=admins, role=Role.ADMIN)
+        role_grant_check(actor_membership=admins, role=Role.OWNER)
+    role_grant_check(actor_membership=admins, role=Role.ADMIN)
     members = Membership.objects.get(workspace=workspace, user=member)
     with pytest.raises(PermissionDenied):
-        services.check_can_grant(actor_membership=members, role=Role.ADMIN)
+        role_grant_check(actor_membership=members, role=Role.ADMIN)
     with pytest.raises(PermissionDenied):
-        services.check_can_grant(actor_membership=None, role=Role.OWNER)
+        role_grant_check(actor_membership=None, role=Role.OWNER)
 
 
 def test_an_admin_cannot_demote_or_remove_the_owner(workspace, admin_member, owner):
@@ -84,7 +85,7 @@ def test_adding_to_admins_sets_the_role_and_removing_resets_it(workspace, owner,
 
 
 def test_users_group_cannot_be_modified(workspace, owner, member):
-    users = selectors.builtin_groups_ensure(workspace=workspace)[BuiltinGroup.USERS]
+    users = selectors.builtin_groups(workspace=workspace)[BuiltinGroup.USERS]
     with pytest.raises(ValidationError):
         services.group_add_member(group=users, actor=owner, user=member)
     with pytest.raises(ValidationError):
@@ -99,7 +100,7 @@ def test_deleting_a_group_removes_what_it_granted(workspace, owner, member, cust
     services.group_delete(group=custom_group, actor=owner)
     assert not UserGroup.objects.filter(pk=custom_group.pk).exists()
     assert selectors.user_group_ids(workspace=workspace, user=member) == {
-        selectors.builtin_groups_ensure(workspace=workspace)[BuiltinGroup.USERS].pk
+        selectors.builtin_groups(workspace=workspace)[BuiltinGroup.USERS].pk
     }
     event = AuditEvent.objects.get(action="group.delete")
     assert event.before["members"] == [member.email]
@@ -167,7 +168,7 @@ def test_service_account_is_an_api_only_member_of_users(workspace, owner, servic
     assert user.is_service_account and not user.has_usable_password()
     assert user.email.endswith("@service.invalid")
     assert Membership.objects.get(workspace=workspace, user=user).role == Role.MEMBER
-    groups = selectors.builtin_groups_ensure(workspace=workspace)
+    groups = selectors.builtin_groups(workspace=workspace)
     assert selectors.user_group_ids(workspace=workspace, user=user) == {groups[BuiltinGroup.USERS].pk}
     assert service_account.created_by == owner
     assert Credential.objects.get(user=user).created_by == owner

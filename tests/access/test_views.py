@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from access.models import BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
-from access.selectors import builtin_groups_ensure
+from access.selectors import builtin_groups
 from workspaces.models import AuditEvent, Credential, Invitation, Membership, Role
 
 HX = {"HX-Request": "true"}
@@ -371,7 +371,7 @@ def test_an_admin_removing_themselves_leaves_the_workspace(client, admin_member,
 
 
 def test_an_admin_leaving_admins_is_sent_away_from_the_admin_pages(client, admin_member, owner, workspace):
-    admins = builtin_groups_ensure(workspace=workspace)[BuiltinGroup.ADMINS]
+    admins = builtin_groups(workspace=workspace)[BuiltinGroup.ADMINS]
     client.force_login(admin_member)
     response = client.post(url("group-edit", workspace, admins.pk), {"name": "Admins", "members": [owner.pk]})
     assert response.status_code == 302 and response["Location"] == reverse("accounts:profile")
@@ -439,7 +439,7 @@ def test_invalid_service_account_form_is_422_and_creates_nothing(client, owner, 
 def test_edit_service_account_rename_toggle_and_groups(
     client, owner, workspace, service_account, custom_group
 ):
-    groups = builtin_groups_ensure(workspace=workspace)
+    groups = builtin_groups(workspace=workspace)
     client.force_login(owner)
     response = client.post(
         url("service-account-edit", workspace, service_account.pk),
@@ -470,9 +470,7 @@ def test_edit_service_account_rename_toggle_and_groups(
 def test_edit_service_account_refuses_a_foreign_group(client, owner, workspace, service_account, outsider):
     from workspaces.selectors import personal_workspace_get
 
-    foreign = builtin_groups_ensure(workspace=personal_workspace_get(user=outsider))[
-        BuiltinGroup.QUEUE_ADMINS
-    ]
+    foreign = builtin_groups(workspace=personal_workspace_get(user=outsider))[BuiltinGroup.QUEUE_ADMINS]
     client.force_login(owner)
     response = client.post(
         url("service-account-edit", workspace, service_account.pk),
@@ -649,7 +647,7 @@ def test_edit_group_renames_and_changes_members(client, owner, workspace, custom
 
 
 def test_admins_group_edit_changes_roles_but_never_the_owner(client, owner, workspace, member, admin_member):
-    admins = builtin_groups_ensure(workspace=workspace)[BuiltinGroup.ADMINS]
+    admins = builtin_groups(workspace=workspace)[BuiltinGroup.ADMINS]
     client.force_login(owner)
     form = client.get(url("group-edit", workspace, admins.pk)).content.decode()
     assert "readonly" in form and f'value="{owner.pk}"' in form and f'value="{admin_member.pk}"' in form
@@ -674,7 +672,7 @@ def test_admins_group_edit_changes_roles_but_never_the_owner(client, owner, work
 
 
 def test_users_group_cannot_be_edited_or_deleted(client, owner, workspace):
-    groups = builtin_groups_ensure(workspace=workspace)
+    groups = builtin_groups(workspace=workspace)
     users, queue_admins = groups[BuiltinGroup.USERS], groups[BuiltinGroup.QUEUE_ADMINS]
     client.force_login(owner)
     assert client.get(url("group-edit", workspace, users.pk)).status_code == 302
@@ -701,9 +699,7 @@ def test_delete_group_with_confirmation(client, owner, workspace, custom_group, 
 def test_groups_of_another_workspace_are_not_found(client, owner, workspace, outsider):
     from workspaces.selectors import personal_workspace_get
 
-    foreign = builtin_groups_ensure(workspace=personal_workspace_get(user=outsider))[
-        BuiltinGroup.QUEUE_ADMINS
-    ]
+    foreign = builtin_groups(workspace=personal_workspace_get(user=outsider))[BuiltinGroup.QUEUE_ADMINS]
     client.force_login(owner)
     assert client.get(url("group-edit", workspace, foreign.pk)).status_code == 404
     assert client.post(url("group-delete", workspace, foreign.pk)).status_code == 404

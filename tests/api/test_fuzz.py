@@ -14,9 +14,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from access.models import GroupMembership, UserGroup
-from access.selectors import builtin_groups_ensure
-from resources import services as resource_services
+from access.selectors import builtin_groups
 from resources.models import Queue
+from resources.services.jobs import job_enqueue
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set
 from settings_portal.api import registry
 from tests.fuzzing import SURROGATES, TRICKY, changed_tables, row_counts, text_values
 from tests.resources.helpers import provision_config
@@ -180,23 +182,21 @@ def seeded(workspace, owner, member):
     pools, profiles, _ = provision_config(
         workspace, owner, pools={"gpu": 4}, profiles={"4x": 4}, links=[("4x-gpu", "4x", "gpu")]
     )
-    builtin_groups_ensure(workspace=workspace)  # made on first use otherwise, which is no client's change
+    builtin_groups(workspace=workspace)  # made on first use otherwise, which is no client's change
     group = UserGroup.objects.create(workspace=workspace, name="Dev")
     GroupMembership.objects.create(group=group, user=owner)  # so the owner's tasks.enqueue goes through
-    resource_services.policy_create(
+    policy_create(
         workspace=workspace,
         actor=owner,
         name="Dev Team",
         group=group,
         reservation=0,
         limit=8,
-        queues=[resource_services.QueueSpec(profile=profiles["4x"], name="dev-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="dev-4x")],
     )
-    resource_services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     queue = Queue.objects.for_workspace(workspace).get()
-    resource_services.job_enqueue(
-        workspace=workspace, actor=owner, queue=queue, task_id="task-1", check_group=False
-    )
+    job_enqueue(workspace=workspace, actor=owner, queue=queue, task_id="task-1", check_group=False)
     other, _ = credential_create(workspace=workspace, actor=member, label="member's")
     # Real values by field name, so that generated calls also get past the lookups.
     return {

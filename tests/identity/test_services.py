@@ -1,7 +1,7 @@
 import pytest
 
 from access.models import BuiltinGroup, UserGroup
-from access.selectors import builtin_groups_ensure
+from access.selectors import builtin_groups
 from identity import services
 from identity.models import ExternalIdentity
 from workspaces.models import Membership, Role
@@ -21,7 +21,7 @@ def claims(**extra):
 def test_builtin_groups_are_never_granted_by_a_provider(workspace):
     conn = make_connection(workspace, create_users=True, sync_groups=True)
     UserGroup.objects.create(workspace=workspace, name="ml")
-    builtin = [group.name for group in builtin_groups_ensure(workspace=workspace).values()]
+    builtin = [group.name for group in builtin_groups(workspace=workspace).values()]
     assert "Admins" in builtin
     plan = services.sign_in_plan(connection=conn, claims=claims(groups=["ml", *builtin]))
     assert plan.groups_added == ["ml"]

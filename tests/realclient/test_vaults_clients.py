@@ -14,7 +14,7 @@ configuration before anything else reads it.
 import pytest
 
 from access.models import GroupMembership, UserGroup
-from access.selectors import builtin_groups_ensure
+from access.selectors import builtin_groups
 from vaults import services
 from workspaces.credentials import credential_create
 
@@ -68,7 +68,7 @@ def research(workspace, member):
 @pytest.fixture
 def vaults(workspace, owner, member, research):
     """A group vault for everyone (HOCON), one for Research (nested YAML), the member's own (JSON), one disabled."""
-    groups = builtin_groups_ensure(workspace=workspace)
+    groups = builtin_groups(workspace=workspace)
     everyone = services.group_vault_create(
         workspace=workspace,
         actor=owner,
@@ -185,7 +185,7 @@ print(json.dumps({k: config.get(k, None) for k in keys}))
 def test_clearml_agent_loads_the_vaults_at_worker_start(
     portal, pair, vaults, workspace, owner, run_sdk, sdk_home
 ):
-    groups = builtin_groups_ensure(workspace=workspace)
+    groups = builtin_groups(workspace=workspace)
     services.group_vault_create(
         workspace=workspace,
         actor=owner,

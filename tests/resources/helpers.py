@@ -1,8 +1,9 @@
 """Helpers for the resources tests."""
 
 from resources import draft as drafts
-from resources import services
 from resources.models import Pool, Profile
+from resources.services.editor import draft_save, editor_edit
+from resources.services.provisioning import draft_provision
 
 
 def provision_config(workspace, actor, *, pools, profiles, links):
@@ -18,9 +19,9 @@ def provision_config(workspace, actor, *, pools, profiles, links):
             d = drafts.link_add(d, profile=keys[profile], pool=keys[pool], name=name)
         return d
 
-    services.editor_edit(workspace=workspace, actor=actor, edit=build)
-    services.draft_save(workspace=workspace, actor=actor)
-    result = services.provision(workspace=workspace, actor=actor)
+    editor_edit(workspace=workspace, actor=actor, edit=build)
+    draft_save(workspace=workspace, actor=actor)
+    result = draft_provision(workspace=workspace, actor=actor)
     return (
         {p.name: p for p in Pool.objects.for_workspace(workspace)},
         {p.name: p for p in Profile.objects.for_workspace(workspace)},

@@ -4,8 +4,9 @@ import pytest
 
 from access.models import GroupMembership, UserGroup
 from accounts.services import user_create
-from resources import services
 from resources.models import Job, JobState
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set
 from tests.api.conftest import Api, _fresh_api_state  # noqa: F401  (autouse fixture)
 from workspaces.credentials import credential_create
 from workspaces.models import Role
@@ -33,16 +34,16 @@ def setup(workspace, owner, member):
     )
     dev = UserGroup.objects.create(workspace=workspace, name="Dev")
     GroupMembership.objects.create(group=dev, user=member)
-    policy = services.policy_create(
+    policy = policy_create(
         workspace=workspace,
         actor=owner,
         name="Dev Team",
         group=dev,
         reservation=0,
         limit=8,
-        queues=[services.QueueSpec(profile=profiles["4x"], name="dev-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="dev-4x")],
     )
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     return {"pool": pools["gpu"], "queue": policy.queues.get()}
 
 

@@ -12,8 +12,10 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from access.models import UserGroup
-from resources import services
 from resources.models import Job, JobState
+from resources.services.jobs import job_enqueue
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set
 from settings_portal.celery import app as celery_app
 
 from .helpers import provision_config
@@ -93,20 +95,18 @@ def test_an_enqueue_triggers_a_pass_on_the_worker(owner, workspace, worker):
         workspace, owner, pools={"gpu": 8}, profiles={"4x": 4}, links=[("4x-gpu", "4x", "gpu")]
     )
     group = UserGroup.objects.create(workspace=workspace, name="Team")
-    policy = services.policy_create(
+    policy = policy_create(
         workspace=workspace,
         actor=owner,
         name="Team",
         group=group,
         reservation=0,
         limit=16,
-        queues=[services.QueueSpec(profile=profiles["4x"], name="team-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="team-4x")],
     )
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     with transaction.atomic():
-        job = services.job_enqueue(
-            workspace=workspace, actor=owner, queue=policy.queues.get(), check_group=False
-        )
+        job = job_enqueue(workspace=workspace, actor=owner, queue=policy.queues.get(), check_group=False)
         assert job.state == JobState.PENDING
     # The pass ran in the worker process, not here: wait for its commit.
     deadline = time.monotonic() + 30

@@ -8,9 +8,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from access.models import UserGroup
-from resources import services
 from resources.demo import load_resources_demo
 from resources.models import Job, JobState, Link, Policy, Pool, Profile, Queue
+from resources.services.jobs import job_complete, job_enqueue
+from resources.services.scheduling import resource_management_set, settings_get
 from resources.transfer import export_data, export_yaml, import_yaml
 from workspaces.models import AuditEvent
 
@@ -61,7 +62,7 @@ def test_demo_is_the_example_workflow(demo):
     assert list(pending.values_list("name", flat=True)) == ["R3", "D3", "R4", "D4"]
     assert Job.objects.for_workspace(demo).filter(state=JobState.COMPLETED).count() == 3
     assert UserGroup.objects.get(workspace=demo, name="Dev").members.count() == 1
-    assert services.settings_get(workspace=demo).enabled
+    assert settings_get(workspace=demo).enabled
 
 
 def test_demo_loads_once(demo, owner):
@@ -158,13 +159,13 @@ def test_import_command_reports_errors(demo, tmp_path):
 
 def test_schedule_command_prints_admissions(demo, owner):
     queue = Queue.objects.get(workspace=demo, name="product-0.5x")
-    services.job_complete(job=Job.objects.get(workspace=demo, name="prod-2x-1"))  # 2 free on H100
-    services.job_enqueue(workspace=demo, actor=owner, queue=queue, name="small-one", check_group=False)
+    job_complete(job=Job.objects.get(workspace=demo, name="prod-2x-1"))  # 2 free on H100
+    job_enqueue(workspace=demo, actor=owner, queue=queue, name="small-one", check_group=False)
     out = StringIO()
     call_command("portal_resources", "schedule", "--workspace", demo.slug, stdout=out)
     assert "admitted 1 job(s)" in out.getvalue()
     assert "small-one -> H100 Half a Superpod" in out.getvalue()
-    services.resource_management_set(workspace=demo, actor=owner, enabled=False)
+    resource_management_set(workspace=demo, actor=owner, enabled=False)
     out = StringIO()
     call_command("portal_resources", "schedule", "--workspace", demo.slug, stdout=out)
     assert "disabled" in out.getvalue()

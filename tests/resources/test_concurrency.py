@@ -12,8 +12,11 @@ from django.db import connection, connections
 from django.db.models import Sum
 
 from access.models import UserGroup
-from resources import scheduler, services
+from resources import scheduler
 from resources.models import Job, JobState, Pool, Queue
+from resources.services.jobs import job_complete, job_enqueue
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set
 
 from .helpers import provision_config
 
@@ -32,7 +35,7 @@ def setup(owner, workspace):
         links=[("hi-gpu", "hi", "gpu"), ("lo-gpu", "lo", "gpu")],
     )
     group = UserGroup.objects.create(workspace=workspace, name="Team")
-    policy = services.policy_create(
+    policy = policy_create(
         workspace=workspace,
         actor=owner,
         name="Team",
@@ -40,11 +43,11 @@ def setup(owner, workspace):
         reservation=0,
         limit=100,
         queues=[
-            services.QueueSpec(profile=profiles["hi"], name="hi"),
-            services.QueueSpec(profile=profiles["lo"], name="lo"),
+            QueueSpec(profile=profiles["hi"], name="hi"),
+            QueueSpec(profile=profiles["lo"], name="lo"),
         ],
     )
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     queues = {q.name: q for q in Queue.objects.filter(policy=policy)}
     return {"pool": pools["gpu"], "queues": queues}
 
@@ -54,10 +57,7 @@ def usage(pool) -> int:
 
 
 def enqueue(workspace, owner, queue, n=1):
-    return [
-        services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
-        for _ in range(n)
-    ]
+    return [job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False) for _ in range(n)]
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_concurrent_passes_and_changes_never_over_admit(owner, workspace, setup,
                 enqueue(workspace, owner, queues["hi" if (i + n) % 2 else "lo"], 1)
                 running = list(Job.objects.filter(state=JobState.RUNNING).order_by("?")[:1])
                 if running:
-                    services.job_complete(job=running[0])
+                    job_complete(job=running[0])
         finally:
             connections.close_all()
 

@@ -6,8 +6,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from access import services as access_services
 from resources.demo import load_resources_demo
-from resources.models import Job, JobState
+from resources.models import Job, JobState, Queue
 
 
 @pytest.fixture
@@ -74,3 +75,19 @@ def test_an_operator_enqueues_without_a_user(demo):
     out = run("enqueue", "--workspace", demo.slug, "--queue", "4xgpu", "--name", "ops")
     assert out.startswith("enqueued ops (")
     assert Job.objects.for_workspace(demo).filter(name="ops", created_by=None).exists()
+
+
+def test_the_access_rules_bind_the_command_too(demo, owner, member):
+    queue = Queue.objects.for_workspace(demo).get(name="4xgpu")
+    access_services.rule_create(
+        workspace=demo,
+        actor=owner,
+        resource_type="queue",
+        object_id=queue.pk,
+        permission="read",
+        user_ids=[member.pk],
+    )
+    before = Job.objects.for_workspace(demo).count()
+    with pytest.raises(CommandError, match="access rule"):
+        run("enqueue", "--workspace", demo.slug, "--queue", "4xgpu", "--user", member.email)
+    assert Job.objects.for_workspace(demo).count() == before

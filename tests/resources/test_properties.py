@@ -10,9 +10,13 @@ from hypothesis import strategies as st
 
 from access.models import UserGroup
 from resources import draft as drafts
-from resources import services
 from resources.models import Job, JobState, Queue, ResourceSettings
 from resources.scheduler import load_state, schedule_pass
+from resources.services.editor import draft_save, editor_edit
+from resources.services.jobs import job_abort, job_complete, job_enqueue
+from resources.services.policies import QueueSpec, policy_create, policy_update
+from resources.services.provisioning import draft_provision
+from resources.services.scheduling import resource_management_set
 from workspaces.services import workspace_create
 
 from .helpers import provision_config
@@ -111,9 +115,9 @@ def run(owner, cfg, ops):
             profile = profiles[profile_names[q_profile % len(profile_names)]]
             if q_policy % len(cfg["policies"]) == n and profile.pk not in used and profile.allotment <= limit:
                 used.add(profile.pk)
-                queues.append(services.QueueSpec(profile=profile, name=f"q{n}-{profile.name}"))
+                queues.append(QueueSpec(profile=profile, name=f"q{n}-{profile.name}"))
         policies.append(
-            services.policy_create(
+            policy_create(
                 workspace=workspace,
                 actor=owner,
                 name=f"policy{n}",
@@ -123,14 +127,14 @@ def run(owner, cfg, ops):
                 queues=queues,
             )
         )
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
     passes = 0
     for op in [*ops, ("schedule",)]:
         kind = op[0]
         queues = list(Queue.objects.for_workspace(workspace).order_by("id"))
         if kind == "enqueue" and queues:
             for _ in range(op[2]):
-                services.job_enqueue(
+                job_enqueue(
                     workspace=workspace, actor=owner, queue=queues[op[1] % len(queues)], check_group=False
                 )
         elif kind in {"complete", "abort"}:
@@ -139,25 +143,25 @@ def run(owner, cfg, ops):
             if jobs:
                 job = jobs[op[1] % len(jobs)]
                 if kind == "complete":
-                    assert services.job_complete(job=job)
+                    assert job_complete(job=job)
                 else:
-                    assert services.job_abort(job=job, actor=owner)
+                    assert job_abort(job=job, actor=owner)
         elif kind in {"capacity", "allotment", "unlink"}:
             provision_change(workspace, owner, op)
         elif kind == "enabled":
-            services.resource_management_set(workspace=workspace, actor=owner, enabled=op[1])
+            resource_management_set(workspace=workspace, actor=owner, enabled=op[1])
         elif kind == "limit":
             policy = policies[op[1] % len(policies)]
             policy.refresh_from_db()
             try:
-                services.policy_update(
+                policy_update(
                     policy=policy,
                     actor=owner,
                     name=policy.name,
                     group=group,
                     reservation=op[2],
                     limit=op[2] + op[3],
-                    queues=[services.QueueSpec(profile=q.profile, name=q.name) for q in policy.queues.all()],
+                    queues=[QueueSpec(profile=q.profile, name=q.name) for q in policy.queues.all()],
                 )
             except Exception as exc:  # a limit below a connected profile's allotment is refused
                 assert "cannot be connected" in str(exc)
@@ -196,9 +200,9 @@ def provision_change(workspace, actor, op) -> None:
         return drafts.link_delete(d, d["links"][op[1] % len(d["links"])]["key"])
 
     running = running_jobs(workspace)
-    services.editor_edit(workspace=workspace, actor=actor, edit=edit)
-    services.draft_save(workspace=workspace, actor=actor)
-    services.provision(workspace=workspace, actor=actor)
+    editor_edit(workspace=workspace, actor=actor, edit=edit)
+    draft_save(workspace=workspace, actor=actor)
+    draft_provision(workspace=workspace, actor=actor)
     # Provisioning never evicts: running jobs keep their pool and their original allotment.
     assert running_jobs(workspace) == running
 

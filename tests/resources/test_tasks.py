@@ -3,8 +3,11 @@
 import pytest
 
 from access.models import UserGroup
-from resources import services, tasks
+from resources import tasks
 from resources.models import JobState, ResourceSettings
+from resources.services.jobs import job_complete, job_enqueue
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set, settings_get
 
 from .helpers import provision_config
 
@@ -17,14 +20,14 @@ def queue(owner, workspace):
         workspace, owner, pools={"gpu": 4}, profiles={"4x": 4}, links=[("4x-gpu", "4x", "gpu")]
     )
     group = UserGroup.objects.create(workspace=workspace, name="Team")
-    policy = services.policy_create(
+    policy = policy_create(
         workspace=workspace,
         actor=owner,
         name="Team",
         group=group,
         reservation=0,
         limit=8,
-        queues=[services.QueueSpec(profile=profiles["4x"], name="team-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="team-4x")],
     )
     return policy.queues.get()
 
@@ -33,15 +36,15 @@ def test_embedded_default_runs_the_pass_after_each_change(
     owner, workspace, queue, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
+        resource_management_set(workspace=workspace, actor=owner, enabled=True)
     with django_capture_on_commit_callbacks(execute=True):
-        first = services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
-        second = services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+        first = job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+        second = job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.state, second.state) == (JobState.RUNNING, JobState.PENDING)
     with django_capture_on_commit_callbacks(execute=True):
-        services.job_complete(job=first)
+        job_complete(job=first)
     second.refresh_from_db()
     assert second.state == JobState.RUNNING  # the completion's pass gave it the freed pool
 
@@ -59,7 +62,7 @@ def test_requests_with_a_broker_are_debounced(owner, workspace, queue, monkeypat
     sent = []
     monkeypatch.setattr(tasks.schedule_workspace, "delay", lambda workspace_id: sent.append(workspace_id))
     workspace_id = str(workspace.pk)
-    services.settings_get(workspace=workspace)
+    settings_get(workspace=workspace)
     tasks.request_schedule(workspace_id)
     tasks.request_schedule(workspace_id)
     assert sent == [workspace_id]  # the second request folds into the waiting task
@@ -70,8 +73,8 @@ def test_requests_with_a_broker_are_debounced(owner, workspace, queue, monkeypat
 
 
 def test_beat_runs_every_enabled_workspace(owner, workspace, queue):
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
-    job = services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    job = job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
     assert tasks.schedule_all() == 1
     job.refresh_from_db()
     assert job.state == JobState.RUNNING
@@ -92,8 +95,8 @@ def test_one_pass_per_commit_however_many_changes(
     monkeypatch.setattr(tasks, "request_schedule", lambda workspace_id: sent.append(workspace_id))
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         for _ in range(3):
-            services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+            job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
     assert sent == [str(workspace.pk)]
     with django_capture_on_commit_callbacks(execute=True):
-        services.job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
+        job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)
     assert sent == [str(workspace.pk)] * 2

@@ -4,8 +4,11 @@ import pytest
 from django.urls import reverse
 
 from access.models import GroupMembership, UserGroup
-from resources import services
+from resources.draft import link_key, pool_key, profile_key
 from resources.models import Job, JobState, Link, Policy, Pool, Profile, Queue
+from resources.selectors import editor_state_get
+from resources.services.policies import QueueSpec, policy_create
+from resources.services.scheduling import resource_management_set, settings_get
 from workspaces.models import AuditEvent
 
 from .helpers import provision_config
@@ -25,7 +28,7 @@ def admin_client(client, admin_member):
 
 
 def draft(workspace):
-    return services.editor_state(workspace=workspace).draft
+    return editor_state_get(workspace=workspace).draft
 
 
 @pytest.mark.parametrize("name", ["config", "editor", "policies"])
@@ -70,7 +73,7 @@ def test_editor_journey_without_javascript(admin_client, workspace):
     assert AuditEvent.objects.filter(workspace=workspace, action="resources.provision").exists()
 
     c.post(url("exit", workspace))
-    assert services.settings_get(workspace=workspace).working_draft is None
+    assert settings_get(workspace=workspace).working_draft is None
 
 
 def test_editor_with_htmx_answers_the_board(admin_client, workspace):
@@ -122,9 +125,9 @@ def provisioned(workspace, owner):
 
 def test_reorder_by_drag_and_by_keyboard(admin_client, workspace, provisioned):
     pools, profiles = provisioned
-    f4 = services.profile_key(profiles["4x"].pk)
-    a = services.pool_key(pools["A"].pk)
-    links = {x.name: services.link_key(x.pk) for x in Link.objects.all()}
+    f4 = profile_key(profiles["4x"].pk)
+    a = pool_key(pools["A"].pk)
+    links = {x.name: link_key(x.pk) for x in Link.objects.all()}
     # Drag and drop sends the whole order.
     response = admin_client.post(
         url("order", workspace),
@@ -170,17 +173,17 @@ def test_policy_priority_is_edited_in_the_editor(admin_client, workspace, owner,
     _pools, profiles = provisioned
     group = UserGroup.objects.create(workspace=workspace, name="G")
     for name in ("First", "Second"):
-        services.policy_create(
+        policy_create(
             workspace=workspace,
             actor=owner,
             name=name,
             group=group,
             reservation=0,
             limit=8,
-            queues=[services.QueueSpec(profile=profiles["4x"], name=f"{name}-4x")],
+            queues=[QueueSpec(profile=profiles["4x"], name=f"{name}-4x")],
         )
     second = Queue.objects.get(name="Second-4x")
-    key = services.profile_key(profiles["4x"].pk)
+    key = profile_key(profiles["4x"].pk)
     admin_client.post(
         url("move", workspace), {"scope": "policies", "owner": key, "item": second.pk, "direction": "up"}
     )
@@ -193,16 +196,16 @@ def test_policy_priority_is_edited_in_the_editor(admin_client, workspace, owner,
 def test_deleting_a_profile_that_policies_use_is_refused(admin_client, workspace, owner, provisioned):
     _pools, profiles = provisioned
     group = UserGroup.objects.create(workspace=workspace, name="G")
-    services.policy_create(
+    policy_create(
         workspace=workspace,
         actor=owner,
         name="Dev",
         group=group,
         reservation=0,
         limit=8,
-        queues=[services.QueueSpec(profile=profiles["4x"], name="dev-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="dev-4x")],
     )
-    key = services.profile_key(profiles["4x"].pk)
+    key = profile_key(profiles["4x"].pk)
     response = admin_client.post(url("profile-delete", workspace, key), headers=HX)
     assert response.status_code == 422
     assert "used by the resource policy Dev" in response.content.decode()
@@ -212,13 +215,13 @@ def test_deleting_a_profile_that_policies_use_is_refused(admin_client, workspace
 def test_disconnect_delete_and_reset(admin_client, workspace, provisioned):
     pools, _profiles = provisioned
     link = Link.objects.get(name="4x-B")
-    admin_client.post(url("link-delete", workspace, services.link_key(link.pk)))
-    admin_client.post(url("pool-delete", workspace, services.pool_key(pools["B"].pk)))
+    admin_client.post(url("link-delete", workspace, link_key(link.pk)))
+    admin_client.post(url("pool-delete", workspace, pool_key(pools["B"].pk)))
     admin_client.post(url("save", workspace))
     assert "4x-B" not in [x["name"] for x in draft(workspace)["links"]]
     admin_client.post(url("reset", workspace))
     assert "4x-B" in [x["name"] for x in draft(workspace)["links"]]
-    assert services.settings_get(workspace=workspace).saved_draft is None
+    assert settings_get(workspace=workspace).saved_draft is None
     assert Link.objects.filter(name="4x-B").exists()
 
 
@@ -230,17 +233,15 @@ def test_unknown_keys_are_404(admin_client, workspace):
 def test_enable_toggle(admin_client, workspace):
     response = admin_client.post(url("enable", workspace), {"enabled": "on"}, headers=HX)
     assert response.status_code == 200 and 'id="enable-toggle"' in response.content.decode()
-    assert services.settings_get(workspace=workspace).enabled
+    assert settings_get(workspace=workspace).enabled
     admin_client.post(url("enable", workspace), {})
-    assert not services.settings_get(workspace=workspace).enabled
+    assert not settings_get(workspace=workspace).enabled
     assert AuditEvent.objects.filter(workspace=workspace, action="resources.disable").exists()
 
 
 def test_provisioning_warns_about_reservations_beyond_capacity(admin_client, workspace, owner, provisioned):
     group = UserGroup.objects.create(workspace=workspace, name="G")
-    services.policy_create(
-        workspace=workspace, actor=owner, name="Big", group=group, reservation=100, limit=100
-    )
+    policy_create(workspace=workspace, actor=owner, name="Big", group=group, reservation=100, limit=100)
     response = admin_client.post(url("provision", workspace), follow=True)
     assert "reserve 100 resources but the pools have 16" in response.content.decode()
 
@@ -318,15 +319,15 @@ def test_enqueue_and_abort_from_the_ui(
     admin_client, workspace, owner, provisioned, team, django_capture_on_commit_callbacks
 ):
     _pools, profiles = provisioned
-    services.resource_management_set(workspace=workspace, actor=owner, enabled=True)
-    policy = services.policy_create(
+    resource_management_set(workspace=workspace, actor=owner, enabled=True)
+    policy = policy_create(
         workspace=workspace,
         actor=owner,
         name="Team",
         group=team,
         reservation=0,
         limit=16,
-        queues=[services.QueueSpec(profile=profiles["4x"], name="team-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="team-4x")],
     )
     queue = policy.queues.get()
     with django_capture_on_commit_callbacks(execute=True):
@@ -345,14 +346,14 @@ def test_enqueue_and_abort_from_the_ui(
 
 def test_enqueue_needs_the_group(client, workspace, owner, provisioned, team):
     _pools, profiles = provisioned
-    policy = services.policy_create(
+    policy = policy_create(
         workspace=workspace,
         actor=owner,
         name="Team",
         group=team,
         reservation=0,
         limit=16,
-        queues=[services.QueueSpec(profile=profiles["4x"], name="team-4x")],
+        queues=[QueueSpec(profile=profiles["4x"], name="team-4x")],
     )
     client.force_login(owner)  # the owner is not in Team
     response = client.post(url("enqueue", workspace), {"queue": policy.queues.get().pk}, headers=HX)
@@ -373,5 +374,5 @@ def test_profiles_and_pools_of_other_workspaces_are_invisible(client, owner, out
     client.force_login(outsider)
     page = client.get(url("config", other)).content.decode()
     assert "4x-A" not in page
-    assert client.get(url("pool-edit", other, services.pool_key(Pool.objects.first().pk))).status_code == 404
+    assert client.get(url("pool-edit", other, pool_key(Pool.objects.first().pk))).status_code == 404
     assert not Profile.objects.for_workspace(other).exists()

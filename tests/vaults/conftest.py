@@ -1,7 +1,7 @@
 import pytest
 
 from access.models import GroupMembership, UserGroup
-from access.selectors import builtin_groups_ensure
+from access.selectors import builtin_groups
 
 # The browser journey (test_e2e_vaults.py) uses the e2e browser settings and the live
 # portal + SDK runner of the real-client tests.
@@ -12,7 +12,7 @@ from tests.realclient.conftest import portal, run_sdk, sdk_home  # noqa: F401
 @pytest.fixture
 def groups(workspace):
     """The workspace's built-in groups by key: users, admins, queue_admins."""
-    return builtin_groups_ensure(workspace=workspace)
+    return builtin_groups(workspace=workspace)
 
 
 @pytest.fixture

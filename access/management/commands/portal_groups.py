@@ -27,7 +27,6 @@ def _workspace(slug: str) -> Workspace:
 
 
 def _group(workspace: Workspace, name: str) -> UserGroup:
-    selectors.builtin_groups_ensure(workspace=workspace)
     group = UserGroup.objects.for_workspace(workspace).filter(name__iexact=(name or "").strip()).first()
     if group is None:
         raise CommandError(f"No group named {name!r} in {workspace.slug}.")

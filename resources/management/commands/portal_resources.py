@@ -8,11 +8,20 @@ portal_resources enqueue --workspace SLUG --queue NAME [--user EMAIL] [--name N]
 """
 
 import json
+from json import dumps as json_dumps
 from pathlib import Path
 
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import CommandError
 
+from accounts.models import User
+from resources.models import Job, Pool, Queue, ResourceSettings
+from resources.scheduler import schedule_until_idle
+from resources.services.jobs import job_enqueue
+from resources.simulation import ScenarioError, simulate
+from resources.transfer import export_yaml, import_yaml
 from settings_portal.commands import SubcommandCommand
+from settings_portal.inputs import parse_id
 from workspaces.models import Workspace
 
 
@@ -53,8 +62,6 @@ class Command(SubcommandCommand):
         return workspace
 
     def handle_simulate(self, *, file: str, **options) -> None:
-        from resources.simulation import ScenarioError, simulate
-
         try:
             scenarios = json.loads(Path(file).read_text())
         except (OSError, ValueError) as exc:
@@ -68,9 +75,6 @@ class Command(SubcommandCommand):
         self.stdout.write(json.dumps(results, indent=1))
 
     def handle_schedule(self, *, workspace: str | None = None, **options) -> None:
-        from resources.models import Job, Pool, ResourceSettings
-        from resources.scheduler import schedule_until_idle
-
         if workspace:
             workspaces = [self._workspace(workspace)]
         else:
@@ -94,8 +98,6 @@ class Command(SubcommandCommand):
                 self.stdout.write(f"  {names.get(job_id, job_id)} -> {pools.get(pool_id, pool_id)}")
 
     def handle_export(self, *, file: str, workspace: str, **options) -> None:
-        from resources.transfer import export_yaml
-
         text = export_yaml(workspace=self._workspace(workspace))
         if file == "-":
             self.stdout.write(text)
@@ -104,8 +106,6 @@ class Command(SubcommandCommand):
             self.stdout.write(f"Wrote {file}.")
 
     def handle_import(self, *, file: str, workspace: str, **options) -> None:
-        from resources.transfer import import_yaml
-
         try:
             text = Path(file).read_text()
         except OSError as exc:
@@ -116,15 +116,6 @@ class Command(SubcommandCommand):
         self.stdout.write(f"Imported {file}.")
 
     def handle_enqueue(self, *, workspace: str, queue: str, user, name: str, count: int, json: bool, **_):
-        import json as json_module
-
-        from django.core.exceptions import PermissionDenied
-
-        from accounts.models import User
-        from resources.models import Job, Queue
-        from resources.services import job_enqueue
-        from settings_portal.inputs import parse_id
-
         ws = self._workspace(workspace)
         if not 1 <= count <= 10_000:
             raise CommandError("--count must be between 1 and 10000.")
@@ -154,7 +145,7 @@ class Command(SubcommandCommand):
         states = dict(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("pk", "state"))
         if json:
             self.stdout.write(
-                json_module.dumps(
+                json_dumps(
                     [{"id": j.pk, "task_id": j.task_id, "name": j.name, "state": states[j.pk]} for j in jobs],
                     indent=2,
                 )

@@ -18,7 +18,6 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from access.models import UserGroup
-from access.selectors import builtin_groups_ensure
 from accounts.models import User
 from settings_portal.commands import SubcommandCommand
 from vaults import selectors, services
@@ -109,7 +108,6 @@ class Command(SubcommandCommand):
             if enabled is not None:
                 vault = services.vault_set_enabled(vault=vault, actor=None, enabled=enabled)
         else:
-            builtin_groups_ensure(workspace=ws)
             target = UserGroup.objects.for_workspace(ws).filter(name__iexact=group.strip()).first()
             if target is None:
                 raise CommandError(f"No user group {group!r} in {ws.slug}")
