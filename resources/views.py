@@ -15,11 +15,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from access import rules as access_rules
 from access.selectors import builtin_groups_ensure
-from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.forms import error_messages, form_add_service_error
+from settings_portal.htmx import go_to, is_fragment, render_dialog_invalid, render_fragment_or_page
 from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
@@ -31,12 +31,6 @@ from .models import Job, Policy
 
 PAGE = "resources/resource_config.html"
 ADMIN = Role.ADMIN
-
-
-def _messages_of(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "message_dict"):
-        return [m for msgs in exc.message_dict.values() for m in msgs]
-    return list(exc.messages)
 
 
 def _page_context(request: WorkspaceRequest, *, editing: bool, **extra) -> dict:
@@ -72,25 +66,8 @@ def _edit(request: WorkspaceRequest, edit) -> HttpResponse:
     try:
         services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
     except ValidationError as exc:
-        return _board(request, errors=_messages_of(exc), status=422)
+        return _board(request, errors=error_messages(exc), status=422)
     return _board(request)
-
-
-def _dialog(request, template: str, partial: str, context: dict, *, invalid: bool = False) -> HttpResponse:
-    """A dialog's form: the fragment for htmx, the same form as a page without JS (422 when invalid)."""
-    if invalid:
-        if is_fragment(request):
-            return render_in_modal(request, f"{template}#{partial}", context)
-        return render(request, template, context, status=422)
-    return render(request, f"{template}#{partial}" if is_fragment(request) else template, context)
-
-
-def _apply_form_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -152,7 +129,9 @@ def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse
             if pool
             else {}
         )
-        return _dialog(request, template, "pool-form", {**context, "form": PoolForm(initial=initial)})
+        return render_fragment_or_page(
+            request, template, "pool-form", {**context, "form": PoolForm(initial=initial)}
+        )
     form = PoolForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -168,9 +147,9 @@ def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse
                     workspace=request.workspace, actor=request.user, edit=lambda d: drafts.pool_add(d, **data)
                 )
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "pool-form", {**context, "form": form}, invalid=True)
+        return render_dialog_invalid(request, template, "pool-form", {**context, "form": form})
     return _board(request)
 
 
@@ -187,7 +166,9 @@ def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpRespo
     template, context = "resources/profile_form.html", {"profile": profile}
     if request.method == "GET":
         initial = {"name": profile["name"], "allotment": profile["allotment"]} if profile else {}
-        return _dialog(request, template, "profile-form", {**context, "form": ProfileForm(initial=initial)})
+        return render_fragment_or_page(
+            request, template, "profile-form", {**context, "form": ProfileForm(initial=initial)}
+        )
     form = ProfileForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -205,9 +186,9 @@ def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpRespo
                     edit=lambda d: drafts.profile_add(d, **data),
                 )
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "profile-form", {**context, "form": form}, invalid=True)
+        return render_dialog_invalid(request, template, "profile-form", {**context, "form": form})
     return _board(request)
 
 
@@ -235,7 +216,7 @@ def connect(request: WorkspaceRequest) -> HttpResponse:
         if profile_name and pool_name:
             initial["name"] = f"{profile_name} {pool_name}"[:100]
         form = ConnectForm(initial=initial, draft=draft)
-        return _dialog(request, template, "connect-form", {"form": form, "draft": draft})
+        return render_fragment_or_page(request, template, "connect-form", {"form": form, "draft": draft})
     form = ConnectForm(request.POST, draft=draft)
     if form.is_valid():
         data = form.cleaned_data
@@ -248,9 +229,9 @@ def connect(request: WorkspaceRequest) -> HttpResponse:
                 ),
             )
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "connect-form", {"form": form, "draft": draft}, invalid=True)
+        return render_dialog_invalid(request, template, "connect-form", {"form": form, "draft": draft})
     return _board(request)
 
 
@@ -309,7 +290,7 @@ def order(request: WorkspaceRequest) -> HttpResponse:
         scope, owner, current = _order_args(request)
         wanted = _as_items(scope, request.POST.getlist("order"))
     except ValidationError as exc:
-        return _board(request, errors=_messages_of(exc), status=422)
+        return _board(request, errors=error_messages(exc), status=422)
     return _edit(request, _set_order(scope, owner, wanted, current))
 
 
@@ -325,7 +306,7 @@ def move(request: WorkspaceRequest) -> HttpResponse:
             raise ValidationError("Move up or down.")
         wanted = drafts.moved(current, item, direction)
     except ValidationError as exc:
-        return _board(request, errors=_messages_of(exc), status=422)
+        return _board(request, errors=error_messages(exc), status=422)
     return _edit(request, _set_order(scope, owner, wanted, current))
 
 
@@ -346,7 +327,7 @@ def provision(request: WorkspaceRequest) -> HttpResponse:
     try:
         result = services.provision(workspace=request.workspace, actor=request.user)
     except ValidationError as exc:
-        context = _page_context(request, editing=True, errors=_messages_of(exc))
+        context = _page_context(request, editing=True, errors=error_messages(exc))
         return render(request, PAGE, context, status=422)
     messages.success(request, "Configuration provisioned: the scheduler uses it from now on.")
     for warning in result.warnings:
@@ -399,10 +380,8 @@ def policies(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _policies_done(request: WorkspaceRequest, message: str) -> HttpResponse:
-    if is_fragment(request):
-        return HttpResponseClientRedirect(reverse("resources:policies", args=[request.workspace.slug]))
     messages.success(request, message)
-    return redirect("resources:policies", request.workspace.slug)
+    return go_to(request, reverse("resources:policies", args=[request.workspace.slug]))
 
 
 @workspace_view(role=ADMIN)
@@ -422,7 +401,7 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
     builtin_groups_ensure(workspace=request.workspace)  # Users, Admins, Queue admins are choices too
     if request.method == "GET":
         form = PolicyForm(initial=initial, workspace=request.workspace, policy=policy)
-        return _dialog(request, template, "policy-form", {"form": form, "policy": policy})
+        return render_fragment_or_page(request, template, "policy-form", {"form": form, "policy": policy})
     form = PolicyForm(request.POST, workspace=request.workspace, policy=policy)
     if form.is_valid():
         data = form.cleaned_data
@@ -440,10 +419,10 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
             else:
                 policy = services.policy_create(workspace=request.workspace, actor=request.user, **values)
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(
-            request, template, "policy-form", {"form": form, "policy": policy if pk else None}, invalid=True
+        return render_dialog_invalid(
+            request, template, "policy-form", {"form": form, "policy": policy if pk else None}
         )
     return _policies_done(request, f"Policy “{policy.name}” saved.")
 
@@ -454,7 +433,7 @@ def policy_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(Policy.objects.for_workspace(request.workspace), pk=pk)
     if request.method == "GET":
         pending = policy.jobs.filter(state="pending").count()
-        return _dialog(
+        return render_fragment_or_page(
             request,
             "resources/policy_confirm_delete.html",
             "policy-delete",
@@ -471,7 +450,7 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
     template = "resources/enqueue_form.html"
     if request.method == "GET":
         form = EnqueueForm(workspace=request.workspace, initial={"queue": request.GET.get("queue")})
-        return _dialog(request, template, "enqueue-form", {"form": form})
+        return render_fragment_or_page(request, template, "enqueue-form", {"form": form})
     form = EnqueueForm(request.POST, workspace=request.workspace)
     if form.is_valid():
         try:
@@ -482,9 +461,9 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
             )
         except (ValidationError, PermissionDenied) as exc:
-            form.add_error(None, str(exc) if isinstance(exc, PermissionDenied) else exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "enqueue-form", {"form": form}, invalid=True)
+        return render_dialog_invalid(request, template, "enqueue-form", {"form": form})
     return _policies_done(request, f"Job “{job.name}” enqueued in {job.queue_name}.")
 
 

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from access.selectors import builtin_groups_ensure
-from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.htmx import is_fragment, render_dialog_invalid, render_fragment_or_page
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -51,7 +51,7 @@ def user_vault_edit(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "GET":
         initial = {"format": vault.format, "content": vault.content} if vault else {}
         form = VaultContentForm(initial=initial)
-        return render(request, template + ("#vault-editor" if is_fragment(request) else ""), {"form": form})
+        return render_fragment_or_page(request, template, "vault-editor", {"form": form})
 
     form = VaultContentForm(request.POST)
     if form.is_valid():
@@ -66,9 +66,7 @@ def user_vault_edit(request: WorkspaceRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
     if not form.is_valid():
-        if is_fragment(request):
-            return render_in_modal(request, template + "#vault-editor", {"form": form})
-        return render(request, template, {"form": form}, status=422)
+        return render_dialog_invalid(request, template, "vault-editor", {"form": form})
     if is_fragment(request):
         return render(request, "vaults/_user_vault.html", _user_vault_context(request, saved=True))
     messages.success(request, "Vault saved.")
@@ -142,11 +140,9 @@ def _get_vault(request: WorkspaceRequest, pk) -> Vault:
 
 
 def _form_response(request: WorkspaceRequest, form, vault: Vault | None) -> HttpResponse:
-    template = "vaults/vault_form.html"
-    context = {"form": form, "vault": vault}
-    if is_fragment(request):
-        return render_in_modal(request, template + "#vault-form", context)
-    return render(request, template, context, status=422)
+    return render_dialog_invalid(
+        request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": vault}
+    )
 
 
 @workspace_view(role=Role.ADMIN)
@@ -156,8 +152,9 @@ def vault_create(request: WorkspaceRequest) -> HttpResponse:
     builtin_groups_ensure(workspace=request.workspace)
     if request.method == "GET":
         form = GroupVaultForm(workspace=request.workspace)
-        template = "vaults/vault_form.html" + ("#vault-form" if is_fragment(request) else "")
-        return render(request, template, {"form": form, "vault": None})
+        return render_fragment_or_page(
+            request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": None}
+        )
     form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace)
     if form.is_valid():
         try:
@@ -188,8 +185,9 @@ def vault_edit(request: WorkspaceRequest, pk) -> HttpResponse:
     if request.method == "GET":
         initial = {"name": vault.name, "group": vault.group, "format": vault.format, "content": vault.content}
         form = GroupVaultForm(initial=initial, workspace=request.workspace, editing=True)
-        template = "vaults/vault_form.html" + ("#vault-form" if is_fragment(request) else "")
-        return render(request, template, {"form": form, "vault": vault})
+        return render_fragment_or_page(
+            request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": vault}
+        )
     form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace, editing=True)
     if form.is_valid():
         try:
