@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.htmx import is_fragment, render_confirm, render_in_modal
 from settings_portal.inline_edit import inline_edit_view
 from settings_portal.tips import SESSION_FLAG
 
@@ -260,9 +260,20 @@ def cloud_access_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cloud_access_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a storage access entry, after a confirmation (GET shows it)."""
     entry = get_object_or_404(CloudAccess, pk=pk, user=request.user)
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Delete storage access",
+            text=f"Delete the access entry for {entry.bucket}?",
+            action=reverse("accounts:cloud-access-delete", args=[entry.pk]),
+            button="Delete",
+            cancel=reverse("accounts:configuration"),
+            target="#cloud-access",
+        )
     services.cloud_access_delete(user=request.user, entry=entry)
     if is_fragment(request):
         return render(request, "accounts/configuration.html#cloud-access", _configuration_context(request))

@@ -8,6 +8,9 @@ every action also works without JavaScript.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
@@ -19,7 +22,13 @@ from django.views.decorators.vary import vary_on_headers
 from access import rules as access_rules
 from access.selectors import builtin_groups_ensure
 from settings_portal.forms import error_messages, form_add_service_error
-from settings_portal.htmx import go_to, is_fragment, render_dialog_invalid, render_fragment_or_page
+from settings_portal.htmx import (
+    go_to,
+    is_fragment,
+    render_confirm,
+    render_dialog_invalid,
+    render_fragment_or_page,
+)
 from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
@@ -118,84 +127,95 @@ def _item(draft: drafts.Draft, kind: str, key: str) -> dict:
     raise Http404("Not in the configuration")
 
 
-@workspace_view(role=ADMIN)
-@require_http_methods(["GET", "POST"])
-def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
-    pool = _item(_draft(request), "pools", key) if key else None
-    template, context = "resources/pool_form.html", {"pool": pool}
+@dataclass(frozen=True)
+class Card:
+    """A kind of card of the board that the editor adds, edits and deletes with a dialog: a pool or a
+    profile. Both dialogs are one template (resources/card_form.html) and one view (`_card_form`)."""
+
+    kind: str  # "pool" | "profile": the URL names' prefix and the form's id
+    items: str  # the draft's list
+    title: str
+    form: type
+    add: Callable
+    edit: Callable
+
+
+POOL = Card("pool", "pools", "Pool", PoolForm, drafts.pool_add, drafts.pool_edit)
+PROFILE = Card("profile", "profiles", "Profile", ProfileForm, drafts.profile_add, drafts.profile_edit)
+CARD_FORM = "resources/card_form.html"
+
+
+def _card_form(request: WorkspaceRequest, card: Card, key: str | None) -> HttpResponse:
+    """Create (KEY None) or edit a card of the draft; Save and Provision apply it later."""
+    item = _item(_draft(request), card.items, key) if key else None
+    slug = request.workspace.slug
+    action = (
+        reverse(f"resources:{card.kind}-edit", args=[slug, key])
+        if key
+        else reverse(f"resources:{card.kind}-new", args=[slug])
+    )
+    context = {"card": card, "item": item, "action": action}
     if request.method == "GET":
-        initial = (
-            {"name": pool["name"], "capacity": pool["capacity"], "description": pool["description"]}
-            if pool
-            else {}
-        )
+        initial = {name: item[name] for name in card.form.base_fields} if item else {}
         return render_fragment_or_page(
-            request, template, "pool-form", {**context, "form": PoolForm(initial=initial)}
+            request, CARD_FORM, "card-form", {**context, "form": card.form(initial=initial)}
         )
-    form = PoolForm(request.POST)
+    form = card.form(request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        edit = (lambda d: card.edit(d, key, **data)) if item else (lambda d: card.add(d, **data))
         try:
-            if pool:
-                services.editor_edit(
-                    workspace=request.workspace,
-                    actor=request.user,
-                    edit=lambda d: drafts.pool_edit(d, key, **data),
-                )
-            else:
-                services.editor_edit(
-                    workspace=request.workspace, actor=request.user, edit=lambda d: drafts.pool_add(d, **data)
-                )
+            services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
         except ValidationError as exc:
             form_add_service_error(form, exc)
     if not form.is_valid():
-        return render_dialog_invalid(request, template, "pool-form", {**context, "form": form})
+        return render_dialog_invalid(request, CARD_FORM, "card-form", {**context, "form": form})
     return _board(request)
 
 
+def _card_delete(
+    request: WorkspaceRequest, card: Card, key: str, edit: Callable[[], Callable]
+) -> HttpResponse:
+    """Delete a card from the draft, after a confirmation (GET shows it); EDIT() gives the draft edit."""
+    if request.method == "GET":
+        item = _item(_draft(request), card.items, key)
+        return render_confirm(
+            request,
+            title=f"Delete {card.kind}",
+            text=f"Delete the {card.kind} {item['name']} from the draft? It stays in effect until you "
+            "Save and Provision.",
+            action=reverse(f"resources:{card.kind}-delete", args=[request.workspace.slug, key]),
+            button="Delete",
+            cancel=reverse("resources:editor", args=[request.workspace.slug]),
+            target="#rc-board",
+        )
+    return _edit(request, edit())
+
+
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
+def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
+    return _card_form(request, POOL, key)
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
 def pool_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
-    return _edit(request, lambda d: drafts.pool_delete(d, key))
+    return _card_delete(request, POOL, key, lambda: lambda d: drafts.pool_delete(d, key))
 
 
 @workspace_view(role=ADMIN)
 @require_http_methods(["GET", "POST"])
 def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
-    profile = _item(_draft(request), "profiles", key) if key else None
-    template, context = "resources/profile_form.html", {"profile": profile}
-    if request.method == "GET":
-        initial = {"name": profile["name"], "allotment": profile["allotment"]} if profile else {}
-        return render_fragment_or_page(
-            request, template, "profile-form", {**context, "form": ProfileForm(initial=initial)}
-        )
-    form = ProfileForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            if profile:
-                services.editor_edit(
-                    workspace=request.workspace,
-                    actor=request.user,
-                    edit=lambda d: drafts.profile_edit(d, key, **data),
-                )
-            else:
-                services.editor_edit(
-                    workspace=request.workspace,
-                    actor=request.user,
-                    edit=lambda d: drafts.profile_add(d, **data),
-                )
-        except ValidationError as exc:
-            form_add_service_error(form, exc)
-    if not form.is_valid():
-        return render_dialog_invalid(request, template, "profile-form", {**context, "form": form})
-    return _board(request)
+    return _card_form(request, PROFILE, key)
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def profile_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
-    return _edit(request, services.profile_delete_edit(workspace=request.workspace, key=key))
+    return _card_delete(
+        request, PROFILE, key, lambda: services.profile_delete_edit(workspace=request.workspace, key=key)
+    )
 
 
 # --- editor: links and orders ----------------------------------------------------------------
@@ -336,20 +356,41 @@ def provision(request: WorkspaceRequest) -> HttpResponse:
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def reset(request: WorkspaceRequest) -> HttpResponse:
+    """Reset Configuration, after a confirmation (GET shows it)."""
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Reset configuration",
+            text="Discard every change that is not provisioned, saved or not? The editor then shows the "
+            "provisioned configuration.",
+            action=reverse("resources:reset", args=[request.workspace.slug]),
+            button="Reset configuration",
+            cancel=reverse("resources:editor", args=[request.workspace.slug]),
+        )
     services.draft_reset(workspace=request.workspace, actor=request.user)
     messages.success(
         request, "Unprovisioned changes discarded: the editor shows the provisioned configuration."
     )
-    return redirect("resources:editor", request.workspace.slug)
+    return go_to(request, reverse("resources:editor", args=[request.workspace.slug]))
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def exit_editor(request: WorkspaceRequest) -> HttpResponse:
+    """Exit the editor; with unsaved changes, after a confirmation (GET shows it)."""
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Leave the editor",
+            text="Leave the editor? Unsaved changes are lost (a saved draft stays).",
+            action=reverse("resources:exit", args=[request.workspace.slug]),
+            button="Leave the editor",
+            cancel=reverse("resources:editor", args=[request.workspace.slug]),
+        )
     services.editor_exit(workspace=request.workspace, actor=request.user)
-    return redirect("resources:config", request.workspace.slug)
+    return go_to(request, reverse("resources:config", args=[request.workspace.slug]))
 
 
 # --- resource policies -----------------------------------------------------------------------
@@ -433,11 +474,17 @@ def policy_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(Policy.objects.for_workspace(request.workspace), pk=pk)
     if request.method == "GET":
         pending = policy.jobs.filter(state="pending").count()
-        return render_fragment_or_page(
+        leave = (
+            f"Its {pending} pending job{'s leave' if pending != 1 else ' leaves'} the queue (back to draft). "
+        )
+        return render_confirm(
             request,
-            "resources/policy_confirm_delete.html",
-            "policy-delete",
-            {"policy": policy, "pending": pending},
+            title="Delete policy",
+            text=f"Delete the policy {policy.name} and its queues? {leave if pending else ''}"
+            "Running jobs finish normally.",
+            action=reverse("resources:policy-delete", args=[request.workspace.slug, policy.pk]),
+            button="Delete",
+            cancel=reverse("resources:policies", args=[request.workspace.slug]),
         )
     name = policy.name
     dropped = services.policy_delete(policy=policy, actor=request.user)
@@ -468,9 +515,20 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def job_abort(request: WorkspaceRequest, pk: int) -> HttpResponse:
+    """Abort a pending or running job, after a confirmation (GET shows it)."""
     job = get_object_or_404(Job.objects.for_workspace(request.workspace), pk=pk)
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Abort job",
+            text=f"Abort the job {job.name}? A running job's resources are freed for the next in line.",
+            action=reverse("resources:job-abort", args=[request.workspace.slug, job.pk]),
+            button="Abort",
+            cancel=reverse("resources:policies", args=[request.workspace.slug]),
+            target="#policy-dashboard",
+        )
     if not access_rules.can(request.user, request.workspace, "task", job, "read_modify"):
         raise PermissionDenied("An access rule denies modifying this task.")
     if services.job_abort(job=job, actor=request.user):

@@ -314,3 +314,21 @@ def test_url_by_role(client, ctx, route):
         denied |= kind == "user" and bool(owner_key) and role not in ("anonymous", owner_key)
         if denied:
             assert AuditEvent.objects.count() == audit_rows, f"{route.name}: {role} changed something"
+
+
+def test_no_page_asks_with_the_browsers_confirm():
+    """Every confirmation is the portal's own dialog (components/confirm.html, docs/ui.md)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.BASE_DIR)
+    offenders = [
+        path.relative_to(root).as_posix()
+        for folder in ("templates", "static/js")
+        for path in (root / folder).rglob("*")
+        if path.is_file()
+        and not path.relative_to(root).as_posix().startswith("templates/identity/")
+        and re.search(r"hx-confirm|data-confirm|\bconfirm\(", path.read_text())
+    ]
+    assert not offenders, offenders

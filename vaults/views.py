@@ -2,11 +2,12 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from access.selectors import builtin_groups_ensure
-from settings_portal.htmx import is_fragment, render_dialog_invalid, render_fragment_or_page
+from settings_portal.htmx import is_fragment, render_confirm, render_dialog_invalid, render_fragment_or_page
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -226,10 +227,19 @@ def vault_toggle(request: WorkspaceRequest, pk) -> HttpResponse:
 @workspace_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def vault_delete(request: WorkspaceRequest, pk) -> HttpResponse:
-    """GET: a confirmation page (without JavaScript); POST deletes."""
+    """Delete, after a confirmation (GET shows it)."""
     vault = _get_vault(request, pk)
     if request.method == "GET":
-        return render(request, "vaults/vault_confirm_delete.html", {"vault": vault})
+        group = f" of the {vault.group.name} group" if vault.group else ""
+        return render_confirm(
+            request,
+            title="Delete vault",
+            text=f"Delete the vault “{vault.name}”{group}? Its settings stop applying at the clients' next session.",
+            action=reverse("vaults:vault-delete", args=[request.workspace.slug, vault.pk]),
+            button="Delete",
+            cancel=reverse("vaults:vault-list", args=[request.workspace.slug]),
+            target="#vault-table",
+        )
     services.vault_delete(vault=vault, actor=request.user)
     if is_fragment(request):
         return _render_table(request)

@@ -5,12 +5,14 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from settings_portal.caching import shows_secret_once
 from settings_portal.forms import form_add_service_error
 from settings_portal.htmx import (
     is_fragment,
+    render_confirm,
     render_dialog_invalid,
     render_fragment_or_page,
     render_shown_once,
@@ -124,9 +126,16 @@ def credential_revoke(request: WorkspaceRequest, pk: int) -> HttpResponse:
     """Revoke, after a confirmation (GET shows it): irrecoverable."""
     credential = _credential_get(request, pk)
     if request.method == "GET":
-        context = {"workspace": request.workspace, "credential": credential}
-        return render_fragment_or_page(
-            request, "workspaces/credential_revoke.html", "credential-revoke-form", context
+        label = f" ({credential.label})" if credential.label else ""
+        return render_confirm(
+            request,
+            title="Revoke credentials?",
+            text=f"Revoke {credential.access_key}{label} of {credential.user.username} in {request.workspace.name}? "
+            "This cannot be undone: every SDK, agent or notebook using these credentials stops working at once.",
+            action=reverse("workspaces:credential-revoke", args=[request.workspace.slug, credential.pk]),
+            button="Revoke",
+            cancel=settings_url(request.workspace),
+            target=f"#credentials-{request.workspace.slug}",
         )
     credential_services.credential_revoke(credential=credential, actor=request.user)
     if is_fragment(request):

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from settings_portal.htmx import go_to, is_fragment, render_dialog_invalid, render_fragment_or_page
+from settings_portal.htmx import go_to, is_fragment, render_confirm
 from settings_portal.inline_edit import inline_edit_view
 
 from .. import selectors, services
@@ -157,13 +157,21 @@ def workspace_name(request: WorkspaceRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def workspace_leave(request: WorkspaceRequest) -> HttpResponse:
     """LEAVE WORKSPACE, after a confirmation. Not the personal one, not by its owner."""
-    template = "workspaces/workspace_leave.html"
     refusal = services.leave_refusal(membership=request.membership)
-    context = {"workspace": request.workspace, "refusal": refusal}
+    confirm = {
+        "title": f"Leave {request.workspace.name}?",
+        "text": "You will lose access to its tasks, models and other resources at once, and your credentials "
+        "for it will be revoked. What you logged there stays in the workspace. To come back you need a new "
+        "invitation.",
+        "action": reverse("workspaces:workspace-leave", args=[request.workspace.slug]),
+        "button": "Leave workspace",
+        "cancel": settings_url(request.workspace),
+        "blocked": refusal or "",
+    }
     if request.method == "GET":
-        return render_fragment_or_page(request, template, "leave-form", context)
+        return render_confirm(request, **confirm)
     if refusal:
-        return render_dialog_invalid(request, template, "leave-form", context)
+        return render_confirm(request, **confirm, error=refusal)
     services.membership_leave(membership=request.membership)
     personal = selectors.personal_workspace_get(user=request.user)
     if personal is not None:
