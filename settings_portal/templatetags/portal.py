@@ -99,3 +99,25 @@ def when(value) -> str:
         relative = f"{timesince(value, now, depth=1)} ago"
     exact = date_format(timezone.localtime(value), "Y-m-d H:i T")
     return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, relative)
+
+
+@register.tag
+def dialog_head(parser, token):
+    """`{% dialog_head %}Title{% enddialog_head %}`: a dialog's heading (#modal-title, which names
+    the <dialog>) and its close button (data-close-modal), the same in every dialog."""
+    nodelist = parser.parse(("enddialog_head",))
+    parser.delete_first_token()
+    return DialogHeadNode(nodelist)
+
+
+class DialogHeadNode(template.Node):
+    def __init__(self, nodelist):
+        self.nodelist = nodelist
+
+    def render(self, context) -> str:
+        title = self.nodelist.render(context)  # a SafeString: the engine escaped its variables
+        return format_html(
+            '<div class="modal-head"><h2 id="modal-title">{}</h2>\n'
+            '    <button type="button" class="btn btn-icon btn-ghost" data-close-modal aria-label="Close">✕</button></div>',
+            title,
+        )
