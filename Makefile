@@ -23,7 +23,7 @@ run: install
 	@echo "Serving on http://127.0.0.1:$(PORT)/"
 	DEBUG=true PORT=$(PORT) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-# The whole suite on PostgreSQL and Redis (see scripts/test-services.sh for where they come from).
+# The whole suite on PostgreSQL and Redis (see scripts/with-test-services.sh for where they come from).
 test: install
 	$(BIN)/ruff check .
 	scripts/with-test-services.sh $(BIN)/python manage.py makemigrations --check --dry-run --settings=settings_portal.settings_test

@@ -2,30 +2,6 @@ import uuid
 
 from django import forms
 
-from workspaces.models import Role
-
-
-class InviteForm(forms.Form):
-    email = forms.EmailField(
-        label="Email",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "off", "autofocus": True}),
-    )
-    role = forms.TypedChoiceField(
-        label="Role",
-        coerce=int,
-        choices=[(Role.MEMBER.value, "Member"), (Role.ADMIN.value, "Admin")],
-        initial=Role.MEMBER.value,
-        help_text="Admins administer the workspace (they are in the Admins group).",
-    )
-
-    def __init__(self, *args, max_role: int = Role.ADMIN, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Nobody invites above their own role.
-        self.fields["role"].choices = [
-            (v, label) for v, label in self.fields["role"].choices if v <= max_role
-        ]
-
 
 class ServiceAccountForm(forms.Form):
     name = forms.CharField(label="Name", max_length=64, strip=True)
@@ -51,10 +27,6 @@ class ServiceAccountEditForm(ServiceAccountForm):
         self.fields["groups"].choices = list(group_choices)
 
 
-class CredentialLabelForm(forms.Form):
-    label = forms.CharField(label="Label", max_length=255, required=False, strip=True)
-
-
 class GroupForm(forms.Form):
     """A group's name, description and members (user ids, kept as hidden inputs between steps)."""
 
@@ -70,16 +42,3 @@ class GroupForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Any id is accepted here; the service checks every one is a member of the workspace.
         self.fields["members"].valid_value = lambda value: True
-
-
-def member_ids_from(data) -> list[uuid.UUID]:
-    """The member ids posted in DATA, invalid ones dropped (used while picking, before saving)."""
-    ids: list[uuid.UUID] = []
-    for raw in data.getlist("members"):
-        try:
-            value = uuid.UUID(str(raw))
-        except ValueError:
-            continue
-        if value not in ids:
-            ids.append(value)
-    return ids

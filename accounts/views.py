@@ -10,8 +10,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.htmx import is_fragment, render_confirm, render_in_modal
 from settings_portal.http import client_ip
+from settings_portal.inline_edit import inline_edit_view
 from settings_portal.tips import SESSION_FLAG
 
 from . import ratelimit, services
@@ -99,46 +100,26 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @vary_on_headers("HX-Request")
 def profile(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "accounts/profile.html", {"form": UsernameForm(initial={"username": request.user.username})}
-    )
+    return render(request, "accounts/profile.html")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile_username(request: HttpRequest) -> HttpResponse:
     """Inline username edit: GET ?edit=1 gives the input, POST saves (htmx or a plain form)."""
-    template = "accounts/profile.html#username-field"
-    if request.method == "GET":
-        editing = request.GET.get("edit") == "1"
-        form = UsernameForm(initial={"username": request.user.username})
-        if not is_fragment(request):
-            return render(request, "accounts/profile.html", {"form": form, "editing": editing})
-        return render(request, template, {"form": form, "editing": editing})
-
-    form = UsernameForm(request.POST)
-    if form.is_valid():
-        try:
-            services.user_change_username(user=request.user, username=form.cleaned_data["username"])
-        except ValidationError as exc:
-            form.add_error(None, exc)
-    if not form.is_valid():
-        context = {"form": form, "editing": True}
-        return render(
-            request, template if is_fragment(request) else "accounts/profile.html", context, status=422
-        )
-    if is_fragment(request):
-        return render(
-            request,
-            template,
-            {
-                "form": UsernameForm(initial={"username": request.user.username}),
-                "editing": False,
-                "saved": True,
-            },
-        )
-    messages.success(request, "Username saved.")
-    return redirect("accounts:profile")
+    return inline_edit_view(
+        request,
+        key="username-field",
+        form=UsernameForm,
+        initial={"username": request.user.username},
+        save=lambda data: services.user_change_username(user=request.user, username=data["username"]),
+        fragment="accounts/profile.html#username-field",
+        context=dict,
+        page=lambda status, **inline: render(request, "accounts/profile.html", inline, status=status),
+        saved_url=reverse("accounts:profile"),
+        saved_message="Username saved.",
+        reset=lambda: request.user.refresh_from_db(fields=["username"]),
+    )
 
 
 def _configuration_context(request: HttpRequest, **extra) -> dict:
@@ -260,9 +241,20 @@ def cloud_access_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cloud_access_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a storage access entry, after a confirmation (GET shows it)."""
     entry = get_object_or_404(CloudAccess, pk=pk, user=request.user)
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Delete storage access",
+            text=f"Delete the access entry for {entry.bucket}?",
+            action=reverse("accounts:cloud-access-delete", args=[entry.pk]),
+            button="Delete",
+            cancel=reverse("accounts:configuration"),
+            target="#cloud-access",
+        )
     services.cloud_access_delete(user=request.user, entry=entry)
     if is_fragment(request):
         return render(request, "accounts/configuration.html#cloud-access", _configuration_context(request))

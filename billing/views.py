@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from settings_portal.htmx import is_fragment
+from settings_portal.htmx import render_fragment_or_page
 from settings_portal.middleware import BASE_POLICY, BLOCKED_SCRIPTS_POLICY, build_policy, user_blocks_scripts
 from workspaces.audit import audit_log
 from workspaces.models import Role
@@ -52,12 +52,6 @@ def allows_stripe_redirects(view):
         return response
 
     return wrapper
-
-
-def _modal(request, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
-    return render(
-        request, f"{template}#{partial}" if is_fragment(request) else template, context, status=status
-    )
 
 
 def _absolute(path: str) -> str:
@@ -106,7 +100,9 @@ def upgrade(request: WorkspaceRequest) -> HttpResponse:
     if not settings.STRIPE_ENABLED:
         if request.method == "POST":
             return _not_configured(request)
-        return _modal(request, template, "upgrade-dialog", {"stripe_enabled": False, "form": None})
+        return render_fragment_or_page(
+            request, template, "upgrade-dialog", {"stripe_enabled": False, "form": None}
+        )
     account = services.billing_account_ensure(workspace=request.workspace)
     if account.plan == Plan.PRO or account.subscription_status in webhooks.PAID_STATUSES:
         messages.info(request, "This workspace is already on the Pro plan.")
@@ -114,7 +110,9 @@ def upgrade(request: WorkspaceRequest) -> HttpResponse:
     form = TermsForm(request.POST if request.method == "POST" else None)
     if request.method == "GET" or not form.is_valid():
         status = 422 if request.method == "POST" else 200
-        return _modal(request, template, "upgrade-dialog", {"stripe_enabled": True, "form": form}, status)
+        return render_fragment_or_page(
+            request, template, "upgrade-dialog", {"stripe_enabled": True, "form": form}, status
+        )
     overview_url = _absolute(_overview_url(request))
     try:
         customer = stripe_api.customer_ensure(account=account, email=request.user.email)
@@ -149,7 +147,7 @@ def billing_info(request: WorkspaceRequest) -> HttpResponse:
         except stripe.StripeError:
             logger.exception("billing info failed for workspace %s", request.workspace.pk)
             context["error"] = True
-    return _modal(request, "billing/billing_info.html", "billing-info-dialog", context)
+    return render_fragment_or_page(request, "billing/billing_info.html", "billing-info-dialog", context)
 
 
 @require_POST
@@ -189,7 +187,7 @@ def invoices(request: WorkspaceRequest) -> HttpResponse:
     """ "My invoices": the PAYMENT HISTORY dialog."""
     items, error = _invoices(request)
     context = {"stripe_enabled": settings.STRIPE_ENABLED, "invoices": items, "error": error}
-    return _modal(request, "billing/invoices.html", "invoices-dialog", context)
+    return render_fragment_or_page(request, "billing/invoices.html", "invoices-dialog", context)
 
 
 @require_POST

@@ -8,6 +8,9 @@ every action also works without JavaScript.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
@@ -15,9 +18,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
-from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.forms import error_messages, form_add_service_error
+from settings_portal.htmx import (
+    go_to,
+    is_fragment,
+    render_confirm,
+    render_dialog_invalid,
+    render_fragment_or_page,
+)
 from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
@@ -34,12 +43,6 @@ from .services import scheduling as scheduling_services
 
 PAGE = "resources/resource_config.html"
 ADMIN = Role.ADMIN
-
-
-def _messages_of(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "message_dict"):
-        return [m for msgs in exc.message_dict.values() for m in msgs]
-    return list(exc.messages)
 
 
 def _page_context(request: WorkspaceRequest, *, editing: bool, **extra) -> dict:
@@ -75,25 +78,8 @@ def _edit(request: WorkspaceRequest, edit) -> HttpResponse:
     try:
         editor_services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
     except ValidationError as exc:
-        return _board(request, errors=_messages_of(exc), status=422)
+        return _board(request, errors=error_messages(exc), status=422)
     return _board(request)
-
-
-def _dialog(request, template: str, partial: str, context: dict, *, invalid: bool = False) -> HttpResponse:
-    """A dialog's form: the fragment for htmx, the same form as a page without JS (422 when invalid)."""
-    if invalid:
-        if is_fragment(request):
-            return render_in_modal(request, f"{template}#{partial}", context)
-        return render(request, template, context, status=422)
-    return render(request, f"{template}#{partial}" if is_fragment(request) else template, context)
-
-
-def _apply_form_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -144,80 +130,98 @@ def _item(draft: drafts.Draft, kind: str, key: str) -> dict:
     raise Http404("Not in the configuration")
 
 
-@workspace_view(role=ADMIN)
-@require_http_methods(["GET", "POST"])
-def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
-    pool = _item(_draft(request), "pools", key) if key else None
-    template, context = "resources/pool_form.html", {"pool": pool}
+@dataclass(frozen=True)
+class Card:
+    """A kind of card of the board that the editor adds, edits and deletes with a dialog: a pool or a
+    profile. Both dialogs are one template (resources/card_form.html) and one view (`_card_form`)."""
+
+    kind: str  # "pool" | "profile": the URL names' prefix and the form's id
+    items: str  # the draft's list
+    title: str
+    form: type
+    add: Callable
+    edit: Callable
+
+
+POOL = Card("pool", "pools", "Pool", PoolForm, drafts.pool_add, drafts.pool_edit)
+PROFILE = Card("profile", "profiles", "Profile", ProfileForm, drafts.profile_add, drafts.profile_edit)
+CARD_FORM = "resources/card_form.html"
+
+
+def _card_form(request: WorkspaceRequest, card: Card, key: str | None) -> HttpResponse:
+    """Create (KEY None) or edit a card of the draft; Save and Provision apply it later."""
+    item = _item(_draft(request), card.items, key) if key else None
+    slug = request.workspace.slug
+    action = (
+        reverse(f"resources:{card.kind}-edit", args=[slug, key])
+        if key
+        else reverse(f"resources:{card.kind}-new", args=[slug])
+    )
+    context = {"card": card, "item": item, "action": action}
     if request.method == "GET":
-        initial = (
-            {"name": pool["name"], "capacity": pool["capacity"], "description": pool["description"]}
-            if pool
-            else {}
+        initial = {name: item[name] for name in card.form.base_fields} if item else {}
+        return render_fragment_or_page(
+            request, CARD_FORM, "card-form", {**context, "form": card.form(initial=initial)}
         )
-        return _dialog(request, template, "pool-form", {**context, "form": PoolForm(initial=initial)})
-    form = PoolForm(request.POST)
+    form = card.form(request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        edit = (lambda d: card.edit(d, key, **data)) if item else (lambda d: card.add(d, **data))
         try:
-            if pool:
-                editor_services.editor_edit(
-                    workspace=request.workspace,
-                    actor=request.user,
-                    edit=lambda d: drafts.pool_edit(d, key, **data),
-                )
-            else:
-                editor_services.editor_edit(
-                    workspace=request.workspace, actor=request.user, edit=lambda d: drafts.pool_add(d, **data)
-                )
+            editor_services.editor_edit(workspace=request.workspace, actor=request.user, edit=edit)
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "pool-form", {**context, "form": form}, invalid=True)
+        return render_dialog_invalid(request, CARD_FORM, "card-form", {**context, "form": form})
     return _board(request)
 
 
+def _card_delete(
+    request: WorkspaceRequest, card: Card, key: str, edit: Callable[[], Callable]
+) -> HttpResponse:
+    """Delete a card from the draft, after a confirmation (GET shows it); EDIT() gives the draft edit."""
+    if request.method == "GET":
+        item = _item(_draft(request), card.items, key)
+        return render_confirm(
+            request,
+            title=f"Delete {card.kind}",
+            text=f"Delete the {card.kind} {item['name']} from the draft? It stays in effect until you "
+            "Save and Provision.",
+            action=reverse(f"resources:{card.kind}-delete", args=[request.workspace.slug, key]),
+            button="Delete",
+            cancel=reverse("resources:editor", args=[request.workspace.slug]),
+            target="#rc-board",
+        )
+    return _edit(request, edit())
+
+
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
+def pool_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
+    return _card_form(request, POOL, key)
+
+
+@workspace_view(role=ADMIN)
+@require_http_methods(["GET", "POST"])
 def pool_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
-    return _edit(request, lambda d: drafts.pool_delete(d, key))
+    return _card_delete(request, POOL, key, lambda: lambda d: drafts.pool_delete(d, key))
 
 
 @workspace_view(role=ADMIN)
 @require_http_methods(["GET", "POST"])
 def profile_form(request: WorkspaceRequest, key: str | None = None) -> HttpResponse:
-    profile = _item(_draft(request), "profiles", key) if key else None
-    template, context = "resources/profile_form.html", {"profile": profile}
-    if request.method == "GET":
-        initial = {"name": profile["name"], "allotment": profile["allotment"]} if profile else {}
-        return _dialog(request, template, "profile-form", {**context, "form": ProfileForm(initial=initial)})
-    form = ProfileForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            if profile:
-                editor_services.editor_edit(
-                    workspace=request.workspace,
-                    actor=request.user,
-                    edit=lambda d: drafts.profile_edit(d, key, **data),
-                )
-            else:
-                editor_services.editor_edit(
-                    workspace=request.workspace,
-                    actor=request.user,
-                    edit=lambda d: drafts.profile_add(d, **data),
-                )
-        except ValidationError as exc:
-            _apply_form_errors(form, exc)
-    if not form.is_valid():
-        return _dialog(request, template, "profile-form", {**context, "form": form}, invalid=True)
-    return _board(request)
+    return _card_form(request, PROFILE, key)
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def profile_delete(request: WorkspaceRequest, key: str) -> HttpResponse:
-    return _edit(request, editor_services.profile_delete_edit(workspace=request.workspace, key=key))
+    return _card_delete(
+        request,
+        PROFILE,
+        key,
+        lambda: editor_services.profile_delete_edit(workspace=request.workspace, key=key),
+    )
 
 
 # --- editor: links and orders ----------------------------------------------------------------
@@ -238,7 +242,7 @@ def connect(request: WorkspaceRequest) -> HttpResponse:
         if profile_name and pool_name:
             initial["name"] = f"{profile_name} {pool_name}"[:100]
         form = ConnectForm(initial=initial, draft=draft)
-        return _dialog(request, template, "connect-form", {"form": form, "draft": draft})
+        return render_fragment_or_page(request, template, "connect-form", {"form": form, "draft": draft})
     form = ConnectForm(request.POST, draft=draft)
     if form.is_valid():
         data = form.cleaned_data
@@ -251,9 +255,9 @@ def connect(request: WorkspaceRequest) -> HttpResponse:
                 ),
             )
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "connect-form", {"form": form, "draft": draft}, invalid=True)
+        return render_dialog_invalid(request, template, "connect-form", {"form": form, "draft": draft})
     return _board(request)
 
 
@@ -312,7 +316,7 @@ def order(request: WorkspaceRequest) -> HttpResponse:
         scope, owner, current = _order_args(request)
         wanted = _as_items(scope, request.POST.getlist("order"))
     except ValidationError as exc:
-        return _board(request, errors=_messages_of(exc), status=422)
+        return _board(request, errors=error_messages(exc), status=422)
     return _edit(request, _set_order(scope, owner, wanted, current))
 
 
@@ -328,7 +332,7 @@ def move(request: WorkspaceRequest) -> HttpResponse:
             raise ValidationError("Move up or down.")
         wanted = drafts.moved(current, item, direction)
     except ValidationError as exc:
-        return _board(request, errors=_messages_of(exc), status=422)
+        return _board(request, errors=error_messages(exc), status=422)
     return _edit(request, _set_order(scope, owner, wanted, current))
 
 
@@ -349,7 +353,7 @@ def provision(request: WorkspaceRequest) -> HttpResponse:
     try:
         result = provisioning_services.draft_provision(workspace=request.workspace, actor=request.user)
     except ValidationError as exc:
-        context = _page_context(request, editing=True, errors=_messages_of(exc))
+        context = _page_context(request, editing=True, errors=error_messages(exc))
         return render(request, PAGE, context, status=422)
     messages.success(request, "Configuration provisioned: the scheduler uses it from now on.")
     for warning in result.warnings:
@@ -358,20 +362,41 @@ def provision(request: WorkspaceRequest) -> HttpResponse:
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def reset(request: WorkspaceRequest) -> HttpResponse:
+    """Reset Configuration, after a confirmation (GET shows it)."""
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Reset configuration",
+            text="Discard every change that is not provisioned, saved or not? The editor then shows the "
+            "provisioned configuration.",
+            action=reverse("resources:reset", args=[request.workspace.slug]),
+            button="Reset configuration",
+            cancel=reverse("resources:editor", args=[request.workspace.slug]),
+        )
     editor_services.draft_reset(workspace=request.workspace, actor=request.user)
     messages.success(
         request, "Unprovisioned changes discarded: the editor shows the provisioned configuration."
     )
-    return redirect("resources:editor", request.workspace.slug)
+    return go_to(request, reverse("resources:editor", args=[request.workspace.slug]))
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def exit_editor(request: WorkspaceRequest) -> HttpResponse:
+    """Exit the editor; with unsaved changes, after a confirmation (GET shows it)."""
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Leave the editor",
+            text="Leave the editor? Unsaved changes are lost (a saved draft stays).",
+            action=reverse("resources:exit", args=[request.workspace.slug]),
+            button="Leave the editor",
+            cancel=reverse("resources:editor", args=[request.workspace.slug]),
+        )
     editor_services.editor_exit(workspace=request.workspace, actor=request.user)
-    return redirect("resources:config", request.workspace.slug)
+    return go_to(request, reverse("resources:config", args=[request.workspace.slug]))
 
 
 # --- resource policies -----------------------------------------------------------------------
@@ -402,10 +427,8 @@ def policies(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _policies_done(request: WorkspaceRequest, message: str) -> HttpResponse:
-    if is_fragment(request):
-        return HttpResponseClientRedirect(reverse("resources:policies", args=[request.workspace.slug]))
     messages.success(request, message)
-    return redirect("resources:policies", request.workspace.slug)
+    return go_to(request, reverse("resources:policies", args=[request.workspace.slug]))
 
 
 @workspace_view(role=ADMIN)
@@ -424,7 +447,7 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
         }
     if request.method == "GET":
         form = PolicyForm(initial=initial, workspace=request.workspace, policy=policy)
-        return _dialog(request, template, "policy-form", {"form": form, "policy": policy})
+        return render_fragment_or_page(request, template, "policy-form", {"form": form, "policy": policy})
     form = PolicyForm(request.POST, workspace=request.workspace, policy=policy)
     if form.is_valid():
         data = form.cleaned_data
@@ -444,10 +467,10 @@ def policy_form(request: WorkspaceRequest, pk: int | None = None) -> HttpRespons
                     workspace=request.workspace, actor=request.user, **values
                 )
         except ValidationError as exc:
-            _apply_form_errors(form, exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(
-            request, template, "policy-form", {"form": form, "policy": policy if pk else None}, invalid=True
+        return render_dialog_invalid(
+            request, template, "policy-form", {"form": form, "policy": policy if pk else None}
         )
     return _policies_done(request, f"Policy “{policy.name}” saved.")
 
@@ -458,11 +481,17 @@ def policy_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
     policy = get_object_or_404(Policy.objects.for_workspace(request.workspace), pk=pk)
     if request.method == "GET":
         pending = policy.jobs.filter(state="pending").count()
-        return _dialog(
+        leave = (
+            f"Its {pending} pending job{'s leave' if pending != 1 else ' leaves'} the queue (back to draft). "
+        )
+        return render_confirm(
             request,
-            "resources/policy_confirm_delete.html",
-            "policy-delete",
-            {"policy": policy, "pending": pending},
+            title="Delete policy",
+            text=f"Delete the policy {policy.name} and its queues? {leave if pending else ''}"
+            "Running jobs finish normally.",
+            action=reverse("resources:policy-delete", args=[request.workspace.slug, policy.pk]),
+            button="Delete",
+            cancel=reverse("resources:policies", args=[request.workspace.slug]),
         )
     name = policy.name
     dropped = policy_services.policy_delete(policy=policy, actor=request.user)
@@ -475,7 +504,7 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
     template = "resources/enqueue_form.html"
     if request.method == "GET":
         form = EnqueueForm(workspace=request.workspace, initial={"queue": request.GET.get("queue")})
-        return _dialog(request, template, "enqueue-form", {"form": form})
+        return render_fragment_or_page(request, template, "enqueue-form", {"form": form})
     form = EnqueueForm(request.POST, workspace=request.workspace)
     if form.is_valid():
         try:
@@ -486,16 +515,27 @@ def enqueue(request: WorkspaceRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
             )
         except (ValidationError, PermissionDenied) as exc:
-            form.add_error(None, str(exc) if isinstance(exc, PermissionDenied) else exc)
+            form_add_service_error(form, exc)
     if not form.is_valid():
-        return _dialog(request, template, "enqueue-form", {"form": form}, invalid=True)
+        return render_dialog_invalid(request, template, "enqueue-form", {"form": form})
     return _policies_done(request, f"Job “{job.name}” enqueued in {job.queue_name}.")
 
 
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def job_abort(request: WorkspaceRequest, pk: int) -> HttpResponse:
+    """Abort a pending or running job, after a confirmation (GET shows it)."""
     job = get_object_or_404(Job.objects.for_workspace(request.workspace), pk=pk)
+    if request.method == "GET":
+        return render_confirm(
+            request,
+            title="Abort job",
+            text=f"Abort the job {job.name}? A running job's resources are freed for the next in line.",
+            action=reverse("resources:job-abort", args=[request.workspace.slug, job.pk]),
+            button="Abort",
+            cancel=reverse("resources:policies", args=[request.workspace.slug]),
+            target="#policy-dashboard",
+        )
     if job_services.job_abort(job=job, actor=request.user, membership=request.membership):
         message = f"Job “{job.name}” aborted."
     else:

@@ -1,5 +1,5 @@
 """Test settings: only overrides. The database and Redis come from the environment
-(`make test` sets DATABASE_URL and REDIS_URL, see scripts/test-services.sh)."""
+(`make test` sets DATABASE_URL and REDIS_URL, see scripts/with-test-services.sh)."""
 
 import os
 

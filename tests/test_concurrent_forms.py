@@ -74,8 +74,8 @@ def test_every_create_form_posted_ten_times_at_once(workspace, owner):
                 f"queue_{profile.pk}": "racers",
             },
         ),
-        ("workspaces:invitation-create", {"email": "racer@example.com", "role": "10"}),
-        ("access:user-invite", {"email": "racer2@example.com", "role": "10"}),
+        ("workspaces:invitation-create", {"emails": "racer@example.com", "role": "10"}),
+        ("workspaces:invitation-create", {"emails": "racer2@example.com, racer3@example.com"}),
     ]
     failures = {}
     for name, data in forms:

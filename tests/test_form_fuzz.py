@@ -161,7 +161,7 @@ KWARGS = {
     "vaults:vault-toggle": lambda w: {"pk": w.vault.pk},
     "vaults:vault-delete": lambda w: {"pk": w.vault.pk},
     "vaults:vault-download": lambda w: {"pk": w.vault.pk},
-    "access:invitation-resend": lambda w: {"pk": w.invitation.pk},
+    "workspaces:invitation-resend": lambda w: {"pk": w.invitation.pk},
     "access:invitation-revoke": lambda w: {"pk": w.invitation.pk},
     "access:member-remove": lambda w: {"user_id": w.member.pk},
     "access:service-account-edit": lambda w: {"pk": w.account.pk},
@@ -249,6 +249,12 @@ _READ = re.compile(
     r"""|["']([\w-]+)["']\s+(?:not\s+)?in\s+request\.(POST|GET)"""
 )
 
+# The member/object picker (access/picker.py) reads its keys for the view: the chosen items, the
+# search box, and its steps' buttons.
+_PICKER = re.compile(
+    r"""picker_step\(\s*request\.(POST|GET),\s*field=["'](\w+)["'].*?search_field=["'](\w+)["']""", re.S
+)
+
 
 def source_fields(route) -> dict[str, set[str]]:
     """Keys the view's module reads from request.POST / request.GET, and (POST) the fields of
@@ -260,6 +266,8 @@ def source_fields(route) -> dict[str, set[str]]:
     for match in _READ.finditer(inspect.getsource(module)):
         method, key = (match[1], match[2]) if match[1] else (match[4], match[3])
         found[method].add(key)
+    for method, field, search_field in _PICKER.findall(inspect.getsource(module)):
+        found[method] |= {field, search_field, "add", "remove", "find"}
     for value in vars(module).values():
         if isinstance(value, type) and issubclass(value, forms.BaseForm):
             found["POST"] |= set(value.base_fields)

@@ -19,10 +19,8 @@ pytestmark = pytest.mark.django_db
 
 HX = {"HX-Request": "true"}
 COVERED_TEMPLATES = {
-    "access/service_account_credentials.html",
-    "access/user_invite.html",
-    "workspaces/credential_create.html",
-    "workspaces/invitation_create.html",
+    "components/credentials_shown.html",  # workspace credentials and service account credentials
+    "workspaces/invitation_create.html",  # the one invitation dialog, from both pages
 }
 _serial = itertools.count()
 
@@ -47,16 +45,16 @@ FLOWS = {
         reverse("workspaces:credential-create", args=[ws.slug]),
         {"label": "laptop"},
     ),
-    "workspace invitation": lambda ws, owner: (
+    "invitation": lambda ws, owner: (
         reverse("workspaces:invitation-create", args=[ws.slug]),
-        {"email": _email()},
+        {"emails": _email(), "role": Role.MEMBER.value},
     ),
-    "users & groups invitation": lambda ws, owner: (
-        reverse("access:user-invite", args=[ws.slug]),
-        {"email": _email(), "role": Role.MEMBER.value},
+    "several invitations": lambda ws, owner: (
+        reverse("workspaces:invitation-create", args=[ws.slug]),
+        {"emails": f"{_email()}, {_email()}"},
     ),
     "invitation sent again": lambda ws, owner: (
-        reverse("access:invitation-resend", args=[ws.slug, _pending_invitation(ws, owner).pk]),
+        reverse("workspaces:invitation-resend", args=[ws.slug, _pending_invitation(ws, owner).pk]),
         {},
     ),
     "new service account": lambda ws, owner: (

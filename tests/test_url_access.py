@@ -152,7 +152,8 @@ WORKSPACE_KWARGS: dict[str, Callable[[Ctx], dict]] = {
     "workspaces:credential-label": lambda ctx: {"pk": ctx.credential("member").pk},
     "workspaces:credential-revoke": lambda ctx: {"pk": ctx.credential("member").pk},
     "workspaces:invitation-revoke": lambda ctx: {"pk": ctx.invitation("new@example.com").pk},
-    "access:invitation-resend": lambda ctx: {"pk": ctx.invitation("new2@example.com").pk},
+    "workspaces:invitation-resend": lambda ctx: {"pk": ctx.invitation("new2@example.com").pk},
+    # The old Users & Groups URL: a redirect to workspaces:invitation-revoke.
     "access:invitation-revoke": lambda ctx: {"pk": ctx.invitation("new3@example.com").pk},
     "access:member-remove": lambda ctx: {"user_id": ctx.users["member"].pk},
 }
@@ -199,6 +200,11 @@ def test_classification_covers_workspace_views_automatically():
 # --- The walk ------------------------------------------------------------------------------------
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+MAIN = re.compile(r"<main\b.*?</main>", re.I | re.S)
+ASSET_IN_MAIN = re.compile(r"<(?:link|script)\b", re.I)
+# Pages whose templates still load their assets inside <main> (templates/identity/ is the identity
+# app's: move its `_head.html` includes into `{% block head %}` and empty this set).
+ASSETS_IN_MAIN_ALLOWED = ("identity:",)
 INLINE_STYLE = re.compile(r"<[a-z][^>]*\sstyle=|<style[\s>]", re.I)
 EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
 
@@ -212,6 +218,11 @@ def assert_csp_friendly(route, role, response):
     assert not INLINE_STYLE.search(html), f"inline style in {where}"
     assert not EVENT_HANDLER.search(html), f"inline event handler in {where}"
     assert "javascript:" not in html, f"javascript: URL in {where}"
+    if not route.name.startswith(ASSETS_IN_MAIN_ALLOWED):
+        main = MAIN.search(html)
+        assert not (main and ASSET_IN_MAIN.search(main.group(0))), (
+            f"<link>/<script> inside <main> in {where}: put it in {{% block head %}}"
+        )
     assert "Content-Security-Policy" in response
 
 
@@ -303,3 +314,21 @@ def test_url_by_role(client, ctx, route):
         denied |= kind == "user" and bool(owner_key) and role not in ("anonymous", owner_key)
         if denied:
             assert AuditEvent.objects.count() == audit_rows, f"{route.name}: {role} changed something"
+
+
+def test_no_page_asks_with_the_browsers_confirm():
+    """Every confirmation is the portal's own dialog (components/confirm.html, docs/ui.md)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.BASE_DIR)
+    offenders = [
+        path.relative_to(root).as_posix()
+        for folder in ("templates", "static/js")
+        for path in (root / folder).rglob("*")
+        if path.is_file()
+        and not path.relative_to(root).as_posix().startswith("templates/identity/")
+        and re.search(r"hx-confirm|data-confirm|\bconfirm\(", path.read_text())
+    ]
+    assert not offenders, offenders

@@ -2,10 +2,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from settings_portal.htmx import is_fragment, render_in_modal
+from settings_portal.htmx import is_fragment, render_confirm, render_dialog_invalid, render_fragment_or_page
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -50,7 +51,7 @@ def user_vault_edit(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "GET":
         initial = {"format": vault.format, "content": vault.content} if vault else {}
         form = VaultContentForm(initial=initial)
-        return render(request, template + ("#vault-editor" if is_fragment(request) else ""), {"form": form})
+        return render_fragment_or_page(request, template, "vault-editor", {"form": form})
 
     form = VaultContentForm(request.POST)
     if form.is_valid():
@@ -65,9 +66,7 @@ def user_vault_edit(request: WorkspaceRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
     if not form.is_valid():
-        if is_fragment(request):
-            return render_in_modal(request, template + "#vault-editor", {"form": form})
-        return render(request, template, {"form": form}, status=422)
+        return render_dialog_invalid(request, template, "vault-editor", {"form": form})
     if is_fragment(request):
         return render(request, "vaults/_user_vault.html", _user_vault_context(request, saved=True))
     messages.success(request, "Vault saved.")
@@ -141,11 +140,9 @@ def _get_vault(request: WorkspaceRequest, pk) -> Vault:
 
 
 def _form_response(request: WorkspaceRequest, form, vault: Vault | None) -> HttpResponse:
-    template = "vaults/vault_form.html"
-    context = {"form": form, "vault": vault}
-    if is_fragment(request):
-        return render_in_modal(request, template + "#vault-form", context)
-    return render(request, template, context, status=422)
+    return render_dialog_invalid(
+        request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": vault}
+    )
 
 
 @workspace_view(role=Role.ADMIN)
@@ -154,8 +151,9 @@ def _form_response(request: WorkspaceRequest, form, vault: Vault | None) -> Http
 def vault_create(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "GET":
         form = GroupVaultForm(workspace=request.workspace)
-        template = "vaults/vault_form.html" + ("#vault-form" if is_fragment(request) else "")
-        return render(request, template, {"form": form, "vault": None})
+        return render_fragment_or_page(
+            request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": None}
+        )
     form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace)
     if form.is_valid():
         try:
@@ -186,8 +184,9 @@ def vault_edit(request: WorkspaceRequest, pk) -> HttpResponse:
     if request.method == "GET":
         initial = {"name": vault.name, "group": vault.group, "format": vault.format, "content": vault.content}
         form = GroupVaultForm(initial=initial, workspace=request.workspace, editing=True)
-        template = "vaults/vault_form.html" + ("#vault-form" if is_fragment(request) else "")
-        return render(request, template, {"form": form, "vault": vault})
+        return render_fragment_or_page(
+            request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": vault}
+        )
     form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace, editing=True)
     if form.is_valid():
         try:
@@ -226,10 +225,19 @@ def vault_toggle(request: WorkspaceRequest, pk) -> HttpResponse:
 @workspace_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def vault_delete(request: WorkspaceRequest, pk) -> HttpResponse:
-    """GET: a confirmation page (without JavaScript); POST deletes."""
+    """Delete, after a confirmation (GET shows it)."""
     vault = _get_vault(request, pk)
     if request.method == "GET":
-        return render(request, "vaults/vault_confirm_delete.html", {"vault": vault})
+        group = f" of the {vault.group.name} group" if vault.group else ""
+        return render_confirm(
+            request,
+            title="Delete vault",
+            text=f"Delete the vault “{vault.name}”{group}? Its settings stop applying at the clients' next session.",
+            action=reverse("vaults:vault-delete", args=[request.workspace.slug, vault.pk]),
+            button="Delete",
+            cancel=reverse("vaults:vault-list", args=[request.workspace.slug]),
+            target="#vault-table",
+        )
     services.vault_delete(vault=vault, actor=request.user)
     if is_fragment(request):
         return _render_table(request)

@@ -209,7 +209,7 @@ def files_server_url() -> str:
 
 
 def configuration_text(*, credential: Credential, secret: str) -> str:
-    """The ready-to-copy `api { ... }` section of clearml.conf (exact shape in clearml-api.md).
+    """The ready-to-copy `api { ... }` section of clearml.conf (exact shape in docs/clearml-clients.md).
 
     `clearml-init` accepts a paste of it as is: its last line is exactly `}`, the
     three URLs differ and `api_server` starts with http (tests/realclient prove it).

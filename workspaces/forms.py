@@ -1,11 +1,18 @@
+import re
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 
 from accounts.models import User
 
 from .credentials import MAX_LABEL_LENGTH
-from .invitations import MAX_EMAIL_LENGTH
+from .invitations import MAX_EMAIL_LENGTH, clean_email
+from .models import Role
 from .services import MAX_NAME_LENGTH
+
+# One dialog invites this many addresses at the most (each is a row, an email and an audit event).
+MAX_INVITES_AT_ONCE = 50
+EMAIL_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 class CredentialLabelForm(forms.Form):
@@ -24,11 +31,54 @@ class WorkspaceNameForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(
-        label="Email",
-        max_length=MAX_EMAIL_LENGTH,
-        widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@example.com"}),
+    """The portal's one invitation dialog (Workspace page and Users & Groups): several emails at
+    once, each checked, and the role they join with (never above the inviter's own)."""
+
+    emails = forms.CharField(
+        label="Email addresses",
+        max_length=MAX_INVITES_AT_ONCE * (MAX_EMAIL_LENGTH + 2),
+        help_text="One or more, separated by commas or new lines.",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "autocomplete": "off", "placeholder": "ada@example.com, grace@example.com"}
+        ),
     )
+    role = forms.TypedChoiceField(
+        label="Role",
+        coerce=int,
+        choices=[(Role.MEMBER.value, "Member"), (Role.ADMIN.value, "Admin")],
+        initial=Role.MEMBER.value,
+        required=False,
+        empty_value=Role.MEMBER.value,  # not chosen: a member
+        help_text="Admins administer the workspace (they are in the Admins group).",
+    )
+
+    def __init__(self, *args, max_role: int = Role.ADMIN, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Nobody invites above their own role.
+        self.fields["role"].choices = [
+            (value, label) for value, label in self.fields["role"].choices if value <= max_role
+        ]
+
+    def clean_emails(self) -> list[str]:
+        """The distinct addresses, normalized; every malformed one is named in the error."""
+        parts = [part for part in EMAIL_SEPARATORS.split(self.cleaned_data["emails"]) if part]
+        if not parts:
+            raise forms.ValidationError("Enter an email address.")
+        if len(parts) > MAX_INVITES_AT_ONCE:
+            raise forms.ValidationError(f"Invite at most {MAX_INVITES_AT_ONCE} addresses at once.")
+        emails, errors = [], []
+        for part in parts:
+            try:
+                email = clean_email(part)
+            except forms.ValidationError:
+                shown = part if len(part) <= 60 else part[:57] + "…"
+                errors.append(f"“{shown}” is not a valid email address.")
+                continue
+            if email not in emails:
+                emails.append(email)
+        if errors:
+            raise forms.ValidationError(errors)
+        return emails
 
 
 class InvitationSignupForm(forms.Form):

@@ -4,7 +4,7 @@ A token names what it stands on: the credential it came from (`credential_id`) a
 impersonated token, its impersonation grant (`grant_id`, access.models.ImpersonationGrant).
 The API asks `is_revoked(credential_id)` and, for impersonated tokens, `grant_is_revoked(grant_id)`
 on every authenticated call. Asking PostgreSQL each time would cost about half the
-throughput (clearml-api.md, "What the authenticated hot path costs"), so each
+throughput (docs/clearml-clients.md, "What the authenticated hot path costs"), so each
 process keeps:
 
 - `revoked`: keys ("c:<credential id>", "g:<grant id>") known to be revoked; they never come back;

@@ -1,35 +1,31 @@
 from django.urls import path
 
-from . import views
+from .views import audit, credentials, invitations, join, notifications, page
 
 app_name = "workspaces"
 
+W = "w/<slug:workspace_slug>/"
+
 urlpatterns = [
-    path("w/<slug:workspace_slug>/audit/", views.audit_log, name="audit-log"),
-    path("settings/workspace/", views.workspace_settings, name="workspace-settings"),
-    path("w/<slug:workspace_slug>/switch/", views.workspace_switch, name="workspace-switch"),
-    path("w/<slug:workspace_slug>/name/", views.workspace_name, name="workspace-name"),
-    path("w/<slug:workspace_slug>/leave/", views.workspace_leave, name="workspace-leave"),
-    path("w/<slug:workspace_slug>/credentials/", views.credential_table, name="credential-table"),
-    path("w/<slug:workspace_slug>/credentials/new/", views.credential_create, name="credential-create"),
-    path(
-        "w/<slug:workspace_slug>/credentials/<int:pk>/label/", views.credential_label, name="credential-label"
-    ),
-    path(
-        "w/<slug:workspace_slug>/credentials/<int:pk>/revoke/",
-        views.credential_revoke,
-        name="credential-revoke",
-    ),
-    path("w/<slug:workspace_slug>/members/", views.member_table, name="member-table"),
-    path("w/<slug:workspace_slug>/members/invite/", views.invitation_create, name="invitation-create"),
-    path(
-        "w/<slug:workspace_slug>/invitations/<int:pk>/revoke/",
-        views.invitation_revoke,
-        name="invitation-revoke",
-    ),
-    path("invite/<str:token>/", views.invitation_accept, name="invitation-accept"),
-    path("invitations/<int:pk>/", views.invitation_join, name="invitation-join"),
-    path("notifications/", views.notification_list, name="notification-list"),
-    path("notifications/read/", views.notifications_read_all, name="notifications-read-all"),
-    path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
+    path(f"{W}audit/", audit.audit_log, name="audit-log"),
+    # The Workspace page and its panels.
+    path("settings/workspace/", page.workspace_settings, name="workspace-settings"),
+    path(f"{W}switch/", page.workspace_switch, name="workspace-switch"),
+    path(f"{W}name/", page.workspace_name, name="workspace-name"),
+    path(f"{W}leave/", page.workspace_leave, name="workspace-leave"),
+    path(f"{W}members/", page.member_table, name="member-table"),
+    path(f"{W}credentials/", credentials.credential_table, name="credential-table"),
+    path(f"{W}credentials/new/", credentials.credential_create, name="credential-create"),
+    path(f"{W}credentials/<int:pk>/label/", credentials.credential_label, name="credential-label"),
+    path(f"{W}credentials/<int:pk>/revoke/", credentials.credential_revoke, name="credential-revoke"),
+    # Inviting (from the Workspace page and from Users & Groups).
+    path(f"{W}members/invite/", invitations.invitation_create, name="invitation-create"),
+    path(f"{W}invitations/<int:pk>/resend/", invitations.invitation_resend, name="invitation-resend"),
+    path(f"{W}invitations/<int:pk>/revoke/", invitations.invitation_revoke, name="invitation-revoke"),
+    # The invitee's side.
+    path("invite/<str:token>/", join.invitation_accept, name="invitation-accept"),
+    path("invitations/<int:pk>/", join.invitation_join, name="invitation-join"),
+    path("notifications/", notifications.notification_list, name="notification-list"),
+    path("notifications/read/", notifications.notifications_read_all, name="notifications-read-all"),
+    path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
 ]

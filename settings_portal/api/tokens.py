@@ -1,7 +1,7 @@
 """JWT (HS256) tokens the ClearML clients accept, signed and verified with joserfc.
 
 The clients decode the token without verifying it and read `exp`, `api_version`,
-`server_version`, `feature_set`, `identity.*` and `tenant` (clearml-api.md). The
+`server_version`, `feature_set`, `identity.*` and `tenant` (docs/clearml-clients.md). The
 portal adds `credential_id`: the credential the token came from, so revoking the
 credential blocks its tokens at once (workspaces.revocation). An impersonated token
 also carries `impersonated_by` (the caller's user id) and `grant_id` (its

@@ -4,7 +4,6 @@
 //   from the keyboard.
 // - Connect: drag a profile's "Connect" handle onto a pool card to open the Connect Profile
 //   dialog for that pair. The handle is also a link to the same dialog.
-// - Forms with data-confirm ask before submitting.
 (function () {
   "use strict";
   const PROFILE_TYPE = "application/x-rc-profile";
@@ -108,9 +107,4 @@
       button.click();
     }
   });
-
-  document.addEventListener("submit", (event) => {
-    const form = event.target;
-    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
-  }, true);
 })();

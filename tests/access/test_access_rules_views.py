@@ -129,7 +129,7 @@ def test_add_a_rule_without_js(client, workspace, owner, queue, member, admin_me
     base = {"resource_type": "queue", "object": str(queue.pk), "permission": "read_modify"}
     # Search the targets, add one (nothing saved yet), then save.
     found = client.post(create, {**base, "target_q": "memb", "find": "1"}).content.decode()
-    assert f'value="u:{member.pk}"' in found and 'data-testid="target-option"' in found
+    assert f'value="u:{member.pk}"' in found and 'data-testid="picker-option"' in found
     added = client.post(create, {**base, "add": f"u:{member.pk}"}).content.decode()
     assert f'name="targets" value="u:{member.pk}"' in added
     assert not AccessRule.objects.exists()

@@ -22,8 +22,6 @@ def urls(workspace, service_account, invitation, custom_group, member):
     """Every access URL (GET) in the workspace."""
     return [
         url("user-list", workspace),
-        url("user-invite", workspace),
-        url("invitation-revoke", workspace, invitation.pk),
         url("member-remove", workspace, member.pk),
         url("service-account-list", workspace),
         url("service-account-create", workspace),
@@ -42,9 +40,6 @@ def post_urls(workspace, service_account, invitation, custom_group, member):
     """Every URL that changes something (POST)."""
     credential = service_account.first_credential
     return [
-        url("user-invite", workspace),
-        url("invitation-resend", workspace, invitation.pk),
-        url("invitation-revoke", workspace, invitation.pk),
         url("member-remove", workspace, member.pk),
         url("service-account-create", workspace),
         url("service-account-edit", workspace, service_account.pk),
@@ -90,7 +85,9 @@ def test_every_url_of_the_app_is_in_the_role_matrix(urls, post_urls):
     assert len(urlpatterns) == len({p.name for p in urlpatterns})
     names = {p.name for p in urlpatterns}
     checked = {
-        "user-list", "user-invite", "invitation-resend", "invitation-revoke", "member-remove",
+        "user-list", "member-remove",
+        # The old invitation URLs: redirects to the one flow (test_old_invitation_urls_redirect).
+        "user-invite", "invitation-revoke",
         "service-account-list", "service-account-create", "service-account-edit",
         "service-account-credential-create", "service-account-credential-revoke", "service-account-delete",
         "group-list", "group-create", "group-member-search", "group-edit", "group-delete",
@@ -171,7 +168,7 @@ def test_user_filter_is_server_side_and_htmx_returns_the_table_only(client, owne
 
 
 def test_user_table_paginates(client, owner, workspace, django_user_model):
-    from access.views import USERS_PAGE_SIZE
+    from access.views.users import USERS_PAGE_SIZE
 
     users = django_user_model.objects.bulk_create(
         [
@@ -240,30 +237,53 @@ def test_users_and_groups_pages_run_the_same_queries_at_10_000_members(
 # --- Invitations -------------------------------------------------------------------------------------
 
 
+# The one invitation flow of the portal (workspaces/views/invitations.py), used from this page:
+# tests/workspaces/test_invitation_views.py tests it from the Workspace page.
+
+
+def ws_url(name, workspace, *args, next_url=""):
+    path = reverse(f"workspaces:{name}", args=[workspace.slug, *args])
+    return f"{path}?next={next_url}" if next_url else path
+
+
+def test_the_invite_button_opens_the_one_invitation_dialog(client, owner, workspace):
+    client.force_login(owner)
+    html = client.get(url("user-list", workspace)).content.decode()
+    assert f'hx-get="{ws_url("invitation-create", workspace)}?next={url("user-list", workspace)}"' in html
+
+
 def test_invite_with_htmx_shows_the_link_and_refreshes_the_table(
     client, owner, workspace, mailoutbox, django_capture_on_commit_callbacks
 ):
     client.force_login(owner)
-    dialog = client.get(url("user-invite", workspace), headers=HX).content.decode()
+    users = url("user-list", workspace)
+    dialog = client.get(ws_url("invitation-create", workspace, next_url=users), headers=HX).content.decode()
     assert 'id="invite-form"' in dialog and "<html" not in dialog
+    assert f'name="next" value="{users}"' in dialog
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            url("user-invite", workspace), {"email": "Ada@Example.com", "role": Role.MEMBER}, headers=HX
+            ws_url("invitation-create", workspace),
+            {"emails": "Ada@Example.com", "role": Role.MEMBER, "next": users},
+            headers=HX,
         )
     html = response.content.decode()
     assert response.status_code == 200
     assert response["HX-Retarget"] == "#modal-content"
     assert "members-changed" in response["HX-Trigger"]
     assert "ada@example.com" in html and "/invite/" in html
+    # Opened from this page, Done closes the dialog (the table behind it is already fresh).
+    assert f'href="{users}" data-close-modal>Done</a>' in html
     assert Invitation.objects.for_workspace(workspace).pending().filter(email="ada@example.com").exists()
     assert len(mailoutbox) == 1
-    table = client.get(url("user-list", workspace), headers=HX).content.decode()
+    table = client.get(users, headers=HX).content.decode()
     assert "ada@example.com" in table and "Pending" in table
 
 
 def test_invite_without_js_renders_the_link_page(client, owner, workspace):
     client.force_login(owner)
-    response = client.post(url("user-invite", workspace), {"email": "bo@example.com", "role": Role.MEMBER})
+    response = client.post(
+        ws_url("invitation-create", workspace), {"emails": "bo@example.com", "role": Role.MEMBER}
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" in html and "bo@example.com" in html and "/invite/" in html
@@ -272,10 +292,12 @@ def test_invite_without_js_renders_the_link_page(client, owner, workspace):
 def test_invalid_invite_re_renders_the_form_with_422(client, owner, workspace, member):
     client.force_login(owner)
     response = client.post(
-        url("user-invite", workspace), {"email": "not-an-email", "role": Role.MEMBER}, headers=HX
+        ws_url("invitation-create", workspace), {"emails": "not-an-email", "role": Role.MEMBER}, headers=HX
     )
     assert response.status_code == 422 and 'aria-invalid="true"' in response.content.decode()
-    response = client.post(url("user-invite", workspace), {"email": member.email, "role": Role.MEMBER})
+    response = client.post(
+        ws_url("invitation-create", workspace), {"emails": member.email, "role": Role.MEMBER}
+    )
     assert response.status_code == 422 and "already a member" in response.content.decode()
     assert not Invitation.objects.for_workspace(workspace).exists()
 
@@ -284,7 +306,9 @@ def test_invite_is_refused_when_the_workspace_is_full(client, owner, workspace):
     workspace.max_members = 3
     workspace.save()
     client.force_login(owner)
-    response = client.post(url("user-invite", workspace), {"email": "extra@example.com", "role": Role.MEMBER})
+    response = client.post(
+        ws_url("invitation-create", workspace), {"emails": "extra@example.com", "role": Role.MEMBER}
+    )
     assert response.status_code == 422
     assert "room for 3 members" in response.content.decode()
     assert not Invitation.objects.for_workspace(workspace).exists()
@@ -292,25 +316,30 @@ def test_invite_is_refused_when_the_workspace_is_full(client, owner, workspace):
 
 def test_an_admin_cannot_invite_an_owner(client, admin_member, workspace):
     client.force_login(admin_member)
-    response = client.post(url("user-invite", workspace), {"email": "boss@example.com", "role": Role.OWNER})
+    response = client.post(
+        ws_url("invitation-create", workspace), {"emails": "boss@example.com", "role": Role.OWNER}
+    )
     assert response.status_code == 422
     assert not Invitation.objects.for_workspace(workspace).exists()
 
 
 def test_resend_gives_a_fresh_link_and_revoke_ends_the_invitation(client, owner, workspace, invitation):
     client.force_login(owner)
+    users = url("user-list", workspace)
+    table = client.get(users, headers=HX).content.decode()
+    assert f'name="next" value="{users}"' in table  # the row actions come back here without JS
     old_hash = invitation.token_hash
-    response = client.post(url("invitation-resend", workspace, invitation.pk), headers=HX)
+    response = client.post(ws_url("invitation-resend", workspace, invitation.pk), {"next": users}, headers=HX)
     assert response.status_code == 200 and "sent again" in response.content.decode()
     invitation.refresh_from_db()
     assert invitation.token_hash != old_hash
-    confirm = client.get(url("invitation-revoke", workspace, invitation.pk), headers=HX).content.decode()
-    assert 'id="confirm-form"' in confirm
-    response = client.post(url("invitation-revoke", workspace, invitation.pk))
-    assert response.status_code == 302
+    confirm = client.get(ws_url("invitation-revoke", workspace, invitation.pk, next_url=users), headers=HX)
+    assert 'id="confirm-form"' in confirm.content.decode()
+    response = client.post(ws_url("invitation-revoke", workspace, invitation.pk), {"next": users})
+    assert response.status_code == 302 and response["Location"] == users
     invitation.refresh_from_db()
     assert invitation.revoked_at is not None
-    assert client.post(url("invitation-revoke", workspace, invitation.pk)).status_code == 404
+    assert client.post(ws_url("invitation-revoke", workspace, invitation.pk)).status_code == 404
 
 
 def test_invitations_of_another_workspace_are_not_found(client, owner, workspace, outsider):
@@ -320,8 +349,29 @@ def test_invitations_of_another_workspace_are_not_found(client, owner, workspace
     other = personal_workspace_get(user=outsider)
     foreign = invitations.invitation_create(workspace=other, actor=outsider, email="z@example.com").invitation
     client.force_login(owner)
-    assert client.post(url("invitation-revoke", workspace, foreign.pk)).status_code == 404
-    assert client.post(url("invitation-resend", workspace, foreign.pk)).status_code == 404
+    assert client.post(ws_url("invitation-revoke", workspace, foreign.pk)).status_code == 404
+    assert client.post(ws_url("invitation-resend", workspace, foreign.pk)).status_code == 404
+
+
+def test_old_invitation_urls_redirect(client, owner, member, outsider, workspace, invitation):
+    """The Users page's invitation URLs before the flow was one: bookmarks still lead there."""
+    users = url("user-list", workspace)
+    old_invite, old_revoke = url("user-invite", workspace), url("invitation-revoke", workspace, invitation.pk)
+    client.force_login(owner)
+    response = client.get(old_invite)
+    assert response.status_code == 302 and response["Location"] == ws_url(
+        "invitation-create", workspace, next_url=users
+    )
+    response = client.get(old_revoke)
+    assert response.status_code == 302
+    assert response["Location"] == ws_url("invitation-revoke", workspace, invitation.pk, next_url=users)
+    assert client.post(old_revoke).status_code == 405  # a redirect never revokes
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None
+    client.force_login(member)
+    assert client.get(old_invite).status_code == 403
+    client.force_login(outsider)
+    assert client.get(old_invite).status_code == 404
 
 
 # --- Removing users ---------------------------------------------------------------------------------
@@ -568,7 +618,7 @@ def test_create_group_with_members_through_the_picker_steps(
     create = url("group-create", workspace)
     # Search (no JS: the Search button), then add two members one at a time, remove one, save.
     step = client.post(create, {"name": "Vision", "find": "1", "search": "gpu"})
-    assert step.status_code == 200 and 'data-testid="member-option"' in step.content.decode()
+    assert step.status_code == 200 and 'data-testid="picker-option"' in step.content.decode()
     assert "gpu-agents" in step.content.decode() and "member@example.com" not in step.content.decode()
     step = client.post(create, {"name": "Vision", "add": str(service_account.user_id)}, headers=HX)
     html = step.content.decode()

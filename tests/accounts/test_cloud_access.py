@@ -163,8 +163,10 @@ def test_delete_with_htmx_and_without(signed_in, user, entry):
     assert event.before["bucket"] == "debug-samples" and "secret" not in event.before
 
 
-def test_delete_is_post_only(signed_in, entry):
-    assert signed_in.get(delete_url(entry)).status_code == 405
+def test_delete_asks_first_and_get_changes_nothing(signed_in, entry):
+    confirm = signed_in.get(delete_url(entry), headers=HX)
+    assert confirm.status_code == 200 and 'id="confirm-form"' in confirm.content.decode()
+    assert f"Delete the access entry for {entry.bucket}?" in confirm.content.decode()
     assert CloudAccess.objects.filter(pk=entry.pk).exists()
 
 

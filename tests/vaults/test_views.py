@@ -182,7 +182,9 @@ def test_vault_list_rows(client, admin_member, workspace, group_vault):
     assert f'data-copy="{group_vault.pk.hex}"' in html
     assert "sdk.aws.s3.key" in html and "AKIA" not in html and "shh" not in html
     assert url("vault-download", workspace, group_vault.pk) in html
-    assert "hx-confirm" in html
+    # Delete opens the portal's confirmation dialog (never the browser's confirm()).
+    delete = url("vault-delete", workspace, group_vault.pk)
+    assert f'hx-get="{delete}" hx-target="#modal-content"' in html and "hx-confirm" not in html
 
 
 def test_vault_list_fragment(client, admin_member, workspace, group_vault):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tests.factories import UserFactory, make_workspace
 from workspaces.audit import audit_log, changes
 from workspaces.models import AuditEvent
-from workspaces.views import AUDIT_PAGE_SIZE
+from workspaces.views.audit import AUDIT_PAGE_SIZE
 
 HX = {"HX-Request": "true"}
 

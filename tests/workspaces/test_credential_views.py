@@ -136,7 +136,7 @@ def test_label_without_javascript(client, member, workspace):
     credential, _ = credential_create(workspace=workspace, actor=member, label="old")
     client.force_login(member)
     html = client.get(url("credential-label", workspace, credential.pk) + "?edit=1").content.decode()
-    assert "<html" in html and f'id="id_label_{credential.pk}"' in html
+    assert "<html" in html and f'id="credential-label-{credential.pk}-input"' in html
     response = client.post(url("credential-label", workspace, credential.pk), {"label": "new"}, follow=True)
     assert "Label saved." in response.content.decode()
     credential.refresh_from_db()

@@ -28,7 +28,12 @@ def accept_url(token):
 def test_invite_dialog_fragment(client, admin_member, workspace, hx):
     client.force_login(admin_member)
     html = client.get(url("invitation-create", workspace), headers=hx).content.decode()
-    assert "<html" not in html and 'id="invite-form"' in html and 'name="email"' in html
+    assert (
+        "<html" not in html
+        and 'id="invite-form"' in html
+        and 'name="emails"' in html
+        and 'name="role"' in html
+    )
 
 
 def test_invite_shows_the_link_and_the_pending_member(
@@ -36,13 +41,17 @@ def test_invite_shows_the_link_and_the_pending_member(
 ):
     client.force_login(owner)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url("invitation-create", workspace), {"email": "new@example.com"}, headers=hx)
+        response = client.post(url("invitation-create", workspace), {"emails": "new@example.com"}, headers=hx)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" not in html
     link = re.search(r"http://[^<\s]+/invite/[\w-]+/", html).group(0)
     assert invitation_from_token(link.rstrip("/").rsplit("/", 1)[1]).email == "new@example.com"
     assert 'data-copy-from="#invitation-link"' in html
     assert f"members-changed-{workspace.slug}" in response["HX-Trigger"]
+    # The spec: after inviting from the Workspace page, Done goes to Users & Groups.
+    assert (
+        f'href="{reverse("access:user-list", args=[workspace.slug])}">Done: see pending invitations' in html
+    )
     assert "no-store" in response["Cache-Control"]
     assert len(mail.outbox) == 1 and link in mail.outbox[0].body
     members = client.get(url("member-table", workspace), headers=hx).content.decode()
@@ -54,7 +63,7 @@ def test_invite_shows_the_link_and_the_pending_member(
 def test_invite_without_javascript(client, owner, workspace):
     client.force_login(owner)
     assert "<html" in client.get(url("invitation-create", workspace)).content.decode()
-    response = client.post(url("invitation-create", workspace), {"email": "new@example.com"})
+    response = client.post(url("invitation-create", workspace), {"emails": "new@example.com"})
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html and "/invite/" in html
     assert 'id="invite-form"' not in html
@@ -65,14 +74,14 @@ def test_invite_without_javascript(client, owner, workspace):
     ("email", "error"),
     [
         ("", "This field is required."),
-        ("nope", "Enter a valid email address."),
-        ("x" * 250 + "@example.com", "at most 254 characters"),
+        ("nope", "“nope” is not a valid email address."),
+        ("x" * 250 + "@example.com", "is not a valid email address."),
         ("member@example.com", "member@example.com is already a member of Team."),
     ],
 )
 def test_invite_bad_input(client, owner, member, workspace, hx, email, error):
     client.force_login(owner)
-    response = client.post(url("invitation-create", workspace), {"email": email}, headers=hx)
+    response = client.post(url("invitation-create", workspace), {"emails": email}, headers=hx)
     assert response.status_code == 422
     assert error in response.content.decode()
     assert response["HX-Retarget"] == "#modal-content"
@@ -83,9 +92,9 @@ def test_invite_bad_input(client, owner, member, workspace, hx, email, error):
 def test_invite_roles(client, member, outsider, workspace):
     client.force_login(member)
     assert client.get(url("invitation-create", workspace)).status_code == 403
-    assert client.post(url("invitation-create", workspace), {"email": "a@example.com"}).status_code == 403
+    assert client.post(url("invitation-create", workspace), {"emails": "a@example.com"}).status_code == 403
     client.force_login(outsider)
-    assert client.post(url("invitation-create", workspace), {"email": "a@example.com"}).status_code == 404
+    assert client.post(url("invitation-create", workspace), {"emails": "a@example.com"}).status_code == 404
     assert not Invitation.objects.exists()
 
 
@@ -96,13 +105,87 @@ def test_invite_button_only_for_admins(client, member, admin_member, workspace):
     assert url("invitation-create", workspace) in client.get(PAGE).content.decode()
 
 
-def test_resend_from_the_members_list(client, owner, workspace, hx):
+def test_inviting_a_pending_email_again_sends_a_fresh_link(client, owner, workspace, hx):
     first = invitation_create(workspace=workspace, actor=owner, email="new@example.com")
     client.force_login(owner)
-    response = client.post(url("invitation-create", workspace), {"email": "new@example.com"}, headers=hx)
+    response = client.post(url("invitation-create", workspace), {"emails": "new@example.com"}, headers=hx)
     assert response.status_code == 200 and "sent again" in response.content.decode()
     assert invitation_from_token(first.token) is None
     assert Invitation.objects.count() == 1
+
+
+def test_several_emails_at_once(client, owner, workspace, hx, django_capture_on_commit_callbacks):
+    client.force_login(owner)
+    emails = "ada@example.com, Grace@Example.com\nalan@example.com;ada@example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url("invitation-create", workspace), {"emails": emails}, headers=hx)
+    html = response.content.decode()
+    assert response.status_code == 200 and "3 invitations sent" in html
+    assert html.count('data-testid="invitation-link"') == 3
+    expected = {"ada@example.com", "grace@example.com", "alan@example.com"}
+    assert set(Invitation.objects.values_list("email", flat=True)) == expected
+    assert len(mail.outbox) == 3
+
+
+def test_several_emails_each_checked_and_none_sent_if_one_is_refused(client, owner, member, workspace, hx):
+    client.force_login(owner)
+    response = client.post(
+        url("invitation-create", workspace), {"emails": "ada@example.com, nope, also bad@"}, headers=hx
+    )
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "“nope” is not a valid email address." in html and "“bad@” is not a valid email address." in html
+    # Well-formed, but one is refused by the service: the others are rolled back, no email leaves.
+    response = client.post(
+        url("invitation-create", workspace), {"emails": f"ada@example.com\n{member.email}"}, headers=hx
+    )
+    assert (
+        response.status_code == 422
+        and f"{member.email} is already a member of Team." in response.content.decode()
+    )
+    assert not Invitation.objects.exists()
+    assert mail.outbox == []
+
+
+def test_too_many_emails_at_once(client, owner, workspace, hx):
+    client.force_login(owner)
+    emails = ",".join(f"user{n}@example.com" for n in range(51))
+    response = client.post(url("invitation-create", workspace), {"emails": emails}, headers=hx)
+    assert response.status_code == 422 and "Invite at most 50 addresses at once." in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_invite_with_a_role(client, owner, admin_member, workspace, hx):
+    client.force_login(admin_member)
+    dialog = client.get(url("invitation-create", workspace), headers=hx).content.decode()
+    assert '<option value="20"' in dialog and '<option value="30"' not in dialog  # never above one's own
+    client.post(url("invitation-create", workspace), {"emails": "boss@example.com", "role": "20"}, headers=hx)
+    assert Invitation.objects.get().role == 20
+
+
+def test_resend_from_the_members_list(client, owner, workspace, hx):
+    first = invitation_create(workspace=workspace, actor=owner, email="new@example.com")
+    client.force_login(owner)
+    panel = client.get(url("member-table", workspace), headers=hx).content.decode()
+    assert url("invitation-resend", workspace, first.invitation.pk) in panel
+    response = client.post(url("invitation-resend", workspace, first.invitation.pk), headers=hx)
+    html = response.content.decode()
+    assert response.status_code == 200 and "sent again" in html and "/invite/" in html
+    assert f"members-changed-{workspace.slug}" in response["HX-Trigger"]
+    assert "no-store" in response["Cache-Control"]
+    assert invitation_from_token(first.token) is None
+    assert Invitation.objects.count() == 1
+
+
+def test_resend_refused_says_why(client, owner, workspace, hx):
+    issued = invitation_create(workspace=workspace, actor=owner, email="new@example.com")
+    from workspaces.services import membership_add
+
+    membership_add(workspace=workspace, user=UserFactory(email="new@example.com"), role=10)
+    client.force_login(owner)
+    response = client.post(url("invitation-resend", workspace, issued.invitation.pk), headers=hx)
+    assert response.status_code == 422 and "already a member" in response.content.decode()
+    assert response["HX-Retarget"] == "#modal-content"
 
 
 def test_cancel_an_invitation(client, owner, member, workspace, hx):
@@ -110,12 +193,29 @@ def test_cancel_an_invitation(client, owner, member, workspace, hx):
     client.force_login(member)
     assert client.post(url("invitation-revoke", workspace, issued.invitation.pk)).status_code == 403
     client.force_login(owner)
+    confirm = client.get(
+        url("invitation-revoke", workspace, issued.invitation.pk), headers=hx
+    ).content.decode()
+    assert 'id="confirm-form"' in confirm and "Revoke the invitation of new@example.com?" in confirm
     response = client.post(url("invitation-revoke", workspace, issued.invitation.pk), headers=hx)
-    html = response.content.decode()
-    assert response.status_code == 200 and f'id="members-{workspace.slug}"' in html
-    assert "new@example.com" not in html
+    # No content: the lists of both pages refresh on the events, the dialog closes.
+    assert response.status_code == 204
+    for event in ("members-changed", f"members-changed-{workspace.slug}", "closeModal"):
+        assert event in response["HX-Trigger"]
     assert client.get(accept_url(issued.token)).status_code == 410
     assert client.post(url("invitation-revoke", workspace, issued.invitation.pk)).status_code == 404
+
+
+def test_cancel_without_javascript_goes_back_to_the_page(client, owner, workspace):
+    issued = invitation_create(workspace=workspace, actor=owner, email="new@example.com")
+    client.force_login(owner)
+    response = client.post(
+        url("invitation-revoke", workspace, issued.invitation.pk), {"next": "//evil.example/"}
+    )
+    assert (
+        response.status_code == 302
+        and response["Location"] == PAGE + f"?open={workspace.slug}#workspace-{workspace.slug}"
+    )
 
 
 def test_cancel_another_workspaces_invitation_is_not_found(client, owner, workspace):

@@ -212,7 +212,9 @@ def test_page_queries_do_not_grow(client, owner, workspace, django_assert_num_qu
     with django_assert_num_queries(PAGE_QUERIES):
         response = client.get(PAGE)
     assert response.status_code == 200
-    assert response.content.decode().count('class="hover-row"') == 3 * size  # every credential shown
+    html = response.content.decode()
+    assert html.count('<tr id="credential-') == 3 * size  # every credential shown
+    assert html.count('data-testid="invitation-row"') == size  # and every pending invitation
 
 
 @pytest.mark.parametrize("size", [1, 12])
