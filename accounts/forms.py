@@ -56,7 +56,7 @@ class HiddenArgsForm(forms.Form):
         required=False,
         max_length=10_000,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text="One environment variable name per line. Their values are shown as ********.",
+        help_text="One environment variable name per line (or separated by commas). Their values are shown as ********.",
     )
 
 

@@ -131,16 +131,32 @@ def preferences_update(*, user: User, **values: bool) -> UserPreferences:
 
 
 def parse_hidden_args(text: str) -> list[str]:
-    """Names from TEXT (one per line, or comma-separated); raises ValidationError naming a bad one."""
+    """Names from TEXT, one per line or comma-separated; raises ValidationError naming the bad entries.
+
+    An entry is taken whole: `bad name!` is one bad entry, never the name `bad` plus garbage.
+    """
     names: list[str] = []
-    for raw in re.split(r"[\s,]+", text or ""):
+    bad: list[str] = []
+    for raw in re.split(r"[\r\n,]+", text or ""):
         name = raw.strip()
         if not name:
             continue
         if not ENV_NAME_RE.match(name) or len(name) > 128:
-            raise ValidationError({"names": f"“{name[:40]}” is not an environment variable name."})
-        if name not in names:
+            bad.append(name)
+        elif name not in names:
             names.append(name)
+    if bad:
+        quoted = ", ".join(f"“{entry[:40]}”" for entry in bad[:3])
+        if len(bad) > 3:
+            quoted += f" and {len(bad) - 3} more"
+        verb = (
+            "is not an environment variable name" if len(bad) == 1 else "are not environment variable names"
+        )
+        raise ValidationError(
+            {
+                "names": f"{quoted} {verb}. A name has letters, digits and underscores, no spaces, and does not start with a digit."
+            }
+        )
     if len(names) > MAX_HIDDEN_ARGS:
         raise ValidationError({"names": f"At most {MAX_HIDDEN_ARGS} names."})
     return names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,8 +15,12 @@ from workspaces.models import Membership, Workspace
 from . import metering
 from .models import BillingAccount, Metric, Plan, UsageCounter
 
-CHART_WIDTH = 620
-CHART_HEIGHT = 120
+# The chart's SVG user space: SLOT_WIDTH per day of the month, 0..100 from the top. The SVG is
+# stretched to its box (preserveAspectRatio="none"), so it holds only shapes; the axis labels
+# are HTML around it and stay readable at any width.
+SLOT_WIDTH = 10
+BAR_WIDTH = 7
+CHART_TICKS = 4  # at most this many intervals on the value axis
 
 
 @dataclass
@@ -26,6 +31,35 @@ class Bar:
     y: float
     width: float
     height: float
+    is_today: bool
+
+
+@dataclass
+class Tick:
+    value: int
+    label: str
+    y: float  # in the SVG's 0..100 space
+
+
+@dataclass
+class UsageChart:
+    """A month of daily values, laid out for templates/billing/overview.html."""
+
+    month: date
+    slots: int  # days in the month: the day axis spans the whole month
+    bars: list[Bar]
+    ticks: list[Tick]  # top first, like the labels beside the plot
+    day_labels: list[str]  # one per slot, "" where no label is shown
+    total: int
+    peak: Bar | None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total == 0
+
+    @property
+    def width(self) -> int:
+        return self.slots * SLOT_WIDTH
 
 
 def billing_account_get(*, workspace: Workspace) -> BillingAccount:
@@ -52,21 +86,66 @@ def daily_usage(*, workspace: Workspace, metric: str = Metric.API_CALLS, today: 
     return [(first.replace(day=d), rows.get(first.replace(day=d), 0)) for d in range(1, today.day + 1)]
 
 
-def chart_bars(days: list, *, today: date | None = None) -> list[Bar]:
-    """Bars of a server-rendered SVG chart: one slot per day of the month."""
+def nice_step(peak: int, intervals: int = CHART_TICKS) -> int:
+    """The smallest 1, 2 or 5 x 10^k with INTERVALS steps reaching PEAK (at least 1)."""
+    target = max(peak, 1) / intervals
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * magnitude >= target:
+                return factor * magnitude
+        magnitude *= 10
+
+
+def compact_number(value: int) -> str:
+    """1500 -> '1.5k', 2000000 -> '2M': short enough for the value axis at 390 px."""
+    for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if value >= size:
+            return f"{value / size:.3g}{suffix}"
+    return str(value)
+
+
+def usage_chart(days: list, *, today: date | None = None) -> UsageChart:
+    """The API-call chart of the month: one bar slot per day, a value axis of round numbers."""
     today = today or timezone.now().date()
     slots = calendar.monthrange(today.year, today.month)[1]
-    slot = CHART_WIDTH / slots
-    peak = max((value for _, value in days), default=0) or 1
+    highest = max((value for _, value in days), default=0)
+    step = nice_step(highest)
+    # As few round steps as reach the highest day (the bars use the height); 4 on an empty chart.
+    intervals = math.ceil(highest / step) if highest else CHART_TICKS
+    top = step * intervals
     bars = []
     for index, (day, value) in enumerate(days):
-        height = round(CHART_HEIGHT * value / peak, 1) if value else 0
-        if value and height < 1:
-            height = 1
+        height = round(100 * value / top, 2)
+        if value and height < 0.75:
+            height = 0.75  # a day with calls is never invisible
         bars.append(
-            Bar(day, value, round(index * slot + 1, 1), CHART_HEIGHT - height, round(slot - 2, 1), height)
+            Bar(
+                day=day,
+                value=value,
+                x=index * SLOT_WIDTH + (SLOT_WIDTH - BAR_WIDTH) / 2,
+                y=round(100 - height, 2),
+                width=BAR_WIDTH,
+                height=height,
+                is_today=day == today,
+            )
         )
-    return bars
+    ticks = [
+        Tick(step * i, compact_number(step * i), round(100 - 100 * i / intervals, 2))
+        for i in range(intervals, -1, -1)
+    ]
+    labelled = {1, 5, 10, 15, 20, 25, slots}
+    day_labels = [str(d) if d in labelled else "" for d in range(1, slots + 1)]
+    peak = max((bar for bar in bars if bar.value), key=lambda bar: bar.value, default=None)
+    return UsageChart(
+        month=today.replace(day=1),
+        slots=slots,
+        bars=bars,
+        ticks=ticks,
+        day_labels=day_labels,
+        total=sum(bar.value for bar in bars),
+        peak=peak,
+    )
 
 
 def plan_limits(plan: str) -> dict[str, int | None]:
@@ -95,9 +174,7 @@ def usage_summary(*, workspace: Workspace) -> dict:
         "api_calls": api_calls,
         "api_calls_limit": limits["api_calls"],
         "api_calls_percent": _percent(api_calls, limits["api_calls"]),
-        "bars": chart_bars(days),
-        "chart_width": CHART_WIDTH,
-        "chart_height": CHART_HEIGHT,
+        "chart": usage_chart(days),
     }
 
 

@@ -59,6 +59,7 @@ if _PRODUCTION:
 else:
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [PORTAL_BASE_URL]
+CSRF_FAILURE_VIEW = "settings_portal.errors.csrf_failure"  # a styled page with a way back
 
 # Keys for encryption at rest (settings_portal/crypto.py): comma-separated Fernet
 # keys, newest first. Older keys stay to read old data until `portal_keys rotate`.

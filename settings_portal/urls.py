@@ -2,6 +2,10 @@ from django.urls import include, path
 
 from accounts import views as account_views
 
+handler403 = "settings_portal.errors.permission_denied"
+handler404 = "settings_portal.errors.page_not_found"
+handler500 = "settings_portal.errors.server_error"
+
 urlpatterns = [
     path("api/", include("settings_portal.api.urls")),
     path("", account_views.home, name="home"),

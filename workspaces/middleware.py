@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from .models import Membership
-from .selectors import current_membership_get
+from .selectors import current_membership_get, landing_membership_get
 
 
 class CurrentWorkspaceMiddleware:
@@ -37,6 +37,7 @@ class ActivityMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not hasattr(request, "session"):
             return response
+        _record_workspace_used(request, user)
         now = time.time()
         if now - request.session.get(ACTIVITY_SESSION_KEY, 0) < ACTIVITY_INTERVAL_SECONDS:
             return response
@@ -48,6 +49,19 @@ class ActivityMiddleware:
         if workspace_id:
             Membership.objects.filter(user_id=user.pk, workspace_id=workspace_id).update(last_active=stamp)
         return response
+
+
+# The current workspace already written to Membership.last_used_at in this session: the
+# write happens when the user switches (or lands) somewhere else, not on every request.
+USED_SESSION_KEY = "workspace_used_id"
+
+
+def _record_workspace_used(request, user) -> None:
+    workspace_id = request.session.get("workspace_id")
+    if not workspace_id or request.session.get(USED_SESSION_KEY) == workspace_id:
+        return
+    request.session[USED_SESSION_KEY] = workspace_id
+    Membership.objects.filter(user_id=user.pk, workspace_id=workspace_id).update(last_used_at=timezone.now())
 
 
 def _activity_workspace_id(request):
@@ -64,3 +78,16 @@ def record_sign_in_activity(sender, request, user, **kwargs) -> None:
         return
     request.session[ACTIVITY_SESSION_KEY] = time.time()
     get_user_model().objects.filter(pk=user.pk).update(last_active=timezone.now())
+
+
+def land_in_workspace(sender, request, user, **kwargs) -> None:
+    """`user_logged_in` receiver: sign-in lands in the workspace used last (else the most
+    active one), whatever the way in (password, SSO, invitation)."""
+    if request is None or not hasattr(request, "session"):
+        return
+    membership = landing_membership_get(user=user)
+    if membership is None:
+        return
+    workspace_id = str(membership.workspace_id)
+    request.session["workspace_id"] = workspace_id
+    request.session[USED_SESSION_KEY] = workspace_id  # landing is not a new use: no write

@@ -70,6 +70,9 @@ class Membership(models.Model):
     role = models.PositiveSmallIntegerField(choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(default=timezone.now)
     last_active = models.DateTimeField(null=True, blank=True)
+    # When the user last made this their current workspace: sign-in lands in the latest one.
+    # Written only when the session's current workspace changes (ActivityMiddleware).
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     objects = MembershipQuerySet.as_manager()
 

@@ -37,9 +37,18 @@ def membership_get(*, user, workspace_slug: str) -> Membership:
     return membership
 
 
+class RoleRequired(PermissionDenied):
+    """A member below the role a view needs; the 403 page names the role and the admins."""
+
+    def __init__(self, membership: Membership, role: Role):
+        self.membership = membership
+        self.role = role
+        super().__init__(f"This needs the {Role(role).label} role in {membership.workspace.name}.")
+
+
 def require_role(membership: Membership, role: Role) -> None:
     if membership.role < role:
-        raise PermissionDenied(f"This needs the {Role(role).label} role in {membership.workspace.name}.")
+        raise RoleRequired(membership, role)
 
 
 def workspace_view(role: Role = Role.MEMBER, *, make_current: bool = True) -> Callable:

@@ -1,7 +1,7 @@
 import operator
 from functools import reduce
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from .credentials import credential_list
 from .models import AuditEvent, Credential, Invitation, Membership, Notification, Role, Workspace
@@ -49,6 +49,42 @@ def current_membership_get(request) -> Membership | None:
         if membership is not None:
             return membership
     return memberships.order_by("-workspace__is_personal", "joined_at").first()
+
+
+def landing_membership_get(*, user) -> Membership | None:
+    """The membership sign-in lands in: the workspace USER used last, else the one with the
+    most recent activity (an audit event, or any member active there), else the personal one.
+
+    One query, run once per sign-in: each workspace's latest activity is read through the
+    (workspace, -created_at) audit index and the workspace's memberships.
+    """
+    latest_event = AuditEvent.objects.filter(workspace=OuterRef("workspace_id")).order_by("-created_at")
+    latest_member = Membership.objects.filter(
+        workspace=OuterRef("workspace_id"), last_active__isnull=False
+    ).order_by("-last_active")
+    memberships = list(
+        Membership.objects.select_related("workspace")
+        .filter(user=user)
+        .annotate(
+            latest_event_at=Subquery(latest_event.values("created_at")[:1]),
+            latest_member_at=Subquery(latest_member.values("last_active")[:1]),
+        )
+        .order_by("-workspace__is_personal", "joined_at")  # ties: the personal one, then the oldest
+    )
+    if not memberships:
+        return None
+    used = [m for m in memberships if m.last_used_at is not None]
+    if used:
+        return max(used, key=lambda m: m.last_used_at)
+
+    def activity(membership: Membership):
+        stamps = [s for s in (membership.latest_event_at, membership.latest_member_at) if s is not None]
+        return max(stamps) if stamps else None
+
+    active = [m for m in memberships if activity(m) is not None]
+    if active:
+        return max(active, key=activity)  # max keeps the first of equals: the personal one
+    return memberships[0]
 
 
 def membership_list(*, user) -> QuerySet[Membership]:

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import DEFAULT_HIDDEN_CONTAINER_ARGS, UserPreferences
@@ -110,6 +111,7 @@ def test_unchanged_list_writes_no_audit_row(signed_in, user):
     "names,error",
     [
         ("GOOD\n1BAD", "“1BAD” is not an environment variable name."),
+        ("bad name!", "“bad name!” is not an environment variable name."),
         ("WITH-DASH", "is not an environment variable name"),
         ("A=B", "is not an environment variable name"),
         ("$HOME", "is not an environment variable name"),
@@ -138,9 +140,27 @@ def test_bad_input_is_refused_in_the_dialog_with_no_change(signed_in, user, name
     assert not AuditEvent.objects.filter(action="preferences.hidden_args").exists()
 
 
-def test_parse_accepts_commas_spaces_and_drops_duplicates():
-    assert parse_hidden_args(" A, B\tC\r\nA ,, _D1 ") == ["A", "B", "C", "_D1"]
+def test_parse_accepts_lines_and_commas_and_drops_duplicates():
+    assert parse_hidden_args(" A, B\r\n\tC \nA ,, _D1 ") == ["A", "B", "C", "_D1"]
     assert parse_hidden_args("") == []
+
+
+@pytest.mark.parametrize("entry", ["bad name!", "bad name", "TWO\tNAMES", "A B"])
+def test_an_entry_with_a_space_is_refused_whole_never_split(entry):
+    with pytest.raises(ValidationError) as caught:
+        parse_hidden_args(f"GOOD\n{entry}")
+    assert caught.value.message_dict["names"] == [
+        f"“{entry}” is not an environment variable name. A name has letters, digits and "
+        "underscores, no spaces, and does not start with a digit."
+    ]
+
+
+def test_every_bad_entry_is_named(signed_in, user):
+    response = signed_in.post(URL, {"names": "bad name!\nOK\n1X, a-b, c d, e f"}, headers=HX)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "“bad name!”, “1X”, “a-b” and 2 more are not environment variable names." in html
+    assert hidden_of(user) == DEFAULT_HIDDEN_CONTAINER_ARGS
 
 
 def test_dialog_needs_sign_in(client, user):

@@ -56,10 +56,14 @@ def test_page_shows_users_storage_and_api_calls(admin_client, workspace):
     expected = 1234 + (66 if today.day > 1 else 0)
     assert f"<strong>{expected:,}</strong>" in api
     assert "of 1,000,000" in api
-    assert api.count("<rect ") == today.day  # one bar per day so far
+    assert api.count('class="usage-chart-bar') == today.day  # one bar per day so far
     assert f"{today:%b} {today.day}: 1,234 calls" in api
     assert "style=" not in html and "<script>" not in html
-    assert 'id="billing-not-configured"' in html
+    assert 'id="billing-not-configured"' in html and "What is metered" in html
+    # Without Stripe nothing leads to what cannot work: no UPGRADE, no plan, no billing links.
+    assert 'id="billing-upgrade"' not in html and 'id="billing-plan"' not in html
+    assert reverse("billing:invoices", args=[workspace.slug]) not in html
+    assert 'id="usage-chart-empty"' not in html
     assert "Usage &amp; Billing</a>" in html  # sidebar entry
 
 
@@ -111,3 +115,43 @@ def test_webhook_is_off_without_stripe(client):
         client.post(reverse("billing:stripe-webhook"), b"{}", content_type="application/json").status_code
         == 404
     )
+
+
+def test_an_empty_month_shows_the_empty_state_on_real_axes(admin_client, workspace):
+    html = admin_client.get(_url(workspace)).content.decode()
+    api = re.search(r'id="billing-api-calls".*?</section>', html, re.S).group(0)
+    assert 'id="usage-chart-empty"' in api and "No API calls yet this month" in api
+    yaxis = re.search(r'data-testid="usage-chart-yaxis">(.*?)</div>', api).group(1)
+    assert re.findall(r"<span>(.*?)</span>", yaxis) == ["4", "3", "2", "1", "0"]
+    xaxis = re.search(r'data-testid="usage-chart-xaxis">(.*?)</div>', api).group(1)
+    labels = [label for label in re.findall(r"<span>(.*?)</span>", xaxis) if label]
+    assert labels[:6] == ["1", "5", "10", "15", "20", "25"] and labels[-1] in {"28", "29", "30", "31"}
+
+
+@pytest.mark.parametrize(
+    "highest, step, labels",
+    [
+        (0, 1, ["4", "3", "2", "1", "0"]),
+        (1, 1, ["1", "0"]),
+        (7, 2, ["8", "6", "4", "2", "0"]),
+        (4600, 2000, ["6k", "4k", "2k", "0"]),
+        (1800, 500, ["2k", "1.5k", "1k", "500", "0"]),
+        (2_500_000, 1_000_000, ["3M", "2M", "1M", "0"]),
+    ],
+)
+def test_value_axis_uses_round_steps_and_the_height(highest, step, labels):
+    from datetime import date
+
+    from billing.selectors import nice_step, usage_chart
+
+    today = date(2030, 2, 10)
+    days = [(today.replace(day=d), highest if d == 3 else 0) for d in range(1, 11)]
+    chart = usage_chart(days, today=today)
+    assert nice_step(highest) == step
+    assert [tick.label for tick in chart.ticks] == labels
+    assert chart.slots == 28 and len(chart.day_labels) == 28 and chart.day_labels[-1] == "28"
+    bar = chart.bars[2]
+    assert bar.y + bar.height == 100
+    if highest:
+        assert bar.height > 50  # the highest day uses more than half of the plot
+    assert chart.bars[9].is_today and not bar.is_today

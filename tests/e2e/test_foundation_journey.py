@@ -89,12 +89,14 @@ def test_foundation_journey(page: Page, live_server, transactional_db):
     textarea = dialog.get_by_label("Hidden container arguments")
     expect(textarea).to_be_focused()
     textarea.press("Control+End")
-    textarea.type("\nbad-name")
+    textarea.type("\nbad name!")
     dialog.get_by_role("button", name="Save").click()
-    expect(dialog.locator(".error")).to_contain_text("is not an environment variable name")
+    # The entry is refused whole (never split into an accepted "bad"), and nothing is saved.
+    expect(dialog.locator(".error")).to_contain_text("“bad name!” is not an environment variable name")
     expect(dialog).to_be_visible()
+    assert "bad" not in UserPreferences.objects.get(user=user).hidden_container_args
     textarea = dialog.get_by_label("Hidden container arguments")
-    textarea.fill(textarea.input_value().replace("bad-name", "MY_PRIVATE_TOKEN"))
+    textarea.fill(textarea.input_value().replace("bad name!", "MY_PRIVATE_TOKEN"))
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
     expect(hidden.get_by_role("listitem")).to_have_count(5)

@@ -39,12 +39,12 @@ def test_page_does_not_list_other_workspaces(client, outsider, workspace):
 
 
 def test_current_workspace_panel_is_open_and_open_param_opens_another(client, member, workspace):
-    client.force_login(member)
+    client.force_login(member)  # lands in Team, the workspace with the latest activity
     personal = personal_workspace_get(user=member)
     html = client.get(PAGE).content.decode()
-    assert _panel_is_open(html, personal) and not _panel_is_open(html, workspace)
-    html = client.get(PAGE + f"?open={workspace.slug}").content.decode()
     assert _panel_is_open(html, workspace) and not _panel_is_open(html, personal)
+    html = client.get(PAGE + f"?open={personal.slug}").content.decode()
+    assert _panel_is_open(html, personal) and not _panel_is_open(html, workspace)
 
 
 def _panel_is_open(html: str, workspace: Workspace) -> bool:

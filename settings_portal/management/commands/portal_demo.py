@@ -6,13 +6,14 @@ nothing, so a developer's own changes survive restarts.
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from access.models import UserGroup
 from accounts.models import User
 from accounts.services import user_create
 from resources.demo import load_resources_demo
 from vaults.services import group_vault_create
-from workspaces.models import Role, Workspace
+from workspaces.models import Membership, Role, Workspace
 from workspaces.services import membership_add, workspace_create
 
 DEMO_ADMIN = ("admin@example.com", "demo-admin-password")
@@ -72,4 +73,6 @@ class Command(BaseCommand):
             fmt="hocon",
             content=DEMO_VAULT,
         )
+        # The demo administrator's first sign-in lands in Demo Lab, not the empty personal workspace.
+        Membership.objects.filter(workspace=workspace, user=admin).update(last_used_at=timezone.now())
         return workspace
