@@ -48,9 +48,12 @@ ADMIN = Role.ADMIN
 def _page_context(request: WorkspaceRequest, *, editing: bool, **extra) -> dict:
     workspace = request.workspace
     settings = scheduling_services.settings_get(workspace=workspace)
+    provision_blocked: list[str] = []
     if editing:
         state = selectors.editor_state_get(workspace=workspace, settings=settings)
         draft = state.draft
+        if state.has_saved or state.has_unsaved:  # why Provision cannot work, shown before it is pressed
+            provision_blocked = provisioning_services.draft_errors(workspace=workspace, draft=draft)
     else:
         state = None
         draft = selectors.configuration_get(workspace=workspace)
@@ -60,6 +63,7 @@ def _page_context(request: WorkspaceRequest, *, editing: bool, **extra) -> dict:
         "state": state,
         "board": selectors.board(workspace=workspace, draft=draft),
         "geometry": {"card": selectors.CARD_WIDTH, "gap": selectors.CARD_GAP},
+        "provision_blocked": provision_blocked,
         **extra,
     }
 
@@ -347,18 +351,71 @@ def save(request: WorkspaceRequest) -> HttpResponse:
     return redirect("resources:editor", request.workspace.slug)
 
 
+def _provision_confirm(request: WorkspaceRequest, *, error: str = "") -> HttpResponse:
+    """The Provision dialog: what Provision will do (with unsaved changes: save them too), or why it
+    cannot; ERROR is a refused POST."""
+    workspace = request.workspace
+    state = selectors.editor_state_get(workspace=workspace)
+    action = reverse("resources:provision", args=[workspace.slug])
+    blocked = (
+        "" if error else " ".join(provisioning_services.draft_errors(workspace=workspace, draft=state.draft))
+    )
+    if state.has_unsaved:
+        title, button, action = "Save and provision", "Save and provision", f"{action}?save=1"
+        text = (
+            "The editor has unsaved changes. Provision saves them and applies the whole configuration "
+            "at once: the scheduler uses it from now on. Running jobs keep running."
+        )
+    else:
+        title, button = "Provision", "Provision"
+        text = "Apply the saved draft: the scheduler uses it from now on. Running jobs keep running."
+    return render_confirm(
+        request,
+        title=title,
+        text=text,
+        action=action,
+        button=button,
+        cancel=reverse("resources:editor", args=[workspace.slug]),
+        blocked=blocked and f"It cannot be provisioned yet: {blocked}",
+        error=error,
+        danger=False,
+    )
+
+
 @workspace_view(role=ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def provision(request: WorkspaceRequest) -> HttpResponse:
+    """Provision: apply the saved draft. With unsaved changes it asks first (GET shows the dialog)
+    and, confirmed (`?save=1`), saves and provisions in one step. Always ends on the editor page."""
+    workspace = request.workspace
+    if request.method == "GET":
+        return _provision_confirm(request)
+    save_too = request.GET.get("save") == "1"
+    if not save_too and selectors.editor_state_get(workspace=workspace).has_unsaved:
+        # Changes this page did not show (another tab made them): ask before applying them.
+        return (
+            _provision_confirm(request)
+            if is_fragment(request)
+            else redirect("resources:provision", workspace.slug)
+        )
     try:
-        result = provisioning_services.draft_provision(workspace=request.workspace, actor=request.user)
+        if save_too:
+            result = provisioning_services.draft_save_and_provision(workspace=workspace, actor=request.user)
+        else:
+            result = provisioning_services.draft_provision(workspace=workspace, actor=request.user)
     except ValidationError as exc:
-        context = _page_context(request, editing=True, errors=error_messages(exc))
-        return render(request, PAGE, context, status=422)
-    messages.success(request, "Configuration provisioned: the scheduler uses it from now on.")
+        if is_fragment(request):
+            return _provision_confirm(request, error=" ".join(error_messages(exc)))
+        for error in error_messages(exc):
+            messages.error(request, error)
+        return redirect("resources:editor", workspace.slug)
+    messages.success(
+        request,
+        f"Configuration {'saved and ' if save_too else ''}provisioned: the scheduler uses it from now on.",
+    )
     for warning in result.warnings:
         messages.warning(request, warning)
-    return redirect("resources:editor", request.workspace.slug)
+    return go_to(request, reverse("resources:editor", args=[workspace.slug]))
 
 
 @workspace_view(role=ADMIN)

@@ -111,11 +111,13 @@ def render_confirm(
     error: str = "",
     target: str = "",
     next_url: str = "",
+    danger: bool = True,
 ) -> HttpResponse:
     """The confirmation dialog (a page without JS) whose form POSTs to ACTION: TEXT says what
     happens, BUTTON does it, CANCEL is where the page goes back to. BLOCKED says why it cannot be
     done (no button); ERROR is the refusal of a POST (422). TARGET is the form's hx-target when
-    the answer is a fragment that is not retargeted; NEXT_URL travels as the form's `next`."""
+    the answer is a fragment that is not retargeted; NEXT_URL travels as the form's `next`.
+    DANGER False: the button is the primary one (a confirmed step that loses nothing)."""
     context = {
         "title": title,
         "text": text,
@@ -126,6 +128,7 @@ def render_confirm(
         "error": error,
         "target": target,
         "next": next_url,
+        "button_class": "btn-danger" if danger else "btn-primary",
     }
     if error:
         return render_dialog_invalid(request, CONFIRM, "confirm-form", context)

@@ -4,7 +4,7 @@
   asking the scheduler for a pass (schedule_soon);
 - editor: the editor's working copy (editor_edit, draft_save, draft_reset, editor_exit);
 - provisioning: the saved draft or an imported one becomes the configuration (draft_provision,
-  configuration_replace);
+  draft_save_and_provision, configuration_replace);
 - policies: resource policies and their queues (policy_create, policy_update, policy_delete);
 - jobs: enqueue, abort, complete, fetch (job_enqueue, job_abort, ...).
 

@@ -26,6 +26,7 @@ from ..selectors import (
     editor_state_get,
     policy_names_by_profile,
 )
+from .editor import draft_save
 from .scheduling import schedule_soon, settings_get
 
 Draft = drafts.Draft
@@ -54,7 +55,8 @@ def draft_errors(*, workspace: Workspace, draft: Draft) -> list[str]:
             errors.append(
                 f"The profile “{name}” cannot be deleted: the resource "
                 f"{'policy' if len(policy_names) == 1 else 'policies'} {', '.join(sorted(policy_names))} "
-                "still use it. Remove it from them on the Resource Policies page first."
+                f"still {'uses' if len(policy_names) == 1 else 'use'} it. Remove it from "
+                f"{'it' if len(policy_names) == 1 else 'them'} on the Resource Policies page first."
             )
     for kind, prefix in (("pools", "p"), ("profiles", "f"), ("links", "l")):
         for item in draft[kind]:
@@ -87,6 +89,18 @@ def draft_provision(
     if extra_edit is not None:
         draft = extra_edit(draft)
     return configuration_replace(workspace=workspace, actor=actor, draft=draft)
+
+
+@transaction.atomic
+def draft_save_and_provision(*, workspace: Workspace, actor) -> ProvisionResult:
+    """Provision with unsaved changes, in one step: save the editor's working copy, then provision.
+
+    Refused with ValidationError when the draft breaks a rule: then nothing changed, not even the
+    save (the changes wait unsaved in the editor, as before).
+    """
+    lock_workspace(workspace)  # first, as draft_provision takes it: the scheduler lock, then the settings
+    draft_save(workspace=workspace, actor=actor)
+    return draft_provision(workspace=workspace, actor=actor)
 
 
 @transaction.atomic

@@ -91,6 +91,7 @@ def test_resource_configuration_journey(page: Page, live_server, transactional_d
     links.nth(1).get_by_role("button", name="Move 4 GPU pool up").click()
     expect(links.nth(0)).to_contain_text("4 GPU pool")
     expect(page.locator("svg.rc-lines .rc-line")).to_have_count(2)
+    expect(page.locator("[data-rc-view]")).to_be_hidden()  # two cards fit: no zoom buttons
 
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".rc-status")).to_contain_text("Saved draft")

@@ -8,14 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import Sum
 
 from access.models import UserGroup
+from resources import draft as drafts
 from resources import scheduler
-from resources.models import Job, JobState, Pool, Queue
+from resources.models import Job, JobState, Pool, Queue, ResourceSettings
+from resources.services.editor import editor_edit
 from resources.services.jobs import job_complete, job_enqueue
 from resources.services.policies import QueueSpec, policy_create
+from resources.services.provisioning import draft_save_and_provision
 from resources.services.scheduling import resource_management_set
 
 from .helpers import provision_config
@@ -218,3 +221,45 @@ def test_the_same_pass_twice_admits_once(owner, workspace, setup, no_eager_pass)
     second = scheduler.schedule_pass(workspace)
     assert len(first.admitted) == 2 and second.admitted == []
     assert Pool.objects.get(pk=setup["pool"].pk) and usage(setup["pool"]) == 8
+
+
+def test_save_and_provision_takes_the_scheduler_lock_before_the_settings_row(owner, workspace, setup):
+    """Save-and-provision must lock in the order Provision and the pass do (the scheduler lock, then
+    the settings row): waiting for the scheduler lock it holds nothing, so a deadlock cannot form."""
+    editor_edit(workspace=workspace, actor=owner, edit=lambda d: drafts.pool_add(d, name="new", capacity=2))
+    held, release = threading.Event(), threading.Event()
+    errors = []
+
+    def hold_the_scheduler_lock():
+        try:
+            with transaction.atomic():
+                scheduler.lock_workspace(workspace)
+                held.set()
+                assert release.wait(10)
+        finally:
+            connections.close_all()
+
+    def save_and_provision():
+        try:
+            draft_save_and_provision(workspace=workspace, actor=owner)
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_scheduler_lock)
+    holder.start()
+    assert held.wait(10)
+    worker = threading.Thread(target=save_and_provision)
+    worker.start()
+    worker.join(1.0)
+    try:
+        assert worker.is_alive(), "save-and-provision must wait for the scheduler lock"
+        with transaction.atomic():  # the settings row is free meanwhile
+            ResourceSettings.objects.select_for_update(nowait=True).get(workspace=workspace)
+    finally:
+        release.set()
+        holder.join(10)
+        worker.join(10)
+    assert errors == []
+    assert Pool.objects.filter(workspace=workspace, name="new").exists()

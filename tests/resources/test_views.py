@@ -59,8 +59,10 @@ def test_editor_journey_without_javascript(admin_client, workspace):
     assert "Unsaved changes" in editor and "4 GPU H100" in editor
     assert "No resource pools" in c.get(url("config", workspace)).content.decode()  # outside: provisioned
 
+    # Provision with unsaved changes asks first (the dialog is a page without JS): nothing applied.
     response = c.post(url("provision", workspace))
-    assert response.status_code == 422 and "unsaved changes" in response.content.decode()
+    assert response.status_code == 302 and response["Location"] == url("provision", workspace)
+    assert "Save and provision" in c.get(url("provision", workspace)).content.decode()
     assert not Pool.objects.exists()
     c.post(url("save", workspace))
     assert "Saved draft" in c.get(url("editor", workspace)).content.decode()
@@ -69,7 +71,10 @@ def test_editor_journey_without_javascript(admin_client, workspace):
     assert response.status_code == 302
     assert Link.objects.get(name="4 GPU H100").pool.capacity == 8
     config = c.get(url("config", workspace)).content.decode()
-    assert "H100" in config and "4 GPU H100" in config and "<line" in config
+    assert "H100" in config and "4 GPU H100" in config
+    # The line from the server (resources.js redraws it from the cards' boxes): the middle of the
+    # first pool card down to the middle of the first profile card.
+    assert '<path d="M114.0 0 C114.0 36 114.0 36 114.0 72">' in config
     assert AuditEvent.objects.filter(workspace=workspace, action="resources.provision").exists()
 
     c.post(url("exit", workspace))
@@ -223,6 +228,70 @@ def test_disconnect_delete_and_reset(admin_client, workspace, provisioned):
     assert "4x-B" in [x["name"] for x in draft(workspace)["links"]]
     assert settings_get(workspace=workspace).saved_draft is None
     assert Link.objects.filter(name="4x-B").exists()
+
+
+def test_provision_with_unsaved_changes_saves_and_provisions_in_one_step(
+    admin_client, workspace, provisioned
+):
+    c = admin_client
+    editor = c.get(url("editor", workspace)).content.decode()
+    assert 'disabled aria-describedby="rc-status">Provision' in editor  # nothing to provision yet
+    c.post(url("pool-new", workspace), {"name": "C", "capacity": "2"})
+    editor = c.get(url("editor", workspace)).content.decode()
+    assert f'href="{url("provision", workspace)}" hx-get=' in editor  # opens the dialog
+    dialog = c.get(url("provision", workspace), headers=HX).content.decode()
+    assert "unsaved changes" in dialog and f'action="{url("provision", workspace)}?save=1"' in dialog
+    assert "<html" not in dialog and "Save and provision</button>" in dialog
+
+    response = c.post(f"{url('provision', workspace)}?save=1", headers=HX)
+    assert response.status_code == 200 and response["HX-Redirect"] == url("editor", workspace)  # PRG
+    assert Pool.objects.get(name="C").capacity == 2
+    assert settings_get(workspace=workspace).working_draft is None
+    actions = set(AuditEvent.objects.filter(workspace=workspace).values_list("action", flat=True))
+    assert {"resources.draft_save", "resources.provision"} <= actions
+    page = c.get(url("editor", workspace)).content.decode()
+    assert "Configuration saved and provisioned" in page
+
+    # Without JS, the confirmed post ends on the editor page too.
+    c.post(url("pool-new", workspace), {"name": "D", "capacity": "1"})
+    response = c.post(f"{url('provision', workspace)}?save=1")
+    assert response.status_code == 302 and response["Location"] == url("editor", workspace)
+    assert Pool.objects.filter(name="D").exists()
+
+
+def test_provision_says_why_it_cannot_before_it_is_pressed(admin_client, workspace, owner, provisioned):
+    """A profile deleted in the draft that a policy started to use since: Provision is disabled with
+    the reason, the dialog says it, and a post anyway changes nothing and ends on the editor."""
+    c = admin_client
+    _pools, profiles = provisioned
+    key = profile_key(profiles["2x"].pk)
+    c.post(url("profile-delete", workspace, key))
+    group = UserGroup.objects.create(workspace=workspace, name="G")
+    policy_create(
+        workspace=workspace,
+        actor=owner,
+        name="Late",
+        group=group,
+        reservation=0,
+        limit=8,
+        queues=[QueueSpec(profile=profiles["2x"], name="late-2x")],
+    )
+    editor = c.get(url("editor", workspace)).content.decode()
+    assert 'disabled aria-describedby="rc-provision-why">Provision' in editor
+    assert "Provision is not possible yet" in editor and "policy Late" in editor
+    dialog = c.get(url("provision", workspace), headers=HX).content.decode()
+    assert "It cannot be provisioned yet" in dialog and "Save and provision</button>" not in dialog
+
+    saves = AuditEvent.objects.filter(workspace=workspace, action="resources.draft_save").count()
+    response = c.post(f"{url('provision', workspace)}?save=1", headers=HX)
+    assert response.status_code == 422 and "policy Late" in response.content.decode()
+    assert response["HX-Retarget"] == "#modal-content"
+    response = c.post(f"{url('provision', workspace)}?save=1")
+    assert response.status_code == 302 and response["Location"] == url("editor", workspace)
+    assert Profile.objects.filter(pk=profiles["2x"].pk).exists()
+    state = settings_get(workspace=workspace)
+    assert state.working_draft is not None and state.saved_draft is None  # not even saved
+    assert AuditEvent.objects.filter(workspace=workspace, action="resources.draft_save").count() == saves
 
 
 def test_unknown_keys_are_404(admin_client, workspace):
