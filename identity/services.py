@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -171,6 +172,20 @@ def map_claims(connection: IdentityConnection, claims: dict) -> dict:
     }
 
 
+AVATAR_URL_MAX = 500
+
+
+def avatar_url_from_claim(value: str) -> str:
+    """The picture claim as an avatar the portal may show: an https URL with a host, at most
+    AVATAR_URL_MAX characters; anything else ("javascript:", "data:", plain http) is dropped."""
+    if not value or len(value) > AVATAR_URL_MAX:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        return ""
+    return value
+
+
 @dataclass
 class SignInPlan:
     """What a sign-in would do: shown by Test Provider, carried out by `sign_in_apply`."""
@@ -319,6 +334,10 @@ def sign_in_apply(*, connection: IdentityConnection, plan: SignInPlan, ip_addres
         )
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["last_login_at"])
+    avatar = avatar_url_from_claim(mapped["picture"])
+    if avatar and avatar != user.avatar_url:
+        user.avatar_url = avatar
+        user.save(update_fields=["avatar_url"])
     if plan.invitation is not None:
         try:
             invitation_accept(invitation=plan.invitation, user=user)
