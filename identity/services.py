@@ -14,7 +14,8 @@ from accounts.models import User
 from accounts.services import user_create
 from workspaces.audit import audit_log
 from workspaces.invitations import invitation_accept
-from workspaces.models import Invitation, Membership, Workspace
+from workspaces.models import Invitation, Workspace
+from workspaces.selectors import is_member
 from workspaces.services import membership_add
 
 from .forms import SECRET_FIELDS, ConnectionForm
@@ -249,7 +250,7 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
                 connection.link_by_verified_email
                 and mapped["email_verified"]
                 and not existing.is_staff
-                and Membership.objects.filter(workspace=connection.workspace, user=existing).exists()
+                and is_member(workspace=connection.workspace, user=existing)
             )
             if not linkable:
                 raise SignInRefused(
@@ -275,11 +276,8 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
                 )
     if plan.user is not None and (not plan.user.is_active or plan.user.is_service_account):
         raise SignInRefused("This account is disabled.")
-    is_member = (
-        plan.user is not None
-        and Membership.objects.filter(workspace=connection.workspace, user=plan.user).exists()
-    )
-    plan.join_workspace = not is_member
+    already_member = plan.user is not None and is_member(workspace=connection.workspace, user=plan.user)
+    plan.join_workspace = not already_member
     plan.groups_added, plan.groups_removed, plan.unmatched_groups = _group_changes(
         connection, plan.user, mapped["groups"]
     )
