@@ -8,6 +8,7 @@ W = "w/<slug:workspace_slug>/"
 
 urlpatterns = [
     path(f"{W}audit/", audit.audit_log, name="audit-log"),
+    path(f"{W}audit/export.csv", audit.audit_export, name="audit-export"),
     # The Workspace page and its panels.
     path("settings/workspace/", page.workspace_settings, name="workspace-settings"),
     path(f"{W}switch/", page.workspace_switch, name="workspace-switch"),
