@@ -8,7 +8,7 @@ from accounts.models import User
 from .credentials import MAX_LABEL_LENGTH
 from .invitations import MAX_EMAIL_LENGTH, clean_email
 from .models import Role
-from .services import MAX_NAME_LENGTH
+from .services import MAX_MEMBER_LIMIT, MAX_NAME_LENGTH
 
 # One dialog invites this many addresses at the most (each is a row, an email and an audit event).
 MAX_INVITES_AT_ONCE = 50
@@ -144,3 +144,14 @@ class AuditFilterForm(forms.Form):
             "since": data.get("since"),
             "until": data.get("until"),
         }
+
+
+class MemberLimitForm(forms.Form):
+    max_members = forms.IntegerField(
+        label="Member limit",
+        required=False,
+        min_value=1,
+        max_value=MAX_MEMBER_LIMIT,
+        help_text="The most members, service accounts and pending invitations together. Empty: no limit.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "No limit"}),
+    )

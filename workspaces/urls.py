@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, credentials, invitations, join, notifications, page
+from .views import audit, credentials, invitations, join, limit, notifications, page
 
 app_name = "workspaces"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path(f"{W}credentials/<int:pk>/label/", credentials.credential_label, name="credential-label"),
     path(f"{W}credentials/<int:pk>/revoke/", credentials.credential_revoke, name="credential-revoke"),
     # Inviting (from the Workspace page and from Users & Groups).
+    path(f"{W}members/limit/", limit.member_limit, name="member-limit"),
     path(f"{W}members/invite/", invitations.invitation_create, name="invitation-create"),
     path(f"{W}invitations/<int:pk>/resend/", invitations.invitation_resend, name="invitation-resend"),
     path(f"{W}invitations/<int:pk>/revoke/", invitations.invitation_revoke, name="invitation-revoke"),
