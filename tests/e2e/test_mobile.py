@@ -13,8 +13,10 @@ is compared).
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from django.urls import resolve
 from playwright.sync_api import Page, expect
 
 from tests.test_form_fuzz import World, url_for
@@ -48,11 +50,11 @@ OVERFLOW = """() => {
 }"""
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, full_page: bool = True) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         width = page.viewport_size["width"]
-        page.screenshot(path=f"{SHOTS}/{width}-{name}.png", full_page=True)
+        page.screenshot(path=f"{SHOTS}/{width}-{name}.png", full_page=full_page)
 
 
 @pytest.fixture
@@ -75,8 +77,42 @@ def visit(page: Page, base: str, path: str) -> bool:
     return True
 
 
-def walk(page: Page, base: str, world: World, routes) -> list[str]:
-    """Visit each route's page; return the ones wider than the screen."""
+DIALOG_FITS = """(dialog) => {
+  const box = dialog.getBoundingClientRect();
+  return {fits: box.left >= 0 && box.right <= window.innerWidth && box.top >= 0 && box.bottom <= window.innerHeight
+            && dialog.scrollWidth <= dialog.clientWidth,
+          left: box.left, right: box.right, top: box.top, bottom: box.bottom,
+          scroll: dialog.scrollWidth, client: dialog.clientWidth};
+}"""
+
+
+def dialogs_fit(page: Page, opened: set[str]) -> list[str]:
+    """Open each dialog of the page whose view was not opened yet (one per URL name): it must fit
+    the screen and nothing in it may be wider than it (long content scrolls inside)."""
+    problems = []
+    dialog = page.locator("dialog#modal")
+    for opener in page.locator('[hx-get][hx-target="#modal-content"]').all():
+        if not opener.is_visible() or dialog.evaluate("d => d.open"):
+            continue
+        name = resolve(urlsplit(opener.get_attribute("hx-get")).path).view_name
+        if name in opened:
+            continue
+        opened.add(name)
+        opener.click()
+        expect(dialog).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        result = dialog.evaluate(DIALOG_FITS)
+        if not result["fits"]:
+            problems.append(f"dialog {name} (from {page.url}): {result}")
+        shot(page, "dialog-" + re.sub(r"[^a-z0-9]+", "-", name.lower()), full_page=False)
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+    return problems
+
+
+def walk(page: Page, base: str, world: World, routes, dialogs: set[str] | None = None) -> list[str]:
+    """Visit each route's page; return the ones wider than the screen (and, given DIALOGS, the
+    dialogs that do not fit it)."""
     problems, seen = [], set()
     for route in routes:
         if not visit(page, base, url_for(route, world)) or page.url in seen:
@@ -86,6 +122,8 @@ def walk(page: Page, base: str, world: World, routes) -> list[str]:
         if result["scroll"] > result["inner"]:
             problems.append(f"{route.name} ({page.url}): {result}")
         shot(page, re.sub(r"[^a-z0-9]+", "-", route.name.lower()))
+        if dialogs is not None:
+            problems += dialogs_fit(page, dialogs)
     return problems
 
 
@@ -94,7 +132,10 @@ def test_no_settings_page_is_wider_than_the_screen(page: Page, live_server, worl
     page.set_viewport_size(viewport)
     problems = walk(page, live_server.url, world, PUBLIC_ROUTES)
     sign_in(page, live_server.url, world.owner.email)
-    problems += walk(page, live_server.url, world, PAGE_ROUTES)
+    dialogs: set[str] = set()
+    problems += walk(page, live_server.url, world, PAGE_ROUTES, dialogs if viewport is PHONE else None)
+    if viewport is PHONE:
+        assert len(dialogs) > 20, f"the walk opened too few dialogs: {sorted(dialogs)}"
     assert not problems, "pages wider than the screen:\n" + "\n".join(problems)
 
 
@@ -116,7 +157,7 @@ def test_the_navigation_collapses_on_a_phone(page: Page, live_server, world):
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(nav).to_be_visible()
     expect(nav.get_by_role("link", name="Administrator Vaults")).to_have_attribute("aria-current", "page")
-    shot(page, "nav-open")
+    shot(page, "nav-open", full_page=False)
     toggle.click()
     expect(toggle).to_have_attribute("aria-expanded", "false")
     expect(nav).to_be_hidden()
