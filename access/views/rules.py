@@ -252,8 +252,8 @@ def rule_edit(request: WorkspaceRequest, pk: int) -> HttpResponse:
 @workspace_view(role=Role.ADMIN)
 @require_GET
 def rule_search(request: WorkspaceRequest) -> HttpResponse:
-    """htmx live search in the dialogs: KIND=object (the object list), object-field (the whole
-    object field, when the resource type changed), target (users and groups) or subject (Explain)."""
+    """htmx live search in the dialogs: KIND=object (the object list, as one types or when the
+    resource type changed), target (users and groups) or subject (Explain)."""
     kind = request.GET.get("kind")
     if kind == "target":
         step = picker_step(request.GET, field="targets", parse=target_values, search_field="target_q")
@@ -266,15 +266,8 @@ def rule_search(request: WorkspaceRequest) -> HttpResponse:
     if kind == "subject":
         return render(request, f"{EXPLAIN}#subject-options", explaining.subjects(request))
     data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
-    if kind == "object-field":
-        data["object"] = ""  # another type: its objects, none chosen yet
-        context = _objects(request, data, "")
-        return render(request, "access/_rule_object_field.html#object-field", context)
-    return render(
-        request,
-        "access/_rule_object_field.html#object-options",
-        _objects(request, data, _text(request.GET, "object_q")),
-    )
+    context = _objects(request, data, _text(request.GET, "object_q"))
+    return render(request, "access/_rule_object_field.html#object-update", context)
 
 
 @workspace_view(role=Role.ADMIN)
@@ -316,7 +309,8 @@ def rule_explain(request: WorkspaceRequest) -> HttpResponse:
     if form.is_bound:
         if form.is_valid():
             try:
-                context["explanation"] = explaining.explain(request.workspace, form.cleaned_data)
+                label = dict(context["objects"]).get(context["selected"]) or context["whole_type"]
+                context["explanation"] = explaining.explain(request.workspace, form.cleaned_data, label)
             except ValidationError as exc:
                 form_add_service_error(form, exc)
         if not form.is_valid() or form.errors:
