@@ -34,7 +34,11 @@ def test_add_and_delete_a_rule(signed_in_page, live_server, workspace, owner, me
     expect(page.get_by_test_id("rule-row")).to_have_count(1)
     expect(page.get_by_test_id("rule-row")).to_contain_text("dev-4x")
     rule = AccessRule.objects.get()
-    assert (rule.object_id, rule.permission, list(rule.users.all())) == (queue.pk, "read_modify", [member])
+    assert (rule.object_id, rule.permission, list(rule.users.all())) == (
+        str(queue.pk),
+        "read_modify",
+        [member],
+    )
     page.screenshot(path="/tmp/access_rules.png", full_page=True)
     page.get_by_role("link", name="Delete the rule").click()
     page.locator("#confirm-form").get_by_role("button", name="Delete").click()
