@@ -324,6 +324,11 @@ def _names(kind: str):
     return names
 
 
+def names_of(kind: str):
+    """NAMES(workspace=, ids=) of the upstream KIND."""
+    return _names(kind)
+
+
 def kinds() -> list[ObjectKind]:
     """The six kinds of a linked workspace (parents: the inheritance, see `ancestors`)."""
     out = []
