@@ -181,7 +181,7 @@ def test_add_a_rule_without_js(client, workspace, owner, queue, member, admin_me
     response = client.post(create, {**base, "targets": [f"u:{member.pk}"], "save": "1"})
     assert response.status_code == 302
     rule = AccessRule.objects.get()
-    assert (rule.resource_type, rule.object_id, rule.permission) == ("queue", queue.pk, "read_modify")
+    assert (rule.resource_type, rule.object_id, rule.permission) == ("queue", str(queue.pk), "read_modify")
     assert list(rule.users.all()) == [member]
     assert AuditEvent.objects.filter(action="access_rule.create", target_id=str(rule.pk)).exists()
 
