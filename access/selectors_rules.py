@@ -64,7 +64,7 @@ def _object_filter(workspace, resource_types: list[str], text: str) -> Q:
     for resource_type in resource_types:
         if lowered in whole_type_label(resource_type).lower():
             wanted |= Q(resource_type=resource_type, object_id__isnull=True)
-        kind = object_kinds.kind_get(resource_type)
+        kind = object_kinds.kind_for(workspace, resource_type)
         ids = []
         if kind is not None and kind.search is not None:
             ids = [

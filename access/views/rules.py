@@ -110,7 +110,7 @@ def _picker(
 def _search(workspace, resource_type: str, *, query: str = "", pk=None) -> list:
     """The kind's objects matching QUERY (or the one PK) as [(id as text, label)]; raises when the
     objects' owner (the ClearML server) cannot answer."""
-    kind = object_kinds.kind_get(resource_type)
+    kind = object_kinds.kind_for(workspace, resource_type)
     if kind is None or kind.search is None:
         return []
     found = kind.search(workspace=workspace, query=query, pk=pk, limit=OBJECT_LIMIT)
@@ -125,6 +125,7 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
         resource_type = AccessRule.ResourceType.values[0]
     selected = str(data.get("object") or "").strip()
     objects, unavailable = [], ""
+    kind = object_kinds.kind_for(workspace, resource_type)
     try:
         objects = _search(workspace, resource_type, query=object_q)
         if selected and all(pk != selected for pk, _ in objects):
@@ -140,6 +141,7 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
         "object_q": object_q,
         "unavailable": unavailable,
         "is_dataview": resource_type == DATAVIEW,
+        "no_objects_here": kind is None,
     }
 
 
@@ -193,6 +195,8 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
     form = AccessRuleForm(request.POST)
     saved = None
     if form.is_valid():
+        _check_object(request, form)
+    if form.is_valid():
         user_ids, group_ids = targets_from(step.chosen)
         data = form.cleaned_data
         fields = {
@@ -214,6 +218,22 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
         context = _form_context(request, form, step.chosen, rule, object_q=object_q, target_q=step.search)
         return render_dialog_invalid(request, FORM, "rule-form", context)
     return _done(request, "Access rule saved.")
+
+
+def _check_object(request: WorkspaceRequest, form) -> None:
+    """The chosen object must be one the kind's search finds (a malformed id never reaches the
+    service; an unreachable ClearML server is an error on the field, not a failure)."""
+    data = form.cleaned_data
+    if data["object"] is None:
+        return
+    try:
+        found = _search(request.workspace, data["resource_type"], pk=data["object"])
+    except Exception:  # a malformed id for the kind, or the server did not answer
+        found = None
+    if found is None:
+        form.add_error("object", "The ClearML server did not answer, or this is not an object id; try again.")
+    elif not any(pk == str(data["object"]) for pk, _ in found):
+        form.add_error("object", "No such object in this workspace: pick one from the list.")
 
 
 def _add_rule_error(form, exc: ValidationError) -> None:
