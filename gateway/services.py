@@ -399,6 +399,12 @@ def _system_call(upstream: Upstream, endpoint: str, data: dict) -> client.Reply:
     return reply
 
 
+def system_call(upstream: Upstream, endpoint: str, data: dict) -> client.Reply:
+    """ENDPOINT called on UPSTREAM with its system credential (Access Rules read the server's
+    objects this way); raises UpstreamUnavailable or ProvisioningFailed."""
+    return _system_call(upstream, endpoint, data)
+
+
 def identity_for(upstream: Upstream, user_id: str) -> UpstreamIdentity:
     """The upstream user of the portal user USER_ID (hex) at UPSTREAM: from the process cache,
     else the stored mapping (one query), else a new upstream user (auth.create_user), stored.
