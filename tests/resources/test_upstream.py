@@ -5,75 +5,28 @@ workers at once, tasks deleted upstream)."""
 
 from __future__ import annotations
 
-import copy
 import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import connections
 
 from access.models import UserGroup
 from access.services import group_add_member, service_account_create
-from accounts import api as accounts_api
-from gateway import cache
 from resources import scheduler, tasks
-from resources.demo import EXAMPLE_WORKFLOW
 from resources.models import Job, JobState, UpstreamAction, UpstreamQueue
 from resources.services import upstream
 from resources.services.jobs import job_abort
 from resources.services.scheduling import resource_management_set
-from resources.simulation import Run
-from settings_portal.api import authentication
 from tests.factories import UserFactory
-from tests.gateway.conftest import GatewayApi, link
-from tests.upstream.fixtures import clearml_upstream_factory  # noqa: F401
-from workspaces import revocation
+from tests.gateway.conftest import GatewayApi
 from workspaces.credentials import credential_create
 from workspaces.models import Role
 from workspaces.services import membership_add
 
-
-@pytest.fixture(autouse=True)
-def _fresh_gateway_state(settings):
-    """Every process-wide cache starts empty (ids repeat across test databases)."""
-    revocation.reset()
-    cache.reset()
-    authentication.reset_last_used_throttle()
-    accounts_api.profile_cache_clear()
-    settings.PORTAL_UPSTREAM_READ_TIMEOUT = 3.0
-    settings.PORTAL_UPSTREAM_CONNECT_TIMEOUT = 1.0
-    yield
-    cache.reset()
-    revocation.reset()
-
-
-# Committed for real: the passes, the outbox and the observers run once a change commits.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 POLICY_QUEUES = {"4xgpu", "default research", "product-0.5x", "product-2x", "product-4x", "product-8x"}
 AGENT_QUEUES = {"0.5 GPU H100", "2 GPU H100", "4 GPU Low End", "4 GPU H100", "Local H100", "g5.48xlarge"}
-
-
-def example_without_waiting_jobs() -> dict:
-    scenario = copy.deepcopy(EXAMPLE_WORKFLOW)
-    # The busy Product jobs (the demo's finished 0.5x ones left out): 8 GPUs free on H100 and on Bare Metal.
-    scenario["jobs"] = [j for j in scenario["jobs"] if j.get("state") == "running" and "done" not in j["id"]]
-    return scenario
-
-
-@pytest.fixture
-def standin(clearml_upstream_factory):  # noqa: F811
-    return clearml_upstream_factory(token_secret="resources-tests-token-secret-0123456789")
-
-
-@pytest.fixture
-def example(workspace, owner, standin):
-    """The seed's Example Workflow (the busy Product jobs, no waiting ones), linked to the stand-in."""
-    with transaction.atomic():  # as the demo loads it: one pass at the end, no job admitted early
-        Run(example_without_waiting_jobs(), workspace=workspace, operator=owner).load()
-    link(workspace, standin, owner)
-    result = upstream.queues_sync(workspace)
-    assert not result.errors, result.errors
-    return workspace
 
 
 def team_member(workspace, owner, name: str, group: str):
