@@ -239,6 +239,8 @@ class Job(models.Model):
     upstream_action = models.CharField(max_length=8, choices=UpstreamAction.choices, blank=True, default="")
     action_attempts = models.PositiveIntegerField(default=0)
     action_error = models.CharField(max_length=500, blank=True)
+    # After a failed attempt the row waits (backing off) until then before it is tried again.
+    action_due_at = models.DateTimeField(null=True, blank=True)
     moved_at = models.DateTimeField(null=True, blank=True)
     # What the server last said about the task (for the pages): status, project, when it changed.
     upstream_status = models.CharField(max_length=32, blank=True)

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -45,6 +46,7 @@ SYNC_LOCK_CLASS = 0x5255  # "RU": one queue sync at a time per workspace
 DRAIN_BATCH = 500
 DRAIN_THREADS = 16
 RECONCILE_BATCH = 500
+MAX_RETRY_SECONDS = 60
 TAG = "settings-portal"
 
 # Upstream statuses by what they mean for a job.
@@ -315,6 +317,7 @@ def jobs_record(*, workspace: Workspace, actor, queue: Queue, task_ids: Iterable
             "upstream_action": UpstreamAction.NONE,
             "action_attempts": 0,
             "action_error": "",
+            "action_due_at": None,
             "moved_at": None,
             "upstream_status": "queued",
         }
@@ -402,7 +405,7 @@ def job_observed(*, workspace: Workspace, task_ids: Iterable[str], event: str, r
 def job_upstream_stop(*, job: Job) -> None:
     """An aborted real task: stop it upstream (from the outbox, after this commits)."""
     Job.objects.filter(pk=job.pk, upstream=True).update(
-        upstream_action=UpstreamAction.STOP, action_attempts=0, action_error=""
+        upstream_action=UpstreamAction.STOP, action_attempts=0, action_error="", action_due_at=None
     )
     transaction.on_commit(lambda: _request_drain(job.workspace_id))
 
@@ -471,25 +474,25 @@ def _drain_batch(workspace: Workspace, upstream: Upstream, *, batch: int, thread
             Job.objects.for_workspace(workspace)
             .select_for_update(skip_locked=True)
             .exclude(upstream_action="")
+            .filter(Q(action_due_at__isnull=True) | Q(action_due_at__lte=timezone.now()))
             .order_by("started_at", "id")
-            .values_list("pk", "task_id", "state", "upstream_action", "profile_id", "pool_id")[:batch]
+            .values_list(
+                "pk", "task_id", "state", "upstream_action", "profile_id", "pool_id", "action_attempts"
+            )[:batch]
         )
         if not rows:
             return result
         targets = agent_queues(workspace)
+        attempts = {row[0]: row[-1] for row in rows}
         work = []
-        for pk, task_id, state, action, profile_id, pool_id in rows:
+        for pk, task_id, state, action, profile_id, pool_id, _attempts in rows:
             if action == UpstreamAction.MOVE and state != JobState.RUNNING:
                 work.append((pk, task_id, "skip", None))
             elif action == UpstreamAction.MOVE:
                 work.append((pk, task_id, "move", targets.get((profile_id, pool_id))))
             else:
                 work.append((pk, task_id, "stop", None))
-        if threads > 1 and len(work) > 1:
-            with ThreadPoolExecutor(max_workers=min(threads, len(work))) as pool:
-                outcomes = list(pool.map(lambda item: _execute(upstream, *item[1:]), work))
-        else:
-            outcomes = [_execute(upstream, *item[1:]) for item in work]
+        outcomes = _execute_all(upstream, work, threads=threads)
         now = timezone.now()
         done, freed, reconcile = [], [], []
         failed: dict[str, list[int]] = {}
@@ -511,7 +514,7 @@ def _drain_batch(workspace: Workspace, upstream: Upstream, *, batch: int, thread
         moved_ids = [
             pk for (pk, _t, kind, _q), (outcome, _m) in zip(work, outcomes, strict=True) if outcome == "moved"
         ]
-        Job.objects.filter(pk__in=done).update(upstream_action="", action_error="")
+        Job.objects.filter(pk__in=done).update(upstream_action="", action_error="", action_due_at=None)
         Job.objects.filter(pk__in=moved_ids).update(moved_at=now, upstream_status="queued")
         Job.objects.filter(pk__in=reconcile).update(upstream_action="")
         if freed:
@@ -519,12 +522,40 @@ def _drain_batch(workspace: Workspace, upstream: Upstream, *, batch: int, thread
             if _finish(freed, JobState.ABORTED, status="deleted"):
                 schedule_soon(workspace)
         for message, pks in failed.items():
-            Job.objects.filter(pk__in=pks).update(
-                action_attempts=models_F("action_attempts") + 1, action_error=message
-            )
+            for pk in pks:
+                tried = attempts[pk] + 1
+                Job.objects.filter(pk=pk).update(
+                    action_attempts=tried, action_error=message, action_due_at=now + retry_delay(tried)
+                )
     if reconcile:
         reconcile_jobs(workspace, Job.objects.filter(pk__in=reconcile))
     return result
+
+
+def _execute_all(upstream: Upstream, work: list[tuple], *, threads: int) -> list[tuple[str, str]]:
+    """The outcomes of WORK, in its order. Moves into one agent queue go one after the other, in
+    admission order (the queue's entries are FIFO for its agents); queues go in parallel."""
+    lanes: dict[object, list[int]] = {}
+    for i, (_pk, _task, kind, target) in enumerate(work):
+        lanes.setdefault(target if kind == "move" else ("stop", i), []).append(i)
+    outcomes: list[tuple[str, str]] = [("retry", "")] * len(work)
+
+    def run(indexes: list[int]) -> None:
+        for i in indexes:
+            outcomes[i] = _execute(upstream, *work[i][1:])
+
+    if threads > 1 and len(lanes) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(lanes))) as pool:
+            list(pool.map(run, lanes.values()))
+    else:
+        for indexes in lanes.values():
+            run(indexes)
+    return outcomes
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a row waits after its ATTEMPTS-th failure: 1, 2, 4, ... seconds, at most a minute."""
+    return timedelta(seconds=min(2 ** (attempts - 1), MAX_RETRY_SECONDS))
 
 
 def _execute(upstream: Upstream, task_id: str, kind: str, target: str | None) -> tuple[str, str]:

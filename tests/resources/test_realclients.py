@@ -120,7 +120,12 @@ def test_example_workflow_with_the_real_sdk_and_a_real_agent(
         workspace=example, actor=owner, name="bare-metal-agents"
     )
     output = run_agent(
-        agent_home(home), portal_api, credential.access_key, secret, "4 GPU Low End", finished(standin, dev[0])
+        agent_home(home),
+        portal_api,
+        credential.access_key,
+        secret,
+        "4 GPU Low End",
+        finished(standin, dev[0]),
     )
     assert standin.task(dev[0])["status"] == "completed", output[-4000:]
     first = Job.objects.get(task_id=dev[0])

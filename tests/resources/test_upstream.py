@@ -6,9 +6,11 @@ workers at once, tasks deleted upstream)."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from access.models import UserGroup
 from access.services import group_add_member, service_account_create
@@ -243,17 +245,23 @@ def test_aborting_a_job_in_the_portal_stops_the_task_upstream(example, owner, pe
 
 
 def test_server_down_during_a_pass_keeps_the_admission_and_moves_it_once_back(
-    example, owner, people, standin
+    example, owner, people, standin, time_machine
 ):
     tasks_by = enqueue_eight(example, owner, people)
     queues = ids(example)
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
     standin.go_down()
     resource_management_set(workspace=example, actor=owner, enabled=True)
     admitted = Job.objects.filter(upstream=True, state=JobState.RUNNING)
     assert admitted.count() == 4  # committed in the portal
     assert set(admitted.values_list("upstream_action", flat=True)) == {UpstreamAction.MOVE}
-    assert all(j.action_attempts >= 1 and j.action_error for j in admitted)
+    assert all(j.action_attempts == 1 and j.action_error for j in admitted)
+    assert {j.action_due_at for j in admitted} == {start + timedelta(seconds=1)}
     standin.come_up()
+    tasks.drain_all()  # backing off: not due yet
+    assert not standin.queue_entries(queues["4 GPU Low End"])
+    time_machine.move_to(start + timedelta(seconds=1), tick=False)
     tasks.drain_all()
     tasks.drain_all()  # a duplicate run changes nothing
     assert standin.queue_entries(queues["4 GPU Low End"]) == tasks_by["dev"][:2]
@@ -262,23 +270,29 @@ def test_server_down_during_a_pass_keeps_the_admission_and_moves_it_once_back(
     assert Job.objects.filter(upstream=True, state=JobState.PENDING).count() == 4
 
 
-def test_a_worker_killed_between_commit_and_move_loses_nothing(example, owner, people, standin):
+def test_a_worker_killed_between_commit_and_move_loses_nothing(example, owner, people, standin, monkeypatch):
     tasks_by = enqueue_eight(example, owner, people)
     queues = ids(example)
-    standin.go_down()  # the pass commits; the worker "dies" before any move reaches the server
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    # The pass commits its admissions; the worker dies before its outbox runs...
+    monkeypatch.setattr(upstream, "outbox_drain", killed)
     resource_management_set(workspace=example, actor=owner, enabled=True)
-    standin.come_up()
-    # A move that reached the server but was not recorded (the worker died after the call):
-    Job.objects.filter(task_id=tasks_by["dev"][0]).update(action_attempts=0)
-    standin_first = upstream.system_call(
-        upstream.upstream_of(example),
-        "tasks.enqueue",
-        {"task": tasks_by["dev"][0], "queue": queues["4 GPU Low End"]},
-    )
-    assert standin_first.ok
-    tasks.reconcile_all()
+    admitted = Job.objects.filter(upstream=True, state=JobState.RUNNING)
+    assert admitted.count() == 4 and set(admitted.values_list("upstream_action", flat=True)) == {"move"}
+    # ... one move had reached the server, unrecorded.
+    system = upstream.upstream_of(example)
+    assert upstream.system_call(
+        system, "tasks.enqueue", {"task": tasks_by["dev"][0], "queue": queues["4 GPU Low End"]}
+    ).ok
+    monkeypatch.undo()
+    tasks.drain_all()  # the next worker (or the beat)
     assert standin.queue_entries(queues["4 GPU Low End"]) == tasks_by["dev"][:2]
+    assert standin.queue_entries(queues["4 GPU H100"]) == tasks_by["research"][:2]
     assert sum(len(standin.queue_entries(q)) for q in queues.values()) == 8
+    assert not Job.objects.exclude(upstream_action="").exists()
 
 
 def test_a_task_deleted_upstream_while_pending_or_running_leaves_the_portal_too(
