@@ -59,6 +59,7 @@ ACTIONS: dict[str, str] = {
     "identity.sign_in": "Signed in through a connection",
     "upstream.link": "Linked the ClearML server",
     "upstream.unlink": "Unlinked the ClearML server",
+    "upstream.user_map": "Mapped a member to a ClearML server user",
     "billing.checkout_start": "Started a checkout",
     "billing.invoices_email": "Emailed the invoices",
     "resources.provision": "Provisioned the resources",
