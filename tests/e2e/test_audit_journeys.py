@@ -158,3 +158,22 @@ def test_owner_sets_the_member_limit_and_sees_n_of_m(page: Page, live_server, te
         shot(other, "member-limit-admin-readonly")
     finally:
         context.close()
+
+
+def test_audit_log_fits_a_phone(page: Page, live_server, team):
+    workspace, owner, admin = team
+    audit_log(
+        actor=admin,
+        action="vault.update",
+        workspace=workspace,
+        target_label="a rather long vault name for a narrow screen",
+        before={"content_keys": ["sdk.aws.s3.region", "sdk.aws.s3.key"]},
+        after={"content_keys": ["sdk.aws.s3.region", "sdk.aws.s3.key", "sdk.aws.s3.secret"]},
+    )
+    sign_in(page, live_server.url, owner.email)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/w/{workspace.slug}/audit/")
+    expect(page.get_by_test_id("audit-row").first).to_contain_text("Changed a vault")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    shot(page, "audit-log-390")
+    assert overflow <= 0, f"the page is {overflow}px wider than the phone"
