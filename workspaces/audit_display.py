@@ -59,7 +59,7 @@ ACTIONS: dict[str, str] = {
     "identity.sign_in": "Signed in through a connection",
     "upstream.link": "Linked the ClearML server",
     "upstream.unlink": "Unlinked the ClearML server",
-    "upstream.user_map": "Mapped a member to a ClearML server user",
+    "upstream.user_map": "Mapped a user to a ClearML user",
     "billing.checkout_start": "Started a checkout",
     "billing.invoices_email": "Emailed the invoices",
     "resources.provision": "Provisioned the resources",
@@ -93,6 +93,7 @@ FIELDS: dict[str, str] = {
     "company": "Company id",
     "ip_address": "IP address",
     "url": "URL",
+    "upstream_user": "ClearML user",
 }
 
 EMPTY = "—"

@@ -91,3 +91,6 @@ def land_in_workspace(sender, request, user, **kwargs) -> None:
     workspace_id = str(membership.workspace_id)
     request.session["workspace_id"] = workspace_id
     request.session[USED_SESSION_KEY] = workspace_id  # landing is not a new use: no write
+    # Signing in is activity in the workspace landed in too (record_sign_in_activity started the
+    # interval): Users & Groups shows the user active there at once, not "Never" for an interval.
+    Membership.objects.filter(pk=membership.pk).update(last_active=timezone.now())

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -38,6 +39,9 @@ def _user_table_context(request: WorkspaceRequest, query: str = "", page_number=
         )
         row["is_owner"] = row["row_kind"] == "member" and row["row_user_id"] == workspace.owner_id
         row["is_self"] = row["row_user_id"] == request.user.pk
+        if row["is_self"]:
+            # The viewer is active here now (the middleware writes that after this page is built).
+            row["row_last_active"] = timezone.now()
         if row["row_kind"] == "invitation":
             row["invitation"] = {"pk": row["row_id"], "email": row["row_email"]}  # its row actions
     return {

@@ -79,3 +79,12 @@ def test_users_and_groups_shows_last_active_instead_of_never(
     row = html[html.index("member@example.com") :]
     row = row[: row.index("</tr>")]
     assert "2030-01-06 09:06" in row and "Never" not in row
+
+
+def test_signing_in_is_activity_in_the_workspace_landed_in(client, clock, member, workspace, password):
+    """Users & Groups shows a user who has just signed in as active in the workspace they landed
+    in at once, not "Never" until the interval is over."""
+    Membership.objects.filter(workspace=workspace, user=member).update(last_used_at=START)  # lands in Team
+    sign_in(client, member, password)
+    assert client.session["workspace_id"] == str(workspace.id)
+    assert Membership.objects.get(workspace=workspace, user=member).last_active == START
