@@ -28,6 +28,12 @@ def unix_date(value) -> str:
 
 
 @register.filter
+def unix_moment(value) -> datetime | None:
+    """A Stripe timestamp (seconds since the epoch) as an aware datetime, for `|when`."""
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+@register.filter
 def thousands(value) -> str:
     """1234567 -> '1,234,567'."""
     return f"{int(value or 0):,}"

@@ -51,6 +51,15 @@ def sign_in(page: Page, base_url: str, login: str, password: str = PASSWORD) -> 
     expect(page.locator("h1")).to_have_text("Profile")
 
 
+def settings_nav(page: Page):
+    """The settings navigation, opened first on a small screen (where it is behind the top bar's
+    Menu toggle, docs/ui.md "Small screens")."""
+    toggle = page.locator("[data-nav-toggle]")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    return page.get_by_role("navigation", name="Settings")
+
+
 @pytest.fixture
 def signed_in_page(page: Page, live_server):
     """A function (user) -> page signed in as USER on the live server."""

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from settings_portal.management.commands.portal_demo import DEMO_ADMIN, DEMO_MEMBER_PASSWORD
 from settings_portal.management.commands.portal_demo import Command as DemoCommand
 
-from .conftest import sign_in
+from .conftest import settings_nav, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -41,12 +41,12 @@ def test_the_demo_admin_lands_in_demo_lab_and_the_choice_is_remembered(page: Pag
     expect(page.locator("main")).to_contain_text("Demo Lab (Owner)")
     shot(page, "landing-demo-admin")
     # The administrator pages show the demo's data, not an empty personal workspace.
-    page.locator("nav.sidebar").get_by_role("link", name="Users & Groups").click()
+    settings_nav(page).get_by_role("link", name="Users & Groups").click()
     expect(page.locator("main")).to_contain_text("alice@example.com")
     shot(page, "landing-demo-users")
 
     # Switch to the personal workspace: the next sign-in lands there.
-    page.locator("nav.sidebar").get_by_role("link", name="Workspace", exact=True).click()
+    settings_nav(page).get_by_role("link", name="Workspace", exact=True).click()
     page.get_by_role("button", name="Switch to workspace admin's workspace").click()
     expect(page.locator(".workspace-chip")).to_have_text("admin's workspace")
     sign_out(page)

@@ -1,13 +1,16 @@
-"""Every settings page at 390 px (a phone) and at 1440 px (issue 14, item 2).
+"""Every settings page at 390 px (a phone), 800 px (a tablet: the sidebar beside a narrow column)
+and 1440 px (issue 14, item 2).
 
 The walk takes every page URL of the URLconf (the same enumeration as tests/test_url_access.py,
 with the real objects of tests/test_form_fuzz.py's demo-like world), so a new page is covered
-as soon as it has a URL. Signed in as the workspace's owner (an administrator), each page is
-visited at 390x844 and must not be wider than the screen: `scrollWidth <= innerWidth` (a wide
-table scrolls inside its own box, `.table-scroll`, docs/ui.md "Small screens").
+as soon as it has a URL. Signed in as the workspace's owner (an administrator), each page must
+not be wider than the screen: `scrollWidth <= innerWidth` (a wide table scrolls inside its own
+box, docs/ui.md "Small screens"); at 390x844 each dialog the pages open (one per view) must fit
+the screen. The Menu toggle opens and closes the navigation, by mouse, keyboard and without
+JavaScript.
 
-Set PORTAL_SHOTS=/some/dir to keep a screenshot of every page at both widths (to look at; nothing
-is compared).
+Set PORTAL_SHOTS=/some/dir to keep a screenshot of every page at each width and of every dialog at
+390 px (to look at; nothing is compared).
 """
 
 import os
@@ -27,6 +30,7 @@ from .conftest import sign_in
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+TABLET = {"width": 800, "height": 1000}  # the sidebar beside a narrow content column
 DESKTOP = {"width": 1440, "height": 900}
 SHOTS = os.environ.get("PORTAL_SHOTS", "")
 # Signed-in pages: the user's own settings and the workspace's. (Public pages are the sign-in
@@ -127,7 +131,7 @@ def walk(page: Page, base: str, world: World, routes, dialogs: set[str] | None =
     return problems
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1440"])
+@pytest.mark.parametrize("viewport", [PHONE, TABLET, DESKTOP], ids=["390", "800", "1440"])
 def test_no_settings_page_is_wider_than_the_screen(page: Page, live_server, world, viewport):
     page.set_viewport_size(viewport)
     problems = walk(page, live_server.url, world, PUBLIC_ROUTES)
