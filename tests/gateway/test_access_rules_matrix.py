@@ -132,7 +132,7 @@ def write(api, token, kind, object_id, world=None):
 def test_the_matrix(api, workspace, owner, world, caller, kind, level, target_kind):
     key, (list_endpoint, list_key), (get_endpoint, get_field, missing_subcode) = TYPES[kind]
     object_id = world[key]
-    who, token, targets = caller(target_kind)
+    _who, token, targets = caller(target_kind)
     if level is None:  # covered by a rule that names someone else
         rule(workspace, owner, kind, object_id, READ, user_ids=[owner.pk])
     else:
@@ -228,15 +228,15 @@ def test_pages_stay_full_and_counts_do_not_leak(api, workspace, owner, world, me
     rule(workspace, owner, "project", world["vision"], READ, user_ids=[owner.pk])
     seen = []
     for page in range(3):
-        status, reply = api.call(
+        _status, reply = api.call(
             "tasks.get_all", {"page": page, "page_size": 5, "order_by": ["name"]}, token=token
         )
         seen.append([t["name"] for t in reply["data"]["tasks"]])
     assert [len(p) for p in seen] == [5, 5, 3]  # 13 visible tasks, never a short page before the last
     assert not any(name in ("train-detector", "sibling-task") for page in seen for name in page)
-    status, reply = api.call("tasks.get_types", {}, token=token)
+    _status, reply = api.call("tasks.get_types", {}, token=token)
     assert reply["data"]["types"] == ["training"]  # the dataset version's type is not counted
-    status, reply = api.call("projects.get_all_ex", {"include_stats": True}, token=token)
+    _status, reply = api.call("projects.get_all_ex", {"include_stats": True}, token=token)
     assert {p["id"] for p in reply["data"]["projects"]} == {world["other"]}
 
 
