@@ -11,8 +11,8 @@ measurement (200), --rounds N (3), --page-size N (100), --keep-db.
 What it does, in about a minute:
 1. a throw-away database `portal_rules_bench_<pid>`, migrated; one workspace with an owner and a
    member (the caller), --groups user groups, the member in 5 of them;
-2. the upstream stand-in (tests/upstream/standin.py) in this process, the workspace linked to
-   it; --objects objects created on it through its API: 5% projects (a third of them
+2. the upstream stand-in (tests/upstream/standin.py) in its own process, the workspace linked
+   to it; --objects objects created on it through its API: 5% projects (a third of them
    sub-projects), 80% tasks, 10% models, 5% queues;
 3. in --rounds rounds, --calls `tasks.get_all` listings (page 0, --page-size, newest first)
    through the portal (Django's test client, the whole API stack: Bearer check, revocation
@@ -44,10 +44,11 @@ sys.path.insert(0, str(ROOT))
 from bench.throwaway import log, postgres_url_or_exit, throwaway_database  # noqa: E402
 
 
-def make_objects(standin, count: int, rng: random.Random) -> dict[str, list[str]]:
+def make_objects(url: str, key: str, secret: str, count: int, rng: random.Random) -> dict[str, list[str]]:
     from tests.upstream.client import ApiClient
 
-    system = ApiClient(standin.url, token=standin.system_token())
+    token = ApiClient(url, basic=(key, secret)).ok("auth.login")["token"]
+    system = ApiClient(url, token=token)
     made: dict[str, list[str]] = {"project": [], "task": [], "model": [], "queue": []}
     n_projects = max(count * 5 // 100, 3)
     n_models = count * 10 // 100
@@ -135,8 +136,8 @@ def main() -> int:
         from access import gateway as access_gateway
         from access.models import AccessRule, GroupMembership, UserGroup
         from accounts.services import user_create
+        from bench.gateway import start_standin
         from gateway import services as gateway_services
-        from tests.upstream.standin import StandIn
         from workspaces.credentials import credential_create
         from workspaces.models import Membership, Role
         from workspaces.services import workspace_create
@@ -154,24 +155,22 @@ def main() -> int:
         GroupMembership.objects.bulk_create(
             [GroupMembership(group=g, user=member) for g in rng.sample(groups, k=min(5, len(groups)))]
         )
-        standin = StandIn(
-            token_secret="bench-rules-token-secret-0123456789",
-            system_access_key="BENCHSYSTEMKEY",
-            system_secret_key="bench-system-secret-0123456789",
+        token_secret, system_key, system_secret = (
+            "bench-rules-token-secret-0123456789",
+            "BENCHSYSTEMKEY",
+            "bench-system-secret-0123456789",
         )
-        standin.log_bodies = False
-        standin._record = lambda record: None  # no request log
-        standin.start()
+        standin, standin_url = start_standin(token_secret, system_key, system_secret)  # its own process
         try:
             gateway_services.link_create(
                 workspace=workspace,
-                url=standin.url,
-                token_secret=standin.token_secret,
-                system_access_key=standin.system_access_key,
-                system_secret_key=standin.system_secret_key,
+                url=standin_url,
+                token_secret=token_secret,
+                system_access_key=system_key,
+                system_secret_key=system_secret,
             )
             started = time.perf_counter()
-            made = make_objects(standin, args.objects, rng)
+            made = make_objects(standin_url, system_key, system_secret, args.objects, rng)
             log(
                 f"{args.objects} objects upstream ({', '.join(f'{len(v)} {k}s' for k, v in made.items())}) "
                 f"in {time.perf_counter() - started:.1f} s"
@@ -240,7 +239,8 @@ def main() -> int:
             visible = len(json.loads(response.content)["data"]["tasks"])
             log(f"a filtered page holds {visible} tasks (page size {args.page_size})")
         finally:
-            standin.stop()
+            standin.stdin.close()
+            standin.wait(timeout=10)
     ratio = statistics.median(filtered) / statistics.median(unfiltered)
     print(f"ratio_filtered_unfiltered={ratio:.2f} queries_per_listing={max(shown)}", flush=True)
     return 0

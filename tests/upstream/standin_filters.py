@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 OPERATOR_PREFIX = "__$"
-_parsed = threading.local()  # the last list parsed in this thread (a listing checks every document)
+_parsed = threading.local()  # the lists parsed lately in this thread (a listing checks every document)
 
 
 def has_operators(wanted: list) -> bool:
@@ -21,10 +21,14 @@ def has_operators(wanted: list) -> bool:
 
 def list_filter_matches(value, wanted: list) -> bool:
     """Does a document's VALUE (a scalar, a list, or None) pass the list filter WANTED?"""
-    last = getattr(_parsed, "last", None)
+    seen = getattr(_parsed, "seen", None)
+    if seen is None:
+        seen = _parsed.seen = {}
+    last = seen.get(id(wanted))
     if last is None or last[0] is not wanted:
-        last = (wanted, *_parse(wanted))
-        _parsed.last = last
+        if len(seen) > 16:
+            seen.clear()
+        last = seen[id(wanted)] = (wanted, *_parse(wanted))
     _, include_any, include_all, exclude = last
     values = set(value) if isinstance(value, list) else ({value} if value is not None else set())
     if include_any and not (values & include_any or (None in include_any and not values)):
