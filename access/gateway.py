@@ -32,7 +32,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from gateway.interception import Forwarded, after_forward, before_forward
 from settings_portal.api import errors
@@ -40,7 +40,7 @@ from workspaces import revocation
 
 from . import upstream as up
 from .kinds import ObjectRef
-from .models import AccessRule, BuiltinGroup, GroupMembership
+from .models import AccessRule, BuiltinGroup, GroupMembership, UserGroup
 from .permissions import MODIFY, RANK, READ, RuleIndex, explain, rule_index
 
 logger = logging.getLogger(__name__)
@@ -199,14 +199,41 @@ def view_of(forwarded: Forwarded) -> View | None:
     `queue_admin`; they still need Queue admins to create, delete and rename queues)."""
     if "access_view" in forwarded.extra:
         return forwarded.extra["access_view"]
-    membership = forwarded.call.membership
-    view = None
-    if membership is not None and not membership.is_admin:
-        index = rule_index(membership, KINDS)
-        if any(rules.whole_kind_covered or rules.ranks_by_id for rules in index.kinds.values()):
-            view = View(forwarded, index)
+    index = caller_index(forwarded.call)
+    view = View(forwarded, index) if index is not None else None
     forwarded.extra["access_view"] = view
     return view
+
+
+# What the rules mean for one caller, kept per process for INDEX_TTL seconds and dropped at once
+# (every process, over the revocation channel) when a rule, a group's members or a membership of
+# the workspace changes: the listings of a busy caller cost no query.
+INDEX_TTL = 5.0
+_indexes: dict[tuple[str, str, bool], tuple[int, float, RuleIndex | None]] = {}
+_generations: dict[str, int] = {}
+
+
+def caller_index(call) -> RuleIndex | None:
+    """CALL's caller's rule index over the six kinds, or None when no rule bears on them
+    (an administrator, or no rule covers anything)."""
+    workspace_id = call.workspace_id or ""
+    key = (workspace_id, call.user_id or "", call.is_impersonated)
+    generation = _generations.get(workspace_id, 0)
+    found = _indexes.get(key)
+    now = time.monotonic()
+    if found is not None and found[0] == generation and now - found[1] < INDEX_TTL:
+        return found[2]
+    membership = call.membership
+    index = None
+    if membership is not None and not membership.is_admin:
+        built = rule_index(membership, KINDS)
+        if any(rules.whole_kind_covered or rules.ranks_by_id for rules in built.kinds.values()):
+            index = built
+    if len(_indexes) > 100_000:
+        _indexes.clear()
+    if _generations.get(workspace_id, 0) == generation:  # not changed while we read
+        _indexes[key] = (generation, now, index)
+    return index
 
 
 # --- refusing ------------------------------------------------------------------------------------------
@@ -231,7 +258,13 @@ def refuse(
     label = _label(view.upstream, kind, object_id)
     try:
         chain = up.chain_of(view.upstream, ObjectRef(kind, object_id), tree=view.tree)
-        why = explain(membership, ObjectRef(kind, object_id), chain=chain)
+        labels = {
+            ref: f"{ref.kind} '{view.tree.names[ref.id]}'"
+            for ref in chain
+            if ref.kind in (PROJECT, DATASET) and ref.id in view.tree.names
+        }
+        labels[ObjectRef(kind, object_id)] = label
+        why = explain(membership, ObjectRef(kind, object_id), chain=chain, labels=labels)
         rules = [r for r in why.reasons if r.kind == "rule" and r.grants] or [
             r for r in why.reasons if r.kind == "rule"
         ]
@@ -325,13 +358,7 @@ def narrow_children(view: View, kind: str, body: dict) -> None:
         # Everything is covered: visible = granted explicitly, or in a project whose rules grant.
         granted = {i for i, r in explicit.items() if r >= 1}
         if granting_projects:
-            service = "tasks" if kind == TASK else "models"
-            rows = up.system_call(
-                view.upstream,
-                f"{service}.get_all",
-                {"project": sorted(granting_projects), "only_fields": ["id"], "search_hidden": True},
-            ).get(service, [])
-            granted |= {row["id"] for row in rows}
+            granted |= up.children_of(view.upstream, kind, granting_projects)
         _narrow_ids(body, visible=granted)
         return
     hidden_ids = set()
@@ -339,15 +366,13 @@ def narrow_children(view: View, kind: str, body: dict) -> None:
         if rank < 1 and parents.get(object_id) not in granting_projects:
             hidden_ids.add(object_id)
     exceptions = {i for i, r in explicit.items() if r >= 1 and parents.get(i) in hidden_projects}
-    if hidden_projects and exceptions:
-        service = "tasks" if kind == TASK else "models"
-        rows = up.system_call(
-            view.upstream,
-            f"{service}.get_all",
-            {"project": sorted(hidden_projects), "only_fields": ["id"], "search_hidden": True},
-        ).get(service, [])
-        hidden_ids |= {row["id"] for row in rows} - exceptions
-    elif hidden_projects:
+    if exceptions:
+        # A task granted in a project that hides its siblings: the siblings are left out by id
+        # (the server's filters are a conjunction), the other hidden projects by project.
+        with_exceptions = {parents[i] for i in exceptions}
+        hidden_ids |= up.children_of(view.upstream, kind, with_exceptions) - exceptions
+        hidden_projects = hidden_projects - with_exceptions
+    if hidden_projects:
         terms = []
         for pid in sorted(hidden_projects):
             terms += ["__$not", pid]
@@ -409,17 +434,47 @@ def rules_present(workspace_id: str | None) -> bool:
 
 
 def rules_changed(workspace_id: str = "") -> None:
+    """Rules, groups or memberships of WORKSPACE_ID (hex; "" every workspace) changed."""
     with _present_lock:
         if workspace_id:
             _present.pop(workspace_id, None)
+            _generations[workspace_id] = _generations.get(workspace_id, 0) + 1
         else:
             _present.clear()
+            for key in list(_generations):
+                _generations[key] += 1
+            _indexes.clear()
+
+
+def _changed_in(workspace_id) -> None:
+    workspace_id = getattr(workspace_id, "hex", str(workspace_id or "")).replace("-", "")
+    rules_changed(workspace_id)  # this process at once (and at commit, for a racing reader)
+    transaction.on_commit(
+        lambda: (rules_changed(workspace_id), revocation.publish(RULES_CHANGED, workspace_id))
+    )
 
 
 def _publish_rules_changed(sender, instance, **kwargs) -> None:
-    workspace_id = instance.workspace_id.hex
-    rules_changed(workspace_id)  # this process at once (and at commit, for a racing reader)
-    transaction.on_commit(lambda: revocation.publish(RULES_CHANGED, workspace_id))
+    """AccessRule, UserGroup or Membership saved or deleted; rule targets changed."""
+    _changed_in(instance.workspace_id)
+
+
+def _publish_group_members_changed(sender, instance, **kwargs) -> None:
+    """GroupMembership saved or deleted."""
+    workspace_id = (
+        UserGroup.objects.filter(pk=instance.group_id).values_list("workspace_id", flat=True).first()
+    )
+    if workspace_id is not None:
+        _changed_in(workspace_id)
+
+
+def _publish_m2m_changed(sender, instance, **kwargs) -> None:
+    """Rule targets (AccessRule.users / .groups) or group members changed through a relation."""
+    workspace_id = getattr(instance, "workspace_id", None)
+    if workspace_id is not None:
+        _changed_in(workspace_id)
+    else:  # a user's side of the relation: every workspace (rare: bulk edits from the user)
+        rules_changed()
 
 
 def wants(call) -> bool:
@@ -629,6 +684,11 @@ def projects_changed(forwarded: Forwarded, status: int, response: dict | None) -
     up.projects_changed(forwarded.upstream.link_id)
 
 
+def children_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
+    """A task or model was created (or cloned) in a project: the projects' members are read again."""
+    up.children_changed(forwarded.upstream.link_id)
+
+
 def parent_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
     body = forwarded.body if isinstance(forwarded.body, dict) else {}
     kind = MODEL if forwarded.name.startswith("models.") else TASK
@@ -649,8 +709,25 @@ CHECKED = (
 
 def register() -> None:
     before_forward(*CHECKED, when=wants)(check)
-    post_save.connect(_publish_rules_changed, sender=AccessRule, dispatch_uid="access-rules-saved")
-    post_delete.connect(_publish_rules_changed, sender=AccessRule, dispatch_uid="access-rules-deleted")
+    from workspaces.models import Membership
+
+    for model in (AccessRule, UserGroup, Membership):
+        post_save.connect(
+            _publish_rules_changed, sender=model, dispatch_uid=f"access-rules-{model.__name__}-s"
+        )
+        post_delete.connect(
+            _publish_rules_changed, sender=model, dispatch_uid=f"access-rules-{model.__name__}-d"
+        )
+    post_save.connect(
+        _publish_group_members_changed, sender=GroupMembership, dispatch_uid="access-rules-gm-s"
+    )
+    post_delete.connect(
+        _publish_group_members_changed, sender=GroupMembership, dispatch_uid="access-rules-gm-d"
+    )
+    for through in (AccessRule.users.through, AccessRule.groups.through, UserGroup.members.through):
+        m2m_changed.connect(
+            _publish_m2m_changed, sender=through, dispatch_uid=f"access-rules-m2m-{through.__name__}"
+        )
     revocation.add_listener(RULES_CHANGED, rules_changed)
     after_forward("projects.create", "projects.update", "projects.delete", "projects.move", "projects.merge")(
         projects_changed
@@ -658,3 +735,4 @@ def register() -> None:
     after_forward("tasks.edit", "tasks.update", "tasks.move", "models.update", "models.edit", "models.move")(
         parent_changed
     )
+    after_forward("tasks.create", "tasks.clone", "models.create", "models.update_for_task")(children_changed)
