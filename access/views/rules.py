@@ -224,6 +224,11 @@ def _check_object(request: WorkspaceRequest, form) -> None:
     """The chosen object must be one the kind's search finds (a malformed id never reaches the
     service; an unreachable ClearML server is an error on the field, not a failure)."""
     data = form.cleaned_data
+    if object_kinds.kind_for(request.workspace, data["resource_type"]) is None:
+        form.add_error(
+            "resource_type", "This workspace has no such objects: it is not linked to a ClearML server."
+        )
+        return
     if data["object"] is None:
         return
     try:
@@ -327,6 +332,8 @@ def rule_explain(request: WorkspaceRequest) -> HttpResponse:
         "explanation": None,
     }
     if form.is_bound:
+        if form.is_valid():
+            _check_object(request, form)
         if form.is_valid():
             try:
                 label = dict(context["objects"]).get(context["selected"]) or context["whole_type"]
