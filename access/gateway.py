@@ -231,7 +231,13 @@ def refuse(
     label = _label(view.upstream, kind, object_id)
     try:
         chain = up.chain_of(view.upstream, ObjectRef(kind, object_id), tree=view.tree)
-        why = explain(membership, ObjectRef(kind, object_id), chain=chain)
+        labels = {
+            ref: f"{ref.kind} '{view.tree.names[ref.id]}'"
+            for ref in chain
+            if ref.kind in (PROJECT, DATASET) and ref.id in view.tree.names
+        }
+        labels[ObjectRef(kind, object_id)] = label
+        why = explain(membership, ObjectRef(kind, object_id), chain=chain, labels=labels)
         rules = [r for r in why.reasons if r.kind == "rule" and r.grants] or [
             r for r in why.reasons if r.kind == "rule"
         ]
