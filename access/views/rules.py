@@ -236,9 +236,9 @@ def _check_object(request: WorkspaceRequest, form) -> None:
     except Exception:  # a malformed id for the kind, or the server did not answer
         found = None
     if found is None:
-        form.add_error("object", "The ClearML server did not answer, or this is not an object id; try again.")
+        form.add_error("object", "Pick an object from the list: this one could not be looked up.")
     elif not any(pk == str(data["object"]) for pk, _ in found):
-        form.add_error("object", "No such object in this workspace: pick one from the list.")
+        form.add_error("object", "Pick an object from the list: there is no such object in this workspace.")
 
 
 def _add_rule_error(form, exc: ValidationError) -> None:

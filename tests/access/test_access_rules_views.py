@@ -47,6 +47,11 @@ def test_outsiders_get_404_members_403_admins_200(
         url("rule-list", workspace),
         url("rule-create", workspace),
         url("rule-search", workspace) + "?kind=target",
+        url("rule-search", workspace) + "?kind=object&resource_type=queue",
+        url("rule-search", workspace) + "?kind=subject",
+        url("rule-explain", workspace),
+        url("rule-explain", workspace)
+        + f"?explain=1&subject=u:{member.pk}&resource_type=queue&object={rule.object_id}",
         url("rule-edit", workspace, rule.pk),
         url("rule-delete", workspace, rule.pk),
     ]
