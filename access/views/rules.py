@@ -1,8 +1,10 @@
 """Access Rules (administrators only): the rules table and its filters, the ADD/EDIT RULE dialog (the
 object list and the targets: the picker), delete, and Explain access."""
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -251,12 +253,24 @@ def _add_rule_error(form, exc: ValidationError) -> None:
     form_add_service_error(form, exc)
 
 
+def _shown_filters(request: WorkspaceRequest) -> tuple[RuleFilters, str | None]:
+    """The filters and page of the rules table the dialog was opened over (htmx's current URL), so
+    the refreshed table matches the filter boxes still on the page."""
+    current = request.htmx.current_url if getattr(request, "htmx", None) else None
+    list_path = reverse("access:rule-list", args=[request.workspace.slug])
+    if not current or urlsplit(current).path != list_path:
+        return RuleFilters(), None
+    query = QueryDict(urlsplit(current).query)
+    return _filters(query), query.get("page")
+
+
 def _done(request: WorkspaceRequest, message: str) -> HttpResponse:
+    filters, page_number = _shown_filters(request)
     return table_changed(
         request,
         LIST,
         "rule-table",
-        _table_context(request),
+        _table_context(request, filters, page_number),
         page_url=reverse("access:rule-list", args=[request.workspace.slug]),
         message=message,
     )

@@ -230,3 +230,57 @@ def test_explain_access_names_the_rule_the_group_and_the_ancestor(client, worksp
         headers=HX,
     ).content.decode()
     assert 'data-testid="explain-level">Read &amp; Modify<' in free and "No rule covers it" in free
+
+
+def test_editing_keeps_the_object_and_the_tables_filters(client, workspace, owner, member, objects):
+    rule = access_services.rule_create(
+        workspace=workspace,
+        actor=owner,
+        resource_type="project",
+        object_id=objects["audio"],
+        permission="read",
+        user_ids=[member.pk],
+    )
+    access_services.rule_create(
+        workspace=workspace,
+        actor=owner,
+        resource_type="queue",
+        object_id=None,
+        permission="read",
+        user_ids=[member.pk],
+    )
+    client.force_login(owner)
+    edit = url("rule-edit", workspace, rule.pk)
+    form = client.get(edit, headers=HX).content.decode()
+    assert f'<option value="{objects["audio"]}" selected>Audio</option>' in form
+    # A search step that does not match the chosen object still lists it, chosen.
+    step = client.post(
+        edit,
+        {
+            "resource_type": "project",
+            "object": objects["audio"],
+            "permission": "read",
+            "object_q": "vis",
+            "find": "1",
+        },
+        headers=HX,
+    ).content.decode()
+    assert (
+        f'<option value="{objects["audio"]}" selected>Audio</option>' in step and ">Vision</option>" in step
+    )
+    # Saved over a filtered table: the fresh table keeps the filters on the page.
+    filtered = f"http://testserver{url('rule-list', workspace)}?view=project"
+    saved = client.post(
+        edit,
+        {
+            "resource_type": "project",
+            "object": objects["vision"],
+            "permission": "read_modify",
+            "targets": [f"u:{member.pk}"],
+            "save": "1",
+        },
+        headers={**HX, "HX-Current-URL": filtered},
+    ).content.decode()
+    assert saved.count('data-testid="rule-row"') == 1 and ">Vision</td>" in saved
+    rule.refresh_from_db()
+    assert (rule.object_id, rule.permission) == (objects["vision"], "read_modify")
