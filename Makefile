@@ -49,6 +49,7 @@ bench: install
 	scripts/with-test-services.sh $(BIN)/python bench/scheduler.py
 	scripts/with-test-services.sh $(BIN)/python bench/access_checks.py
 	scripts/with-test-services.sh $(BIN)/python bench/gateway.py
+	scripts/with-test-services.sh $(BIN)/python bench/access_rules.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

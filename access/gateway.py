@@ -331,13 +331,7 @@ def narrow_children(view: View, kind: str, body: dict) -> None:
         # Everything is covered: visible = granted explicitly, or in a project whose rules grant.
         granted = {i for i, r in explicit.items() if r >= 1}
         if granting_projects:
-            service = "tasks" if kind == TASK else "models"
-            rows = up.system_call(
-                view.upstream,
-                f"{service}.get_all",
-                {"project": sorted(granting_projects), "only_fields": ["id"], "search_hidden": True},
-            ).get(service, [])
-            granted |= {row["id"] for row in rows}
+            granted |= up.children_of(view.upstream, kind, granting_projects)
         _narrow_ids(body, visible=granted)
         return
     hidden_ids = set()
@@ -345,15 +339,13 @@ def narrow_children(view: View, kind: str, body: dict) -> None:
         if rank < 1 and parents.get(object_id) not in granting_projects:
             hidden_ids.add(object_id)
     exceptions = {i for i, r in explicit.items() if r >= 1 and parents.get(i) in hidden_projects}
-    if hidden_projects and exceptions:
-        service = "tasks" if kind == TASK else "models"
-        rows = up.system_call(
-            view.upstream,
-            f"{service}.get_all",
-            {"project": sorted(hidden_projects), "only_fields": ["id"], "search_hidden": True},
-        ).get(service, [])
-        hidden_ids |= {row["id"] for row in rows} - exceptions
-    elif hidden_projects:
+    if exceptions:
+        # A task granted in a project that hides its siblings: the siblings are left out by id
+        # (the server's filters are a conjunction), the other hidden projects by project.
+        with_exceptions = {parents[i] for i in exceptions}
+        hidden_ids |= up.children_of(view.upstream, kind, with_exceptions) - exceptions
+        hidden_projects = hidden_projects - with_exceptions
+    if hidden_projects:
         terms = []
         for pid in sorted(hidden_projects):
             terms += ["__$not", pid]
@@ -635,6 +627,11 @@ def projects_changed(forwarded: Forwarded, status: int, response: dict | None) -
     up.projects_changed(forwarded.upstream.link_id)
 
 
+def children_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
+    """A task or model was created (or cloned) in a project: the projects' members are read again."""
+    up.children_changed(forwarded.upstream.link_id)
+
+
 def parent_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
     body = forwarded.body if isinstance(forwarded.body, dict) else {}
     kind = MODEL if forwarded.name.startswith("models.") else TASK
@@ -664,3 +661,4 @@ def register() -> None:
     after_forward("tasks.edit", "tasks.update", "tasks.move", "models.update", "models.edit", "models.move")(
         parent_changed
     )
+    after_forward("tasks.create", "tasks.clone", "models.create", "models.update_for_task")(children_changed)

@@ -205,6 +205,40 @@ def parent_projects(upstream, kind: str, ids) -> dict[str, str | None]:
 
 def parent_moved(upstream, kind: str, object_id: str) -> None:
     _parents.pop((upstream.link_id, kind, object_id), None)
+    children_changed(upstream.link_id)
+
+
+# --- the members of some projects -----------------------------------------------------------------
+
+CHILDREN_TTL = 3.0
+_children: dict[tuple[int, str, frozenset], tuple[float, set[str]]] = {}
+
+
+def children_of(upstream, kind: str, project_ids) -> set[str]:
+    """Ids of the tasks or models in PROJECT_IDS (a listing that must leave out most of a
+    project's objects but not all). Kept CHILDREN_TTL seconds; dropped at once in this process
+    when a forwarded call creates or moves one (`children_changed`)."""
+    key = (upstream.link_id, kind, frozenset(project_ids))
+    found = _children.get(key)
+    now = time.monotonic()
+    if found is not None and now - found[0] < CHILDREN_TTL:
+        return found[1]
+    service = "tasks" if kind == RT.TASK.value else "models"
+    rows = system_call(
+        upstream,
+        f"{service}.get_all",
+        {"project": sorted(project_ids), "only_fields": ["id"], "search_hidden": True},
+    ).get(service, [])
+    ids = {row["id"] for row in rows if isinstance(row.get("id"), str)}
+    if len(_children) > 1000:
+        _children.clear()
+    _children[key] = (now, ids)
+    return ids
+
+
+def children_changed(link_id: int | None = None) -> None:
+    for key in [k for k in _children if link_id is None or k[0] == link_id]:
+        _children.pop(key, None)
 
 
 def chain_of(upstream, ref: ObjectRef, *, tree: ProjectTree | None = None) -> list[ObjectRef]:
@@ -353,3 +387,4 @@ def reset() -> None:
     """Tests: forget every tree and parent."""
     projects_changed()
     _parents.clear()
+    _children.clear()

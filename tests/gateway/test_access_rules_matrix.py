@@ -309,3 +309,22 @@ def test_no_rule_costs_no_query_on_the_hot_path(api, workspace, member, world, d
     api.call("tasks.get_all", {}, token=token)  # warm: the user's upstream identity, the rule cache
     with django_assert_num_queries(0):
         assert api.call("tasks.get_all", {}, token=token)[0] == 200
+
+
+def test_a_listing_costs_the_same_queries_whatever_the_number_of_rules(api, workspace, owner, member, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = token_of(api, workspace, member)
+    counts = []
+    for extra in (0, 40):
+        for n in range(extra):  # rules on tasks that are gone: stored, counted, never matched
+            AccessRule.objects.create(
+                workspace=workspace, resource_type="task", object_id=f"{n:032x}", permission=READ
+            ).users.add(owner)
+        rule(workspace, owner, "project", world["other"], READ, user_ids=[owner.pk])
+        api.call("tasks.get_all", {}, token=token)  # warm
+        with CaptureQueriesContext(connection) as queries:
+            assert api.call("tasks.get_all", {}, token=token)[0] == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1] and counts[0] <= 8, counts

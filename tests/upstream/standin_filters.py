@@ -9,7 +9,10 @@ listings with these (access/gateway.py).
 
 from __future__ import annotations
 
+import threading
+
 OPERATOR_PREFIX = "__$"
+_parsed = threading.local()  # the lists parsed lately in this thread (a listing checks every document)
 
 
 def has_operators(wanted: list) -> bool:
@@ -18,6 +21,24 @@ def has_operators(wanted: list) -> bool:
 
 def list_filter_matches(value, wanted: list) -> bool:
     """Does a document's VALUE (a scalar, a list, or None) pass the list filter WANTED?"""
+    seen = getattr(_parsed, "seen", None)
+    if seen is None:
+        seen = _parsed.seen = {}
+    last = seen.get(id(wanted))
+    if last is None or last[0] is not wanted:
+        if len(seen) > 16:
+            seen.clear()
+        last = seen[id(wanted)] = (wanted, *_parse(wanted))
+    _, include_any, include_all, exclude = last
+    values = set(value) if isinstance(value, list) else ({value} if value is not None else set())
+    if include_any and not (values & include_any or (None in include_any and not values)):
+        return False
+    if include_all and not include_all <= values:
+        return False
+    return not (values & exclude)
+
+
+def _parse(wanted: list) -> tuple[set, set, set]:
     include_any: list = []
     include_all: list = []
     exclude: list = []
@@ -48,9 +69,4 @@ def list_filter_matches(value, wanted: list) -> bool:
             include_all.append(item)
         else:
             include_any.append(item)
-    values = set(value) if isinstance(value, list) else ({value} if value is not None else set())
-    if include_any and not (values & set(include_any) or (None in include_any and not values)):
-        return False
-    if include_all and not set(include_all) <= values:
-        return False
-    return not (values & set(exclude))
+    return set(include_any), set(include_all), set(exclude)
