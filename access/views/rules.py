@@ -29,7 +29,25 @@ FORM = "access/access_rule_form.html"
 EXPLAIN = "access/access_rule_explain.html"
 RULE_FIELDS = ("resource_type", "object", "permission")
 OBJECT_LIMIT = 50
-DATAVIEW = "dataview"
+DATAVIEW = AccessRule.ResourceType.DATAVIEW.value
+
+
+def _dialog_types(workspace, current: str = "") -> list[tuple[str, str]]:
+    """The resource types the dialogs offer: those WORKSPACE has objects of (all six with a ClearML
+    server; the portal's own queues and tasks without one), and CURRENT (a rule being edited)."""
+    return [
+        (value, label)
+        for value, label in AccessRule.ResourceType.choices
+        if value == current or object_kinds.kind_for(workspace, value) is not None
+    ]
+
+
+def _default_type(workspace) -> str:
+    """The dialogs' first resource type: projects with a ClearML server, queues without one."""
+    project = AccessRule.ResourceType.PROJECT.value
+    if object_kinds.kind_for(workspace, project) is not None:
+        return project
+    return AccessRule.ResourceType.QUEUE.value
 
 
 def _text(data, key: str) -> str:
@@ -55,8 +73,10 @@ def _table_context(request: WorkspaceRequest, filters: RuleFilters | None = None
         "rows": rows,
         "filters": filters,
         "resource_types": AccessRule.ResourceType.choices,
-        "type_names": ", ".join(label.lower() for _, label in AccessRule.ResourceType.choices),
-        "dataview_note": DATAVIEW in AccessRule.ResourceType.values,
+        "type_names": ", ".join(label.lower() for _, label in _dialog_types(request.workspace)),
+        # A linked workspace's server is the open-source one: it has no dataviews to list.
+        "dataview_note": filters.view == DATAVIEW
+        and object_kinds.kind_for(request.workspace, DATAVIEW) is not None,
     }
 
 
@@ -124,7 +144,7 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
     workspace = request.workspace
     resource_type = data.get("resource_type") or ""
     if resource_type not in AccessRule.ResourceType.values:
-        resource_type = AccessRule.ResourceType.values[0]
+        resource_type = _default_type(workspace)
     selected = str(data.get("object") or "").strip()
     objects, unavailable = [], ""
     kind = object_kinds.kind_for(workspace, resource_type)
@@ -158,7 +178,7 @@ def _form_context(request, form, chosen, rule=None, *, object_q="", target_q="",
     return {
         "form": form,
         "rule": rule,
-        "resource_types": AccessRule.ResourceType.choices,
+        "resource_types": _dialog_types(request.workspace, _rule_data(form).get("resource_type", "")),
         **_objects(request, _rule_data(form), object_q),
         "picker": _picker(request, chosen, target_q=target_q, searched=searched, errors=target_errors),
     }
@@ -169,7 +189,7 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
     if request.method == "GET":
         if rule is None:
             initial = {
-                "resource_type": _text(request.GET, "resource_type") or AccessRule.ResourceType.values[0],
+                "resource_type": _text(request.GET, "resource_type") or _default_type(request.workspace),
                 "object": "",
                 "permission": AccessRule.Permission.READ.value,
             }
@@ -337,10 +357,10 @@ def rule_explain(request: WorkspaceRequest) -> HttpResponse:
     form = ExplainForm(request.GET) if "explain" in request.GET else ExplainForm(initial=_initial(request))
     data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
     if not data["resource_type"]:
-        data["resource_type"] = AccessRule.ResourceType.values[0]
+        data["resource_type"] = _default_type(request.workspace)
     context = {
         "form": form,
-        "resource_types": AccessRule.ResourceType.choices,
+        "resource_types": _dialog_types(request.workspace, data["resource_type"]),
         **_objects(request, data, _text(request.GET, "object_q")),
         **explaining.subjects(request, selected=request.GET.get("subject", "")),
         "explanation": None,
@@ -360,4 +380,4 @@ def rule_explain(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _initial(request: WorkspaceRequest) -> dict:
-    return {"resource_type": AccessRule.ResourceType.values[0], "object": "", "subject": ""}
+    return {"resource_type": _default_type(request.workspace), "object": "", "subject": ""}
