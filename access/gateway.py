@@ -32,7 +32,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from gateway.interception import Forwarded, after_forward, before_forward
 from settings_portal.api import errors
@@ -40,7 +40,7 @@ from workspaces import revocation
 
 from . import upstream as up
 from .kinds import ObjectRef
-from .models import AccessRule, BuiltinGroup, GroupMembership
+from .models import AccessRule, BuiltinGroup, GroupMembership, UserGroup
 from .permissions import MODIFY, RANK, READ, RuleIndex, explain, rule_index
 
 logger = logging.getLogger(__name__)
@@ -199,14 +199,41 @@ def view_of(forwarded: Forwarded) -> View | None:
     `queue_admin`; they still need Queue admins to create, delete and rename queues)."""
     if "access_view" in forwarded.extra:
         return forwarded.extra["access_view"]
-    membership = forwarded.call.membership
-    view = None
-    if membership is not None and not membership.is_admin:
-        index = rule_index(membership, KINDS)
-        if any(rules.whole_kind_covered or rules.ranks_by_id for rules in index.kinds.values()):
-            view = View(forwarded, index)
+    index = caller_index(forwarded.call)
+    view = View(forwarded, index) if index is not None else None
     forwarded.extra["access_view"] = view
     return view
+
+
+# What the rules mean for one caller, kept per process for INDEX_TTL seconds and dropped at once
+# (every process, over the revocation channel) when a rule, a group's members or a membership of
+# the workspace changes: the listings of a busy caller cost no query.
+INDEX_TTL = 5.0
+_indexes: dict[tuple[str, str, bool], tuple[int, float, RuleIndex | None]] = {}
+_generations: dict[str, int] = {}
+
+
+def caller_index(call) -> RuleIndex | None:
+    """CALL's caller's rule index over the six kinds, or None when no rule bears on them
+    (an administrator, or no rule covers anything)."""
+    workspace_id = call.workspace_id or ""
+    key = (workspace_id, call.user_id or "", call.is_impersonated)
+    generation = _generations.get(workspace_id, 0)
+    found = _indexes.get(key)
+    now = time.monotonic()
+    if found is not None and found[0] == generation and now - found[1] < INDEX_TTL:
+        return found[2]
+    membership = call.membership
+    index = None
+    if membership is not None and not membership.is_admin:
+        built = rule_index(membership, KINDS)
+        if any(rules.whole_kind_covered or rules.ranks_by_id for rules in built.kinds.values()):
+            index = built
+    if len(_indexes) > 100_000:
+        _indexes.clear()
+    if _generations.get(workspace_id, 0) == generation:  # not changed while we read
+        _indexes[key] = (generation, now, index)
+    return index
 
 
 # --- refusing ------------------------------------------------------------------------------------------
@@ -407,17 +434,47 @@ def rules_present(workspace_id: str | None) -> bool:
 
 
 def rules_changed(workspace_id: str = "") -> None:
+    """Rules, groups or memberships of WORKSPACE_ID (hex; "" every workspace) changed."""
     with _present_lock:
         if workspace_id:
             _present.pop(workspace_id, None)
+            _generations[workspace_id] = _generations.get(workspace_id, 0) + 1
         else:
             _present.clear()
+            for key in list(_generations):
+                _generations[key] += 1
+            _indexes.clear()
+
+
+def _changed_in(workspace_id) -> None:
+    workspace_id = getattr(workspace_id, "hex", str(workspace_id or "")).replace("-", "")
+    rules_changed(workspace_id)  # this process at once (and at commit, for a racing reader)
+    transaction.on_commit(
+        lambda: (rules_changed(workspace_id), revocation.publish(RULES_CHANGED, workspace_id))
+    )
 
 
 def _publish_rules_changed(sender, instance, **kwargs) -> None:
-    workspace_id = instance.workspace_id.hex
-    rules_changed(workspace_id)  # this process at once (and at commit, for a racing reader)
-    transaction.on_commit(lambda: revocation.publish(RULES_CHANGED, workspace_id))
+    """AccessRule, UserGroup or Membership saved or deleted; rule targets changed."""
+    _changed_in(instance.workspace_id)
+
+
+def _publish_group_members_changed(sender, instance, **kwargs) -> None:
+    """GroupMembership saved or deleted."""
+    workspace_id = (
+        UserGroup.objects.filter(pk=instance.group_id).values_list("workspace_id", flat=True).first()
+    )
+    if workspace_id is not None:
+        _changed_in(workspace_id)
+
+
+def _publish_m2m_changed(sender, instance, **kwargs) -> None:
+    """Rule targets (AccessRule.users / .groups) or group members changed through a relation."""
+    workspace_id = getattr(instance, "workspace_id", None)
+    if workspace_id is not None:
+        _changed_in(workspace_id)
+    else:  # a user's side of the relation: every workspace (rare: bulk edits from the user)
+        rules_changed()
 
 
 def wants(call) -> bool:
@@ -652,8 +709,25 @@ CHECKED = (
 
 def register() -> None:
     before_forward(*CHECKED, when=wants)(check)
-    post_save.connect(_publish_rules_changed, sender=AccessRule, dispatch_uid="access-rules-saved")
-    post_delete.connect(_publish_rules_changed, sender=AccessRule, dispatch_uid="access-rules-deleted")
+    from workspaces.models import Membership
+
+    for model in (AccessRule, UserGroup, Membership):
+        post_save.connect(
+            _publish_rules_changed, sender=model, dispatch_uid=f"access-rules-{model.__name__}-s"
+        )
+        post_delete.connect(
+            _publish_rules_changed, sender=model, dispatch_uid=f"access-rules-{model.__name__}-d"
+        )
+    post_save.connect(
+        _publish_group_members_changed, sender=GroupMembership, dispatch_uid="access-rules-gm-s"
+    )
+    post_delete.connect(
+        _publish_group_members_changed, sender=GroupMembership, dispatch_uid="access-rules-gm-d"
+    )
+    for through in (AccessRule.users.through, AccessRule.groups.through, UserGroup.members.through):
+        m2m_changed.connect(
+            _publish_m2m_changed, sender=through, dispatch_uid=f"access-rules-m2m-{through.__name__}"
+        )
     revocation.add_listener(RULES_CHANGED, rules_changed)
     after_forward("projects.create", "projects.update", "projects.delete", "projects.move", "projects.merge")(
         projects_changed

@@ -328,3 +328,25 @@ def test_a_listing_costs_the_same_queries_whatever_the_number_of_rules(api, work
             assert api.call("tasks.get_all", {}, token=token)[0] == 200
         counts.append(len(queries))
     assert counts[0] == counts[1] and counts[0] <= 8, counts
+
+
+def test_changes_to_rules_groups_and_roles_take_effect_on_the_next_call(api, workspace, owner, member, world):
+    group = access_services.group_create(workspace=workspace, actor=owner, name="Vision")
+    token = token_of(api, workspace, member)
+    granted = rule(workspace, owner, "project", world["vision"], READ, group_ids=[group.pk])
+    assert world["vision"] not in listed(api, token, "projects.get_all", "projects")
+    access_services.group_add_member(group=group, actor=owner, user=member)
+    assert world["vision"] in listed(api, token, "projects.get_all", "projects")
+    access_services.group_remove_member(group=group, actor=owner, user=member)
+    assert world["vision"] not in listed(api, token, "projects.get_all", "projects")
+    granted.users.add(member)
+    assert world["vision"] in listed(api, token, "projects.get_all", "projects")
+    granted.users.remove(member)
+    assert world["vision"] not in listed(api, token, "projects.get_all", "projects")
+    from workspaces.models import Membership, Role
+
+    Membership.objects.filter(workspace=workspace, user=member).update(role=Role.MEMBER)  # no signal: TTL
+    membership = Membership.objects.get(workspace=workspace, user=member)
+    membership.role = Role.ADMIN
+    membership.save()
+    assert world["vision"] in listed(api, token, "projects.get_all", "projects")

@@ -16,20 +16,30 @@ _parsed = threading.local()  # the lists parsed lately in this thread (a listing
 
 
 def has_operators(wanted: list) -> bool:
-    return any(isinstance(v, str) and v.startswith(OPERATOR_PREFIX) for v in wanted)
+    return parsed_list_filter(wanted) is not None
 
 
-def list_filter_matches(value, wanted: list) -> bool:
-    """Does a document's VALUE (a scalar, a list, or None) pass the list filter WANTED?"""
+def parsed_list_filter(wanted: list):
+    """(include any, include all, exclude) of WANTED, or None without operators; cached per list."""
     seen = getattr(_parsed, "seen", None)
     if seen is None:
         seen = _parsed.seen = {}
-    last = seen.get(id(wanted))
-    if last is None or last[0] is not wanted:
+    found = seen.get(id(wanted))
+    if found is None or found[0] is not wanted:
         if len(seen) > 16:
             seen.clear()
-        last = seen[id(wanted)] = (wanted, *_parse(wanted))
-    _, include_any, include_all, exclude = last
+        operators = any(isinstance(v, str) and v.startswith(OPERATOR_PREFIX) for v in wanted)
+        found = seen[id(wanted)] = (wanted, _parse(wanted) if operators else None)
+    return found[1]
+
+
+def list_filter_matches(value, wanted: list, parsed=None) -> bool:
+    """Does a document's VALUE (a scalar, a list, or None) pass the list filter WANTED?"""
+    include_any, include_all, exclude = parsed or parsed_list_filter(wanted) or _parse(wanted)
+    if isinstance(value, str):  # the common case: an id, a project
+        if value in exclude or (include_any and value not in include_any):
+            return False
+        return not include_all or include_all <= {value}
     values = set(value) if isinstance(value, list) else ({value} if value is not None else set())
     if include_any and not (values & include_any or (None in include_any and not values)):
         return False

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .standin_filters import has_operators, list_filter_matches
+from .standin_filters import has_operators, list_filter_matches, parsed_list_filter
 
 SERVER_VERSION = "2.0.0"
 API_VERSION = "2.31"
@@ -321,12 +321,12 @@ def matches(doc: dict, data: dict, filter_fields: set[str]) -> bool:
         field = key.replace("__", ".")
         if field not in filter_fields and field.split(".")[0] not in filter_fields:
             continue
-        value = _get_path(doc, field)
+        value = doc.get(field) if "." not in field else _get_path(doc, field)
         if key in _PATTERN_FIELDS and isinstance(wanted, str):
             if not isinstance(value, str) or not _regex(wanted).search(value):
                 return False
-        elif isinstance(wanted, list) and has_operators(wanted):
-            if not list_filter_matches(value, wanted):
+        elif isinstance(wanted, list) and (parsed := parsed_list_filter(wanted)) is not None:
+            if not list_filter_matches(value, wanted, parsed):
                 return False
         elif isinstance(wanted, list):
             if not wanted:
