@@ -50,6 +50,11 @@ def _default_type(workspace) -> str:
     return AccessRule.ResourceType.QUEUE.value
 
 
+def _listed(names: list[str]) -> str:
+    """ "a, b and c"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def _text(data, key: str) -> str:
     return data.get(key, "").strip()[:MAX_QUERY]
 
@@ -73,7 +78,7 @@ def _table_context(request: WorkspaceRequest, filters: RuleFilters | None = None
         "rows": rows,
         "filters": filters,
         "resource_types": AccessRule.ResourceType.choices,
-        "type_names": ", ".join(label.lower() for _, label in _dialog_types(request.workspace)),
+        "type_names": _listed([label.lower() for _, label in _dialog_types(request.workspace)]),
         # A linked workspace's server is the open-source one: it has no dataviews to list.
         "dataview_note": filters.view == DATAVIEW
         and object_kinds.kind_for(request.workspace, DATAVIEW) is not None,

@@ -284,3 +284,30 @@ def test_editing_keeps_the_object_and_the_tables_filters(client, workspace, owne
     assert saved.count('data-testid="rule-row"') == 1 and ">Vision</td>" in saved
     rule.refresh_from_db()
     assert (rule.object_id, rule.permission) == (objects["vision"], "read_modify")
+
+
+def test_the_tables_queries_do_not_grow_with_the_rules(
+    client, workspace, owner, member, objects, django_assert_num_queries
+):
+    def add(n):
+        for i in range(n):
+            group = UserGroup.objects.create(workspace=workspace, name=f"team {UserGroup.objects.count()}")
+            access_services.rule_create(
+                workspace=workspace,
+                actor=owner,
+                resource_type=("project", "task", "queue")[i % 3],
+                object_id=objects[("vision", "task", "queue")[i % 3]],
+                permission="read",
+                user_ids=[member.pk],
+                group_ids=[group.pk],
+            )
+
+    add(3)
+    client.force_login(owner)
+    client.get(url("rule-list", workspace), headers=HX)
+    with django_assert_num_queries(8) as ctx:  # no portal-stored kind on the page: no name query
+        client.get(url("rule-list", workspace), {"object": "vis", "groups": "team"}, headers=HX)
+    add(9)
+    with django_assert_num_queries(len(ctx.captured_queries)):
+        response = client.get(url("rule-list", workspace), {"object": "vis", "groups": "team"}, headers=HX)
+    assert response.content.decode().count('data-testid="rule-row"') == 4
