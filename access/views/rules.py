@@ -1,6 +1,7 @@
 """Access Rules (administrators only): the rules table and its filters, the ADD/EDIT RULE dialog (the
 object list and the targets: the picker), delete, and Explain access."""
 
+import contextlib
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -155,10 +156,12 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
     kind = object_kinds.kind_for(workspace, resource_type)
     try:
         objects = _search(workspace, resource_type, query=object_q)
-        if selected and all(pk != selected for pk, _ in objects):
-            objects = _search(workspace, resource_type, pk=selected) + objects
     except Exception as exc:  # the picker says the server did not answer; the page still works
         unavailable = f"The ClearML server did not answer ({exc.__class__.__name__}); try again shortly."
+    if selected and not unavailable and all(pk != selected for pk, _ in objects):
+        # A malformed id for the kind is not listed (the form says so on Save).
+        with contextlib.suppress(Exception):
+            objects = _search(workspace, resource_type, pk=selected) + objects
     return {
         "resource_type": resource_type,
         "resource_label": type_label(resource_type),
