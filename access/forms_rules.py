@@ -12,22 +12,17 @@ from .models import AccessRule
 MAX_OBJECT_ID = 128
 
 
-def object_id_of(value) -> object:
-    """VALUE (a posted object id) in the type AccessRule.object_id stores: an int for portal-era
-    integer ids, the text itself for upstream ids. None for "" and "all" (the whole type).
-    ValidationError when it cannot be an id; whether the object exists is the service's check."""
+def object_id_of(value) -> str | None:
+    """VALUE (a posted object id) as AccessRule.object_id stores it (text: upstream ids, or the
+    portal's own primary keys). None for "" and "all" (the whole type). ValidationError when it
+    cannot be an id; whether the object exists is checked against the kind's search."""
     text = str(value or "").strip()
     if text in ("", "all"):
         return None
-    field = AccessRule._meta.get_field("object_id")
-    if field.get_internal_type() in {"CharField", "TextField"}:
-        if len(text) > (field.max_length or MAX_OBJECT_ID) or not text.isprintable():
-            raise forms.ValidationError("Pick an object from the list, or all.")
-        return text
-    object_id = parse_id(text)
-    if object_id is None:
+    max_length = AccessRule._meta.get_field("object_id").max_length or MAX_OBJECT_ID
+    if len(text) > max_length or not text.isprintable():
         raise forms.ValidationError("Pick an object from the list, or all.")
-    return object_id
+    return text
 
 
 class AccessRuleForm(forms.Form):

@@ -70,18 +70,9 @@ def _object_filter(workspace, resource_types: list[str], text: str) -> Q:
             ids = [
                 pk for pk, _ in _safe_search(kind, workspace=workspace, query=text, limit=OBJECT_FILTER_LIMIT)
             ]
-        ids += _id_like(text)
-        if ids:
-            wanted |= Q(resource_type=resource_type, object_id__in=ids)
+        ids.append(text)  # an object's id typed in full
+        wanted |= Q(resource_type=resource_type, object_id__in=[str(pk) for pk in ids])
     return wanted
-
-
-def _id_like(text: str) -> list:
-    """TEXT as an object id, in the type AccessRule.object_id stores (ints, or upstream ids as text)."""
-    field = AccessRule._meta.get_field("object_id")
-    if field.get_internal_type() in {"CharField", "TextField"}:
-        return [text]
-    return [int(text)] if text.isdigit() and len(text) < 19 else []
 
 
 def rule_page(

@@ -1,8 +1,11 @@
 """Access Rules (administrators only): the rules table and its filters, the ADD/EDIT RULE dialog (the
 object list and the targets: the picker), delete, and Explain access."""
 
+import contextlib
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -27,7 +30,30 @@ FORM = "access/access_rule_form.html"
 EXPLAIN = "access/access_rule_explain.html"
 RULE_FIELDS = ("resource_type", "object", "permission")
 OBJECT_LIMIT = 50
-DATAVIEW = "dataview"
+DATAVIEW = AccessRule.ResourceType.DATAVIEW.value
+
+
+def _dialog_types(workspace, current: str = "") -> list[tuple[str, str]]:
+    """The resource types the dialogs offer: those WORKSPACE has objects of (all six with a ClearML
+    server; the portal's own queues and tasks without one), and CURRENT (a rule being edited)."""
+    return [
+        (value, label)
+        for value, label in AccessRule.ResourceType.choices
+        if value == current or object_kinds.kind_for(workspace, value) is not None
+    ]
+
+
+def _default_type(workspace) -> str:
+    """The dialogs' first resource type: projects with a ClearML server, queues without one."""
+    project = AccessRule.ResourceType.PROJECT.value
+    if object_kinds.kind_for(workspace, project) is not None:
+        return project
+    return AccessRule.ResourceType.QUEUE.value
+
+
+def _listed(names: list[str]) -> str:
+    """ "a, b and c"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def _text(data, key: str) -> str:
@@ -53,8 +79,10 @@ def _table_context(request: WorkspaceRequest, filters: RuleFilters | None = None
         "rows": rows,
         "filters": filters,
         "resource_types": AccessRule.ResourceType.choices,
-        "type_names": ", ".join(label.lower() for _, label in AccessRule.ResourceType.choices),
-        "dataview_note": DATAVIEW in AccessRule.ResourceType.values,
+        "type_names": _listed([label.lower() for _, label in _dialog_types(request.workspace)]),
+        # A linked workspace's server is the open-source one: it has no dataviews to list.
+        "dataview_note": filters.view == DATAVIEW
+        and object_kinds.kind_for(request.workspace, DATAVIEW) is not None,
     }
 
 
@@ -122,16 +150,18 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
     workspace = request.workspace
     resource_type = data.get("resource_type") or ""
     if resource_type not in AccessRule.ResourceType.values:
-        resource_type = AccessRule.ResourceType.values[0]
+        resource_type = _default_type(workspace)
     selected = str(data.get("object") or "").strip()
     objects, unavailable = [], ""
     kind = object_kinds.kind_for(workspace, resource_type)
     try:
         objects = _search(workspace, resource_type, query=object_q)
-        if selected and all(pk != selected for pk, _ in objects):
-            objects = _search(workspace, resource_type, pk=selected) + objects
     except Exception as exc:  # the picker says the server did not answer; the page still works
         unavailable = f"The ClearML server did not answer ({exc.__class__.__name__}); try again shortly."
+    if selected and not unavailable and all(pk != selected for pk, _ in objects):
+        # A malformed id for the kind is not listed (the form says so on Save).
+        with contextlib.suppress(Exception):
+            objects = _search(workspace, resource_type, pk=selected) + objects
     return {
         "resource_type": resource_type,
         "resource_label": type_label(resource_type),
@@ -156,7 +186,7 @@ def _form_context(request, form, chosen, rule=None, *, object_q="", target_q="",
     return {
         "form": form,
         "rule": rule,
-        "resource_types": AccessRule.ResourceType.choices,
+        "resource_types": _dialog_types(request.workspace, _rule_data(form).get("resource_type", "")),
         **_objects(request, _rule_data(form), object_q),
         "picker": _picker(request, chosen, target_q=target_q, searched=searched, errors=target_errors),
     }
@@ -167,7 +197,7 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
     if request.method == "GET":
         if rule is None:
             initial = {
-                "resource_type": _text(request.GET, "resource_type") or AccessRule.ResourceType.values[0],
+                "resource_type": _text(request.GET, "resource_type") or _default_type(request.workspace),
                 "object": "",
                 "permission": AccessRule.Permission.READ.value,
             }
@@ -224,6 +254,11 @@ def _check_object(request: WorkspaceRequest, form) -> None:
     """The chosen object must be one the kind's search finds (a malformed id never reaches the
     service; an unreachable ClearML server is an error on the field, not a failure)."""
     data = form.cleaned_data
+    if object_kinds.kind_for(request.workspace, data["resource_type"]) is None:
+        form.add_error(
+            "resource_type", "This workspace has no such objects: it is not linked to a ClearML server."
+        )
+        return
     if data["object"] is None:
         return
     try:
@@ -231,9 +266,9 @@ def _check_object(request: WorkspaceRequest, form) -> None:
     except Exception:  # a malformed id for the kind, or the server did not answer
         found = None
     if found is None:
-        form.add_error("object", "The ClearML server did not answer, or this is not an object id; try again.")
+        form.add_error("object", "Pick an object from the list: this one could not be looked up.")
     elif not any(pk == str(data["object"]) for pk, _ in found):
-        form.add_error("object", "No such object in this workspace: pick one from the list.")
+        form.add_error("object", "Pick an object from the list: there is no such object in this workspace.")
 
 
 def _add_rule_error(form, exc: ValidationError) -> None:
@@ -246,12 +281,24 @@ def _add_rule_error(form, exc: ValidationError) -> None:
     form_add_service_error(form, exc)
 
 
+def _shown_filters(request: WorkspaceRequest) -> tuple[RuleFilters, str | None]:
+    """The filters and page of the rules table the dialog was opened over (htmx's current URL), so
+    the refreshed table matches the filter boxes still on the page."""
+    current = request.htmx.current_url if getattr(request, "htmx", None) else None
+    list_path = reverse("access:rule-list", args=[request.workspace.slug])
+    if not current or urlsplit(current).path != list_path:
+        return RuleFilters(), None
+    query = QueryDict(urlsplit(current).query)
+    return _filters(query), query.get("page")
+
+
 def _done(request: WorkspaceRequest, message: str) -> HttpResponse:
+    filters, page_number = _shown_filters(request)
     return table_changed(
         request,
         LIST,
         "rule-table",
-        _table_context(request),
+        _table_context(request, filters, page_number),
         page_url=reverse("access:rule-list", args=[request.workspace.slug]),
         message=message,
     )
@@ -318,15 +365,17 @@ def rule_explain(request: WorkspaceRequest) -> HttpResponse:
     form = ExplainForm(request.GET) if "explain" in request.GET else ExplainForm(initial=_initial(request))
     data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
     if not data["resource_type"]:
-        data["resource_type"] = AccessRule.ResourceType.values[0]
+        data["resource_type"] = _default_type(request.workspace)
     context = {
         "form": form,
-        "resource_types": AccessRule.ResourceType.choices,
+        "resource_types": _dialog_types(request.workspace, data["resource_type"]),
         **_objects(request, data, _text(request.GET, "object_q")),
         **explaining.subjects(request, selected=request.GET.get("subject", "")),
         "explanation": None,
     }
     if form.is_bound:
+        if form.is_valid():
+            _check_object(request, form)
         if form.is_valid():
             try:
                 label = dict(context["objects"]).get(context["selected"]) or context["whole_type"]
@@ -339,4 +388,4 @@ def rule_explain(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _initial(request: WorkspaceRequest) -> dict:
-    return {"resource_type": AccessRule.ResourceType.values[0], "object": "", "subject": ""}
+    return {"resource_type": _default_type(request.workspace), "object": "", "subject": ""}

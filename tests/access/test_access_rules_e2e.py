@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from access.models import AccessRule, UserGroup
 from resources.models import Policy, Profile, Queue
 from tests.e2e.conftest import browser_context_args, browser_type_launch_args, signed_in_page  # noqa: F401
+from tests.upstream.fixtures import clearml_upstream_factory  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -108,3 +109,95 @@ def test_add_filter_explain_and_delete_a_rule(signed_in_page, live_server, works
     page.locator("#rule-form").get_by_label("Resource").select_option("task")
     expect(page.locator("#rule-object option").first).to_have_text("All tasks")
     shot(page, "dialog-390")
+
+
+@pytest.fixture
+def linked_objects(workspace, owner, clearml_upstream_factory):  # noqa: F811
+    """`workspace` linked to an upstream stand-in holding projects Vision > Vision/Detection, Audio
+    and a task in Vision/Detection."""
+    from access import upstream
+    from gateway import cache
+    from tests.gateway.conftest import link
+    from tests.upstream.client import ApiClient
+
+    cache.reset()
+    upstream.reset()
+    standin = clearml_upstream_factory(token_secret="rules-page-e2e-token-secret-0123456789")
+    link(workspace, standin, owner)
+    system = ApiClient(standin.url, token=standin.system_token())
+    ids = {
+        "vision": system.ok("projects.create", name="Vision")["id"],
+        "detection": system.ok("projects.create", name="Vision/Detection")["id"],
+        "audio": system.ok("projects.create", name="Audio")["id"],
+    }
+    ids["task"] = system.ok("tasks.create", name="train-detector", type="training", project=ids["detection"])[
+        "id"
+    ]
+    system.close()
+    yield ids
+    cache.reset()
+    upstream.reset()
+
+
+def test_a_rule_on_a_servers_project_and_why_it_reaches_a_task(
+    signed_in_page,  # noqa: F811
+    live_server,
+    workspace,
+    owner,
+    member,
+    linked_objects,
+):
+    team = UserGroup.objects.create(workspace=workspace, name="Vision team")
+    team.members.add(member)
+    page = signed_in_page(owner)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/w/{workspace.slug}/access-rules/")
+    page.get_by_role("link", name="+ Add rules").click()
+    dialog = page.locator("#rule-form")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Resource")).to_have_value("project")
+    expect(dialog.locator("#rule-object option", has_text="Audio")).to_have_count(1)
+    settled(page)
+    dialog.locator("#rule-object-q").fill("vis")
+    expect(dialog.locator("#rule-object option", has_text="Audio")).to_have_count(0)
+    dialog.locator("#rule-object").select_option(label="Vision")
+    dialog.locator("#rule-targets-search").fill("vision")
+    expect(dialog.get_by_test_id("picker-option")).to_have_count(1)
+    dialog.get_by_test_id("picker-option").click()
+    expect(dialog.get_by_test_id("picker-chosen")).to_contain_text("Vision team")
+    settled(page)
+    dialog.get_by_label("Resource").select_option("dataview")
+    expect(dialog.get_by_test_id("dataview-note")).to_be_visible()
+    shot(page, "upstream-dataview-1440")
+    dialog.get_by_label("Resource").select_option("project")
+    expect(dialog.get_by_test_id("dataview-note")).to_have_count(0)
+    settled(page)
+    dialog.locator("#rule-object").select_option(label="Vision")
+    dialog.get_by_role("button", name="Save", exact=True).last.click()
+    expect(page.get_by_test_id("rule-row")).to_have_count(1)
+    expect(page.get_by_test_id("rule-row")).to_contain_text("Vision")
+    rule = AccessRule.objects.get()
+    assert (rule.resource_type, rule.object_id, rule.permission) == (
+        "project",
+        linked_objects["vision"],
+        "read",
+    )
+    shot(page, "upstream-table-1440")
+
+    page.get_by_role("link", name="Explain access").first.click()
+    explain = page.locator("#explain-form")
+    expect(explain).to_be_visible()
+    settled(page)
+    explain.get_by_placeholder("Type part of a name or email").fill("memb")
+    expect(explain.locator("#explain-subject option")).to_have_count(1)
+    explain.locator("#explain-subject").select_option(index=0)
+    explain.get_by_label("Resource").select_option("task")
+    expect(explain.locator("#rule-object option", has_text="train-detector")).to_have_count(1)
+    explain.locator("#rule-object").select_option(label="train-detector")
+    explain.get_by_role("button", name="Explain", exact=True).last.click()
+    expect(page.get_by_test_id("explain-level")).to_have_text("Read Only")
+    expect(page.get_by_test_id("explain-result")).to_contain_text("through the group Vision team")
+    expect(page.get_by_test_id("explain-result")).to_contain_text("project “Vision” (inherited")
+    shot(page, "upstream-explain-1440")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "upstream-explain-390")

@@ -47,6 +47,11 @@ def test_outsiders_get_404_members_403_admins_200(
         url("rule-list", workspace),
         url("rule-create", workspace),
         url("rule-search", workspace) + "?kind=target",
+        url("rule-search", workspace) + "?kind=object&resource_type=queue",
+        url("rule-search", workspace) + "?kind=subject",
+        url("rule-explain", workspace),
+        url("rule-explain", workspace)
+        + f"?explain=1&subject=u:{member.pk}&resource_type=queue&object={rule.object_id}",
         url("rule-edit", workspace, rule.pk),
         url("rule-delete", workspace, rule.pk),
     ]
@@ -283,3 +288,53 @@ def test_the_chosen_object_stays_listed_whatever_the_filter(client, workspace, o
     assert f'<option value="{queue.pk}" selected>dev-4x</option>' in response.content.decode()
     rule.refresh_from_db()
     assert rule.permission == "read"  # a search step saves nothing
+
+
+def test_explain_access_in_a_standalone_workspace(client, workspace, owner, rule, queue, member, outsider):
+    client.force_login(owner)
+    explain = url("rule-explain", workspace)
+    page = client.get(explain)
+    assert page.status_code == 200 and "Explain access" in page.content.decode()
+    answer = client.get(
+        explain,
+        {"subject": f"u:{member.pk}", "resource_type": "queue", "object": str(queue.pk), "explain": "1"},
+    ).content.decode()
+    assert 'data-testid="explain-level">Read Only<' in answer
+    assert "The rule on queue “dev-4x” grants Read Only to member directly." in answer
+    assert f'href="{url("rule-edit", workspace, rule.pk)}"' in answer
+    subjects = client.get(url("rule-search", workspace), {"kind": "subject", "subject_q": "memb"}, headers=HX)
+    assert f'value="u:{member.pk}"' in subjects.content.decode() and "owner" not in subjects.content.decode()
+    # Bad input: field errors and 422, never 5xx.
+    bad = [
+        {"resource_type": "queue", "object": str(queue.pk)},
+        {"subject": "nonsense", "resource_type": "queue"},
+        {"subject": f"u:{outsider.pk}", "resource_type": "queue"},
+        {"subject": f"u:{member.pk}", "resource_type": "spaceship"},
+        {"subject": f"u:{member.pk}", "resource_type": "project"},
+        {"subject": f"u:{member.pk}", "resource_type": "queue", "object": "x" * 500},
+    ]
+    for params in bad:
+        for headers in ({}, HX):
+            response = client.get(explain, {**params, "explain": "1"}, headers=headers)
+            assert response.status_code == 422, params
+            assert 'id="explain-form"' in response.content.decode()
+
+
+def test_standalone_workspaces_say_they_have_no_projects(client, workspace, owner, member):
+    client.force_login(owner)
+    field = client.get(
+        url("rule-search", workspace), {"kind": "object", "resource_type": "project"}, headers=HX
+    ).content.decode()
+    assert 'data-testid="no-server-note"' in field and "not linked to a ClearML server" in field
+    assert 'data-testid="dataview-note"' not in field
+    response = client.post(
+        url("rule-create", workspace),
+        {
+            "resource_type": "project",
+            "object": "",
+            "permission": "read",
+            "targets": [f"u:{member.pk}"],
+            "save": "1",
+        },
+    )
+    assert response.status_code == 422 and not AccessRule.objects.exists()
