@@ -405,3 +405,18 @@ def test_the_policies_page_costs_the_same_queries_with_more_tasks(example, owner
         return len(captured)
 
     assert queries_with(2) == queries_with(6)
+
+
+def test_observers_follow_tasks_stopped_reset_or_deleted_through_the_gateway(example, owner, people, standin):
+    tasks_by = enqueue_eight(example, owner, people)
+    resource_management_set(workspace=example, actor=owner, enabled=True)
+    dev, _research, _ = people
+    admitted, waiting, other = tasks_by["dev"][0], tasks_by["dev"][3], tasks_by["dev"][2]
+    dev.ok("tasks.stop", task=waiting)  # a queued task: out of its queue, stopped
+    assert Job.objects.get(task_id=waiting).state == JobState.ABORTED
+    dev.ok("tasks.dequeue", task=admitted)  # taken out of the agent queue before an agent ran it
+    assert Job.objects.get(task_id=admitted).state == JobState.ABORTED
+    # Its 4 GPUs on Bare Metal went to Dev's next waiting task at once.
+    assert Job.objects.get(task_id=other).state == JobState.RUNNING
+    dev.ok("tasks.delete", task=admitted, force=True)
+    assert Job.objects.get(task_id=admitted).state == JobState.ABORTED
