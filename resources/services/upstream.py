@@ -124,26 +124,6 @@ def _ledger_fill(workspace: Workspace) -> None:
         )
 
 
-def queues_dirty(workspace: Workspace) -> bool:
-    """The ledger does not say what the configuration wants (database only, no upstream call)."""
-    if Queue.objects.for_workspace(workspace).filter(upstream__isnull=True).exists():
-        return True
-    if Link.objects.for_workspace(workspace).filter(upstream__isnull=True).exists():
-        return True
-    rows = UpstreamQueue.objects.for_workspace(workspace)
-    return (
-        rows.filter(Q(upstream_id="") | Q(queue__isnull=True, link__isnull=True)).exists()
-        or rows.filter(queue__isnull=False).exclude(name=models_F("queue__name")).exists()
-        or rows.filter(link__isnull=False).exclude(name=models_F("link__name")).exists()
-    )
-
-
-def models_F(name: str):
-    from django.db.models import F
-
-    return F(name)
-
-
 def queues_sync(workspace: Workspace, *, verify: bool = True) -> SyncResult:
     """Make the server's queues what the provisioned configuration and the policies want.
 
