@@ -18,3 +18,11 @@ class AccessConfig(AppConfig):
         revocation.grant_verdict_register(impersonation.grant_db_verdict)
 
         api.register_hooks()  # impersonation on auth.login
+
+        # The ClearML server's objects (a linked workspace) and the gateway's enforcement.
+        from . import gateway, upstream
+        from .kinds import upstream_kind_register
+
+        for kind in upstream.kinds():
+            upstream_kind_register(kind, linked=upstream.is_linked)
+        gateway.register()

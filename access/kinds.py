@@ -49,6 +49,10 @@ class ObjectKind:
 
 
 _KINDS: dict[str, ObjectKind] = {}
+# Kinds of the ClearML server behind the gateway (access/upstream.py): used for a workspace
+# linked to a server; the portal-stored kind of the same name (queue, task) otherwise.
+_UPSTREAM_KINDS: dict[str, ObjectKind] = {}
+_linked: Callable[[Any], bool] = lambda workspace: False  # noqa: E731
 
 
 def kind_register(kind: ObjectKind) -> ObjectKind:
@@ -58,11 +62,34 @@ def kind_register(kind: ObjectKind) -> ObjectKind:
 
 
 def kind_get(name: str) -> ObjectKind | None:
+    """The portal-stored kind NAME, else the upstream kind of that name (None: unknown)."""
+    return _KINDS.get(name) or _UPSTREAM_KINDS.get(name)
+
+
+def upstream_kind_register(kind: ObjectKind, *, linked: Callable[[Any], bool] | None = None) -> ObjectKind:
+    """Register KIND as a ClearML server's kind; LINKED(workspace) says whether a workspace has one."""
+    global _linked
+    _UPSTREAM_KINDS[kind.name] = kind
+    if linked is not None:
+        _linked = linked
+    return kind
+
+
+def kind_for(workspace, name: str) -> ObjectKind | None:
+    """The kind NAME as WORKSPACE has it: its ClearML server's objects when it is linked to one
+    (search/names ask the server, scoped to the link's company), the portal's own otherwise.
+
+    SEARCH(workspace=, query="", pk=None, limit=50) -> [(id, label)] and NAMES(workspace=, ids=)
+    -> {id: name}; upstream ids are strings (32 hex), portal ones integers (stored as text).
+    None: WORKSPACE has no such objects (a project in a workspace without a ClearML server)."""
+    upstream = _UPSTREAM_KINDS.get(name)
+    if upstream is not None and _linked(workspace):
+        return upstream
     return _KINDS.get(name)
 
 
 def kind_list() -> list[ObjectKind]:
-    return list(_KINDS.values())
+    return list({**_UPSTREAM_KINDS, **_KINDS}.values())
 
 
 def kind_of_model(model: type[models.Model]) -> ObjectKind:

@@ -100,15 +100,23 @@ class ServiceAccount(UniqueNameModel):
 
 
 class AccessRule(models.Model):
-    """Who may read or modify a workspace resource held by the portal (queues and their tasks).
+    """Who may read or modify a workspace resource: the ClearML server's projects, tasks, models,
+    datasets, dataviews and queues (through the gateway, access/gateway.py), or the portal's own
+    standalone queues and jobs (resources/kinds.py).
 
-    OBJECT_ID None: every object of RESOURCE_TYPE. Targets: users (service accounts included) and groups.
-    Without any rule covering an object, every member may read and modify it (see access.permissions).
+    OBJECT_ID None: every object of RESOURCE_TYPE; else the object's id as text (upstream ids are
+    strings; the portal's own rows store their primary key as text). Targets: users (service
+    accounts included) and groups. Without any rule covering an object, every member may read
+    and modify it (see access.permissions).
     """
 
     class ResourceType(models.TextChoices):
-        QUEUE = "queue", "Queues"
+        PROJECT = "project", "Projects"
         TASK = "task", "Tasks"
+        MODEL = "model", "Models"
+        DATASET = "dataset", "Datasets"
+        DATAVIEW = "dataview", "Dataviews"
+        QUEUE = "queue", "Queues"
 
     class Permission(models.TextChoices):
         READ = "read", "Read Only"
@@ -116,7 +124,7 @@ class AccessRule(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="access_rules")
     resource_type = models.CharField(max_length=16, choices=ResourceType.choices)
-    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    object_id = models.CharField(max_length=64, null=True, blank=True)
     permission = models.CharField(max_length=16, choices=Permission.choices, default=Permission.READ)
     users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="access_rules", blank=True)
     groups = models.ManyToManyField(UserGroup, related_name="access_rules", blank=True)
@@ -132,7 +140,7 @@ class AccessRule(models.Model):
         indexes = [models.Index(fields=["workspace", "resource_type", "object_id"], name="accessrule_lookup")]
 
     def __str__(self) -> str:
-        what = f"#{self.object_id}" if self.object_id else "all"
+        what = f"#{self.object_id}" if self.object_id is not None else "all"
         return f"{self.get_resource_type_display()} {what}: {self.get_permission_display()}"
 
 

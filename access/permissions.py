@@ -26,24 +26,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from .kinds import ObjectKind, ObjectRef, kind_get, kind_list, kind_of_model, kind_register
+from .kinds import ObjectKind, ObjectRef, kind_for, kind_get, kind_list, kind_of_model, kind_register
 from .models import AccessRule
 from .selectors import user_group_ids
 
 __all__ = [
     "MODIFY",
     "READ",
+    "Explanation",
     "ObjectKind",
     "ObjectRef",
+    "Reason",
     "RestrictQuerySet",
     "RuleIndex",
     "can",
+    "explain",
     "kind_get",
     "kind_list",
     "kind_register",
@@ -73,7 +75,8 @@ def lineage(workspace, obj) -> list[ObjectRef]:
     chain = [ref]
     if ref.id is None:
         return chain
-    kind = kind_get(ref.kind)
+    kind = kind_for(workspace, ref.kind) if isinstance(obj, ObjectRef) else None
+    kind = kind or kind_get(ref.kind)
     if kind is None:
         raise LookupError(f"unknown object kind {ref.kind!r}")
     if kind.ancestors is not None:
@@ -105,7 +108,7 @@ class KindRules:
 
     whole_kind_covered: bool = False  # a rule without an object exists for this kind
     whole_kind_rank: int = 0  # the best such rule grants the member
-    ranks_by_id: dict[Any, int] = field(default_factory=dict)  # covered ids -> best rank granted
+    ranks_by_id: dict[str, int] = field(default_factory=dict)  # covered ids (as text) -> best rank granted
 
     def ids_granted(self, need: int) -> list:
         return [pk for pk, rank in self.ranks_by_id.items() if rank >= need]
@@ -133,8 +136,9 @@ class RuleIndex:
                 continue
             if rules.whole_kind_covered:
                 covered, best = True, max(best, rules.whole_kind_rank)
-            if ref.id is not None and ref.id in rules.ranks_by_id:
-                covered, best = True, max(best, rules.ranks_by_id[ref.id])
+            key = None if ref.id is None else str(ref.id)
+            if key is not None and key in rules.ranks_by_id:
+                covered, best = True, max(best, rules.ranks_by_id[key])
         return best if covered else RANK[MODIFY]
 
     def level_of(self, chain: Iterable[ObjectRef]) -> str | None:
@@ -155,7 +159,7 @@ def rule_index(membership, kinds: Iterable[str], *, ids: dict[str, Iterable] | N
     for kind in kinds:
         if ids is not None and kind in ids:
             wanted |= Q(resource_type=kind, object_id__isnull=True)
-            wanted |= Q(resource_type=kind, object_id__in=[pk for pk in ids[kind] if pk is not None])
+            wanted |= Q(resource_type=kind, object_id__in=[str(pk) for pk in ids[kind] if pk is not None])
         else:
             wanted |= Q(resource_type=kind)
     index = RuleIndex(unrestricted=False, kinds={kind: KindRules() for kind in kinds})
@@ -259,8 +263,9 @@ def restrict(queryset: models.QuerySet, membership, action: str) -> models.Query
             if rules.whole_kind_rank >= need:
                 granted |= present
         if rules.ranks_by_id:
-            covered |= Q(**{f"{lookup}__in": list(rules.ranks_by_id)})
-            mine = rules.ids_granted(need)
+            # Portal rows have integer keys: an upstream id (text) names none of them.
+            covered |= Q(**{f"{lookup}__in": [pk for pk in rules.ranks_by_id if pk.isdigit()]})
+            mine = [pk for pk in rules.ids_granted(need) if pk.isdigit()]
             if mine:
                 granted |= Q(**{f"{lookup}__in": mine})
     if not covered:
@@ -275,3 +280,160 @@ class RestrictQuerySet(models.QuerySet):
 
     def restrict(self, membership, action: str):
         return restrict(self, membership, action)
+
+
+# --- Explain access ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One thing that decides (or would decide) a member's level on an object.
+
+    KIND: "admin" (Admins reach everything, at READ & MODIFY; except creating, deleting and
+    renaming queues), "queue_admin" (in `Queue admins`: may create, delete and rename queues),
+    "default" (no rule covers the object or its ancestors: every member reads and modifies),
+    "rule" (RULE covers the object: THROUGH is the object the rule names, the object itself or
+    an ancestor, None for a rule on the whole kind; INHERITED when THROUGH is an ancestor; it
+    grants PERMISSION through VIA_USER (named as a target) and/or VIA_GROUPS (names of the
+    member's groups it targets), or nothing (GRANTS False: covered, not a target)).
+    TEXT: one sentence for people.
+    """
+
+    kind: str
+    text: str
+    rule: AccessRule | None = None
+    permission: str | None = None
+    grants: bool = False
+    via_user: bool = False
+    via_groups: tuple[str, ...] = ()
+    through: ObjectRef | None = None
+    inherited: bool = False
+
+
+@dataclass
+class Explanation:
+    """`explain`'s answer: LEVEL (READ, MODIFY or None: no access), the REASONS (rules that grant
+    first, best level first; then rules that cover without granting), the CHAIN looked at (the
+    object, then its ancestors nearest first), and QUEUE_ADMIN (member of `Queue admins`)."""
+
+    object: ObjectRef
+    level: str | None
+    reasons: list[Reason] = field(default_factory=list)
+    chain: list[ObjectRef] = field(default_factory=list)
+    is_admin: bool = False
+    queue_admin: bool = False
+    covered: bool = False
+
+    @property
+    def level_label(self) -> str:
+        return dict(AccessRule.Permission.choices).get(self.level, "No access") if self.level else "No access"
+
+
+def explain(
+    membership, obj, *, chain: list[ObjectRef] | None = None, labels: dict | None = None
+) -> Explanation:
+    """Why MEMBERSHIP (a user's or service account's membership; None: not a member) has the level
+    it has on OBJ (an ObjectRef, or a row of a portal-stored kind).
+
+    CHAIN: OBJ and its ancestors, nearest first, when the caller knows them (the gateway does);
+    else `lineage` asks the kind. LABELS {ObjectRef: name} names objects in the reasons' text.
+    The level is the one `level`/`can` decide (same index); the reasons say which rules, through
+    which group, inherited from which ancestor. Bounded queries whatever the number of rules.
+    """
+    from .models import BuiltinGroup, UserGroup
+
+    ref = ref_of(obj)
+    labels = labels or {}
+
+    def name_of(item: ObjectRef) -> str:
+        kind = kind_get(item.kind)
+        what = (kind.label.rstrip("s").lower() if kind else item.kind) if item.id is not None else ""
+        return labels.get(item) or f"{what} {item.id}".strip()
+
+    if membership is None:
+        return Explanation(ref, None, [Reason("default", "Not a member of this workspace: no access.")])
+    if chain is None:
+        chain = lineage(membership.workspace, obj)
+    groups = user_group_ids(workspace=membership.workspace_id, user=membership.user_id, membership=membership)
+    group_rows = dict(UserGroup.objects.filter(pk__in=groups).values_list("pk", "builtin"))
+    queue_admin = BuiltinGroup.QUEUE_ADMINS.value in group_rows.values()
+    result = Explanation(ref, None, chain=list(chain), is_admin=membership.is_admin, queue_admin=queue_admin)
+    if membership.is_admin:
+        result.level = MODIFY
+        result.reasons.append(
+            Reason(
+                "admin",
+                "Administrator (Admins): reads and modifies everything except creating, deleting "
+                "and renaming queues.",
+            )
+        )
+    if queue_admin:
+        result.reasons.append(Reason("queue_admin", "In Queue admins: may create, delete and rename queues."))
+    wanted = Q()
+    for item in chain:
+        wanted |= Q(resource_type=item.kind, object_id__isnull=True)
+        if item.id is not None:
+            wanted |= Q(resource_type=item.kind, object_id=str(item.id))
+    rules = list(
+        AccessRule.objects.filter(workspace_id=membership.workspace_id)
+        .filter(wanted)
+        .prefetch_related("groups")
+        .annotate(
+            targets_user=Exists(
+                AccessRule.users.through.objects.filter(
+                    accessrule_id=OuterRef("pk"), user_id=membership.user_id
+                )
+            )
+        )
+    )
+    position = {}
+    for index, item in enumerate(chain):
+        position.setdefault((item.kind, None if item.id is None else str(item.id)), index)
+    granting, covering, best = [], [], 0
+    for rule in rules:
+        key = (rule.resource_type, rule.object_id)
+        where = position.get(key)
+        if where is None and rule.object_id is None:
+            where = min(i for (k, _), i in position.items() if k == rule.resource_type)
+        through = chain[where] if rule.object_id is not None else None
+        inherited = where > 0
+        via_groups = tuple(sorted(g.name for g in rule.groups.all() if g.pk in groups))
+        grants = bool(rule.targets_user or via_groups)
+        perm_label = rule.get_permission_display()
+        if rule.object_id is None:
+            named = f"every {rule.resource_type}" + (f" (so {name_of(chain[where])})" if inherited else "")
+        else:
+            named = name_of(through) + (" (inherited)" if inherited else "")
+        if grants:
+            who = ", ".join(
+                (["you are a target"] if rule.targets_user else [])
+                + [f"through group {g}" for g in via_groups]
+            )
+            text = f"Rule #{rule.pk} on {named} grants {perm_label}: {who}."
+            best = max(best, RANK[rule.permission])
+        else:
+            text = f"Rule #{rule.pk} on {named} ({perm_label}) covers it, and you are not among its targets."
+        reason = Reason(
+            "rule",
+            text,
+            rule=rule,
+            permission=rule.permission,
+            grants=grants,
+            via_user=bool(rule.targets_user),
+            via_groups=via_groups,
+            through=through,
+            inherited=inherited,
+        )
+        (granting if grants else covering).append(reason)
+    granting.sort(key=lambda r: -RANK[r.permission])
+    result.covered = bool(rules)
+    if not membership.is_admin:
+        if not rules:
+            result.level = MODIFY
+            result.reasons.append(
+                Reason("default", "No rule covers it or its ancestors: every member reads and modifies it.")
+            )
+        else:
+            result.level = _LEVEL_OF_RANK.get(best)
+    result.reasons.extend(granting + covering)
+    return result

@@ -292,7 +292,7 @@ class RuleRow:
 def resource_objects(*, workspace, resource_type: str, query: str = "", limit: int = 50, pk=None) -> list:
     """The objects of RESOURCE_TYPE in WORKSPACE whose name contains QUERY (or the one PK): [(id, label)],
     as the kind's owner registered them with access.permissions."""
-    kind = object_kinds.kind_get(resource_type)
+    kind = object_kinds.kind_for(workspace, resource_type)
     if kind is None or kind.search is None:
         return []
     return kind.search(workspace=workspace, query=query, pk=pk, limit=limit)
@@ -306,11 +306,15 @@ def object_labels(*, workspace, rules) -> dict:
             wanted[rule.resource_type].add(rule.object_id)
     labels = {}
     for resource_type, ids in wanted.items():
-        kind = object_kinds.kind_get(resource_type)
+        kind = object_kinds.kind_for(workspace, resource_type)
         if kind is None or kind.names is None:
             continue
-        for pk, name in kind.names(workspace=workspace, ids=ids).items():
-            labels[(resource_type, pk)] = name
+        try:
+            found = kind.names(workspace=workspace, ids=ids)
+        except Exception:  # the server is down: the table still shows the rules, by id
+            found = {}
+        for pk, name in found.items():
+            labels[(resource_type, str(pk))] = name
     return labels
 
 

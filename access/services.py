@@ -21,7 +21,7 @@ from workspaces.selectors import membership_find
 from workspaces.services import admin_require, membership_add, membership_remove, membership_role_set
 
 from .impersonation import grants_revoke
-from .kinds import kind_get
+from .kinds import kind_for
 from .models import BUILTIN_DESCRIPTIONS, AccessRule, BuiltinGroup, GroupMembership, ServiceAccount, UserGroup
 from .selectors import builtin_groups
 
@@ -514,9 +514,9 @@ def service_account_delete(*, account: ServiceAccount, actor) -> int:
 
 def _rule_validated(*, workspace, resource_type, object_id, permission, user_ids, group_ids):
     errors = {}
-    kind = kind_get(resource_type) if resource_type in AccessRule.ResourceType.values else None
+    kind = kind_for(workspace, resource_type) if resource_type in AccessRule.ResourceType.values else None
     if kind is None:
-        errors["resource_type"] = "Choose queues or tasks."
+        errors["resource_type"] = "Choose a resource type."
     elif object_id is not None and not (kind.names and kind.names(workspace=workspace, ids=[object_id])):
         errors["object"] = "No such object in this workspace."
     if permission not in AccessRule.Permission.values:

@@ -47,6 +47,7 @@ urlpatterns += [
     path(R, rules.rule_list, name="rule-list"),
     path(f"{R}new/", rules.rule_create, name="rule-create"),
     path(f"{R}search/", rules.rule_search, name="rule-search"),
+    path(f"{R}explain/", rules.rule_explain, name="rule-explain"),
     path(f"{R}<int:pk>/", rules.rule_edit, name="rule-edit"),
     path(f"{R}<int:pk>/delete/", rules.rule_delete, name="rule-delete"),
 ]

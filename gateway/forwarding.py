@@ -159,6 +159,7 @@ class Forwarder:
             # Not a network problem the clients should retry: the server refused.
             raise errors.ServerError(f"your user could not be set up on the ClearML server: {exc}") from None
         befores, afters = interception.hooks_for(name)
+        befores = interception.wanted(befores, call) if befores else befores
         forwarded = interception.Forwarded(
             call=call, name=name, version=call.path_version, upstream=upstream, upstream_user=who
         )

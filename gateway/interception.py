@@ -60,6 +60,7 @@ After = Callable[[Forwarded, int, "dict | None"], None]
 
 _before: list[tuple[str, Before]] = []
 _after: list[tuple[str, After]] = []
+_when: dict[Before, Callable[[ApiCall], bool]] = {}
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -79,11 +80,16 @@ def _check(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
-def before_forward(*names: str) -> Callable[[Before], Before]:
-    """Register FUNC(forwarded) to run before calls to NAMES are forwarded."""
+def before_forward(*names: str, when: Callable[[ApiCall], bool] | None = None) -> Callable[[Before], Before]:
+    """Register FUNC(forwarded) to run before calls to NAMES are forwarded.
+
+    WHEN(call) -> bool, if given, is asked first (cheaply: the hot path costs no query); when it
+    says no, FUNC does not run and, if no other hook wants it, the call is streamed unparsed."""
     patterns = _check(names)
 
     def register(func: Before) -> Before:
+        if when is not None:
+            _when[func] = when
         for pattern in patterns:
             if (pattern, func) not in _before:
                 _before.append((pattern, func))
@@ -109,6 +115,7 @@ def after_forward(*names: str) -> Callable[[After], After]:
 
 def unregister(func: Callable) -> None:
     _before[:] = [entry for entry in _before if entry[1] is not func]
+    _when.pop(func, None)
     _after[:] = [entry for entry in _after if entry[1] is not func]
     hooks_for.cache_clear()
 
@@ -119,6 +126,11 @@ def hooks_for(name: str) -> tuple[tuple[Before, ...], tuple[After, ...]]:
     befores = tuple(func for pattern, func in _before if _matches(pattern, name))
     afters = tuple(func for pattern, func in _after if _matches(pattern, name))
     return befores, afters
+
+
+def wanted(befores: tuple[Before, ...], call: ApiCall) -> tuple[Before, ...]:
+    """The BEFORES that want CALL (their `when`, if any, says yes)."""
+    return tuple(func for func in befores if func not in _when or _when[func](call))
 
 
 @contextmanager

@@ -1,5 +1,5 @@
-"""Access Rules (administrators only): the rules table, the ADD/EDIT RULE dialog (the object list
-and the targets: the picker), delete."""
+"""Access Rules (administrators only): the rules table and its filters, the ADD/EDIT RULE dialog (the
+object list and the targets: the picker), delete, and Explain access."""
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -10,33 +10,51 @@ from django.views.decorators.vary import vary_on_headers
 
 from settings_portal.forms import form_add_service_error
 from settings_portal.htmx import render_confirm, render_dialog_invalid, render_fragment_or_page, table_changed
-from settings_portal.inputs import parse_id
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
+from .. import kinds as object_kinds
 from .. import selectors, services
-from ..forms_rules import AccessRuleForm, targets_from
+from ..forms_rules import AccessRuleForm, ExplainForm, targets_from
 from ..models import AccessRule, UserGroup
 from ..picker import MAX_QUERY, group_item, picker_context, picker_step, user_item
 from ..selectors import workspace_users
+from ..selectors_rules import RuleFilters, rule_page, rule_title, type_label, whole_type_label
+from . import explain as explaining
 
 LIST = "access/access_rule_list.html"
 FORM = "access/access_rule_form.html"
+EXPLAIN = "access/access_rule_explain.html"
 RULE_FIELDS = ("resource_type", "object", "permission")
+OBJECT_LIMIT = 50
+DATAVIEW = "dataview"
 
 
 def _text(data, key: str) -> str:
     return data.get(key, "").strip()[:MAX_QUERY]
 
 
-def _table_context(request: WorkspaceRequest, resource_type: str = "", target: str = "") -> dict:
-    if resource_type not in AccessRule.ResourceType.values:
-        resource_type = ""
+def _filters(data) -> RuleFilters:
+    view = _text(data, "view")
+    return RuleFilters(
+        view=view if view in AccessRule.ResourceType.values else "",
+        object=_text(data, "object"),
+        users=_text(data, "users"),
+        groups=_text(data, "groups"),
+        service_accounts=_text(data, "service_accounts"),
+    )
+
+
+def _table_context(request: WorkspaceRequest, filters: RuleFilters | None = None, page_number=None) -> dict:
+    filters = filters or RuleFilters()
+    page, rows = rule_page(workspace=request.workspace, filters=filters, page_number=page_number)
     return {
-        "rows": selectors.rule_list(workspace=request.workspace, resource_type=resource_type, target=target),
-        "view": resource_type,
-        "target": target,
+        "page": page,
+        "rows": rows,
+        "filters": filters,
         "resource_types": AccessRule.ResourceType.choices,
+        "type_names": ", ".join(label.lower() for _, label in AccessRule.ResourceType.choices),
+        "dataview_note": DATAVIEW in AccessRule.ResourceType.values,
     }
 
 
@@ -44,7 +62,7 @@ def _table_context(request: WorkspaceRequest, resource_type: str = "", target: s
 @require_GET
 @vary_on_headers("HX-Request")
 def rule_list(request: WorkspaceRequest) -> HttpResponse:
-    context = _table_context(request, _text(request.GET, "view"), _text(request.GET, "target"))
+    context = _table_context(request, _filters(request.GET), request.GET.get("page"))
     return render_fragment_or_page(request, LIST, "rule-table", context)
 
 
@@ -65,7 +83,9 @@ def _found(request: WorkspaceRequest, query: str, user_ids, group_ids) -> list:
     return [user_item(u, f"u:{u.pk}") for u in users] + [group_item(g, f"g:{g.pk}") for g in groups]
 
 
-def _picker(request: WorkspaceRequest, chosen: list[str], *, target_q: str, searched: bool) -> dict:
+def _picker(
+    request: WorkspaceRequest, chosen: list[str], *, target_q: str, searched: bool, errors=()
+) -> dict:
     user_ids, group_ids = targets_from(chosen)
     users = workspace_users(workspace=request.workspace, user_ids=user_ids)
     groups = UserGroup.objects.for_workspace(request.workspace).filter(pk__in=group_ids).order_by("name")
@@ -83,31 +103,62 @@ def _picker(request: WorkspaceRequest, chosen: list[str], *, target_q: str, sear
         search_url=reverse("access:rule-search", args=[request.workspace.slug]) + "?kind=target",
         results=_found(request, target_q, user_ids, group_ids) if searched else None,
         no_results=f"Nothing matches “{target_q}”.",
+        errors=errors,
     )
 
 
-def _objects(request: WorkspaceRequest, form, object_q: str) -> dict:
+def _search(workspace, resource_type: str, *, query: str = "", pk=None) -> list:
+    """The kind's objects matching QUERY (or the one PK) as [(id as text, label)]; raises when the
+    objects' owner (the ClearML server) cannot answer."""
+    kind = object_kinds.kind_for(workspace, resource_type)
+    if kind is None or kind.search is None:
+        return []
+    found = kind.search(workspace=workspace, query=query, pk=pk, limit=OBJECT_LIMIT)
+    return [(str(key), label) for key, label in found]
+
+
+def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
     """The object list: the resource type's objects matching OBJECT_Q, the chosen one always in it."""
     workspace = request.workspace
-    data = form.data if form.is_bound else form.initial
-    resource_type = data.get("resource_type") or AccessRule.ResourceType.QUEUE
-    selected = str(data.get("object") or "")
-    objects = selectors.resource_objects(workspace=workspace, resource_type=resource_type, query=object_q)
-    selected_id = parse_id(selected)
-    if selected_id is not None and all(pk != selected_id for pk, _ in objects):
-        objects = (
-            selectors.resource_objects(workspace=workspace, resource_type=resource_type, pk=selected_id)
-            + objects
-        )
-    return {"resource_type": resource_type, "selected": selected, "objects": objects, "object_q": object_q}
+    resource_type = data.get("resource_type") or ""
+    if resource_type not in AccessRule.ResourceType.values:
+        resource_type = AccessRule.ResourceType.values[0]
+    selected = str(data.get("object") or "").strip()
+    objects, unavailable = [], ""
+    kind = object_kinds.kind_for(workspace, resource_type)
+    try:
+        objects = _search(workspace, resource_type, query=object_q)
+        if selected and all(pk != selected for pk, _ in objects):
+            objects = _search(workspace, resource_type, pk=selected) + objects
+    except Exception as exc:  # the picker says the server did not answer; the page still works
+        unavailable = f"The ClearML server did not answer ({exc.__class__.__name__}); try again shortly."
+    return {
+        "resource_type": resource_type,
+        "resource_label": type_label(resource_type),
+        "whole_type": whole_type_label(resource_type),
+        "selected": selected,
+        "objects": objects,
+        "object_q": object_q,
+        "unavailable": unavailable,
+        "is_dataview": resource_type == DATAVIEW,
+        "no_objects_here": kind is None,
+    }
+
+
+def _rule_data(form) -> dict:
+    if form.is_bound:
+        return {key: form.data.get(key, "") for key in RULE_FIELDS}
+    return dict(form.initial)
 
 
 def _form_context(request, form, chosen, rule=None, *, object_q="", target_q="", searched=False) -> dict:
+    target_errors = form.errors.get("targets", []) if form.is_bound else []
     return {
         "form": form,
         "rule": rule,
-        **_objects(request, form, object_q),
-        "picker": _picker(request, chosen, target_q=target_q, searched=searched),
+        "resource_types": AccessRule.ResourceType.choices,
+        **_objects(request, _rule_data(form), object_q),
+        "picker": _picker(request, chosen, target_q=target_q, searched=searched, errors=target_errors),
     }
 
 
@@ -115,18 +166,21 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
     """Create or edit a rule. Picking targets is steps of the form (access/picker.py) until Save."""
     if request.method == "GET":
         if rule is None:
-            form = AccessRuleForm(initial={"resource_type": "queue", "object": "", "permission": "read"})
+            initial = {
+                "resource_type": _text(request.GET, "resource_type") or AccessRule.ResourceType.values[0],
+                "object": "",
+                "permission": AccessRule.Permission.READ.value,
+            }
             chosen = []
         else:
-            form = AccessRuleForm(
-                initial={
-                    "resource_type": rule.resource_type,
-                    "object": rule.object_id or "",
-                    "permission": rule.permission,
-                }
-            )
+            initial = {
+                "resource_type": rule.resource_type,
+                "object": "" if rule.object_id is None else str(rule.object_id),
+                "permission": rule.permission,
+            }
             chosen = [f"u:{pk}" for pk in rule.users.values_list("pk", flat=True)]
             chosen += [f"g:{pk}" for pk in rule.groups.values_list("pk", flat=True)]
+        form = AccessRuleForm(initial=initial)
         return render_fragment_or_page(request, FORM, "rule-form", _form_context(request, form, chosen, rule))
 
     step = picker_step(request.POST, field="targets", parse=target_values, search_field="target_q")
@@ -140,6 +194,8 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
 
     form = AccessRuleForm(request.POST)
     saved = None
+    if form.is_valid():
+        _check_object(request, form)
     if form.is_valid():
         user_ids, group_ids = targets_from(step.chosen)
         data = form.cleaned_data
@@ -157,11 +213,37 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
             else:
                 saved = services.rule_update(rule=rule, **fields)
         except ValidationError as exc:
-            form_add_service_error(form, exc)
+            _add_rule_error(form, exc)
     if saved is None:
         context = _form_context(request, form, step.chosen, rule, object_q=object_q, target_q=step.search)
         return render_dialog_invalid(request, FORM, "rule-form", context)
     return _done(request, "Access rule saved.")
+
+
+def _check_object(request: WorkspaceRequest, form) -> None:
+    """The chosen object must be one the kind's search finds (a malformed id never reaches the
+    service; an unreachable ClearML server is an error on the field, not a failure)."""
+    data = form.cleaned_data
+    if data["object"] is None:
+        return
+    try:
+        found = _search(request.workspace, data["resource_type"], pk=data["object"])
+    except Exception:  # a malformed id for the kind, or the server did not answer
+        found = None
+    if found is None:
+        form.add_error("object", "The ClearML server did not answer, or this is not an object id; try again.")
+    elif not any(pk == str(data["object"]) for pk, _ in found):
+        form.add_error("object", "No such object in this workspace: pick one from the list.")
+
+
+def _add_rule_error(form, exc: ValidationError) -> None:
+    """The service's refusal on the form; `targets` (not a form field) is shown by the picker."""
+    if hasattr(exc, "error_dict") and "targets" in exc.error_dict:
+        targets = exc.error_dict.pop("targets")
+        form.errors.setdefault("targets", form.error_class()).extend(e.message for e in targets)
+        if not exc.error_dict:
+            return
+    form_add_service_error(form, exc)
 
 
 def _done(request: WorkspaceRequest, message: str) -> HttpResponse:
@@ -190,8 +272,10 @@ def rule_edit(request: WorkspaceRequest, pk: int) -> HttpResponse:
 @workspace_view(role=Role.ADMIN)
 @require_GET
 def rule_search(request: WorkspaceRequest) -> HttpResponse:
-    """htmx live search in the dialog: KIND=object (the object list) or target (users and groups)."""
-    if request.GET.get("kind") == "target":
+    """htmx live search in the dialogs: KIND=object (the object list, as one types or when the
+    resource type changed), target (users and groups) or subject (Explain)."""
+    kind = request.GET.get("kind")
+    if kind == "target":
         step = picker_step(request.GET, field="targets", parse=target_values, search_field="target_q")
         user_ids, group_ids = targets_from(step.chosen)
         picker = {
@@ -199,8 +283,11 @@ def rule_search(request: WorkspaceRequest) -> HttpResponse:
             "no_results": f"Nothing matches “{step.search}”.",
         }
         return render(request, "components/picker.html#picker-options", {"picker": picker})
-    form = AccessRuleForm(initial={key: request.GET.get(key, "") for key in RULE_FIELDS})
-    return render(request, f"{FORM}#object-options", _objects(request, form, _text(request.GET, "object_q")))
+    if kind == "subject":
+        return render(request, f"{EXPLAIN}#subject-options", explaining.subjects(request))
+    data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
+    context = _objects(request, data, _text(request.GET, "object_q"))
+    return render(request, "access/_rule_object_field.html#object-update", context)
 
 
 @workspace_view(role=Role.ADMIN)
@@ -208,10 +295,11 @@ def rule_search(request: WorkspaceRequest) -> HttpResponse:
 def rule_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
     rule = _rule(request, pk)
     if request.method == "GET":
+        title = rule_title(rule, workspace=request.workspace)
         return render_confirm(
             request,
             title="Delete access rule",
-            text=f"Delete the rule “{rule}”? Its users, service accounts and groups lose the access it "
+            text=f"Delete the rule on {title}? Its users, service accounts and groups lose the access it "
             "grants (unless another rule grants it).",
             action=reverse("access:rule-delete", args=[request.workspace.slug, rule.pk]),
             button="Delete",
@@ -220,3 +308,35 @@ def rule_delete(request: WorkspaceRequest, pk: int) -> HttpResponse:
         )
     services.rule_delete(rule=rule, actor=request.user)
     return _done(request, "Access rule deleted.")
+
+
+@workspace_view(role=Role.ADMIN)
+@require_GET
+@vary_on_headers("HX-Request")
+def rule_explain(request: WorkspaceRequest) -> HttpResponse:
+    """Explain access: a user's (or service account's) effective level on one object, and why."""
+    form = ExplainForm(request.GET) if "explain" in request.GET else ExplainForm(initial=_initial(request))
+    data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
+    if not data["resource_type"]:
+        data["resource_type"] = AccessRule.ResourceType.values[0]
+    context = {
+        "form": form,
+        "resource_types": AccessRule.ResourceType.choices,
+        **_objects(request, data, _text(request.GET, "object_q")),
+        **explaining.subjects(request, selected=request.GET.get("subject", "")),
+        "explanation": None,
+    }
+    if form.is_bound:
+        if form.is_valid():
+            try:
+                label = dict(context["objects"]).get(context["selected"]) or context["whole_type"]
+                context["explanation"] = explaining.explain(request.workspace, form.cleaned_data, label)
+            except ValidationError as exc:
+                form_add_service_error(form, exc)
+        if not form.is_valid() or form.errors:
+            return render_dialog_invalid(request, EXPLAIN, "explain-form", context)
+    return render_fragment_or_page(request, EXPLAIN, "explain-form", context)
+
+
+def _initial(request: WorkspaceRequest) -> dict:
+    return {"resource_type": AccessRule.ResourceType.values[0], "object": "", "subject": ""}

@@ -83,7 +83,7 @@ def test_sidebar_links_the_page(client, workspace, owner):
 
 
 def test_the_table_and_its_filters(
-    client, workspace, owner, rule, queue, admin_member, django_assert_num_queries
+    client, workspace, owner, rule, queue, admin_member, plain_service_account, django_assert_num_queries
 ):
     group = UserGroup.objects.create(workspace=workspace, name="Researchers")
     access_services.rule_create(
@@ -92,21 +92,33 @@ def test_the_table_and_its_filters(
         resource_type="task",
         object_id=None,
         permission="read_modify",
-        user_ids=[],
+        user_ids=[plain_service_account.user_id],
         group_ids=[group.pk],
     )
     client.force_login(owner)
     page = client.get(url("rule-list", workspace)).content.decode()
     assert page.count('data-testid="rule-row"') == 2
     assert "dev-4x" in page and "All tasks" in page and "Researchers" in page and "Read &amp; Modify" in page
-    assert "ClearML server" in page
-    tasks_only = client.get(url("rule-list", workspace), {"view": "task"}, headers=HX).content.decode()
-    assert tasks_only.count('data-testid="rule-row"') == 1 and "Researchers" in tasks_only
-    by_target = client.get(url("rule-list", workspace), {"target": "memb"}, headers=HX).content.decode()
-    assert by_target.count('data-testid="rule-row"') == 1 and "dev-4x" in by_target
+    assert "ci-bot" in page and "Explain access" in page
+
+    def rows(**params):
+        response = client.get(url("rule-list", workspace), params, headers=HX)
+        assert response.status_code == 200 and "<html" not in response.content.decode()
+        return response.content.decode().count('data-testid="rule-row"')
+
+    assert rows(view="task") == 1 and rows(view="queue") == 1 and rows(view="nonsense") == 2
+    assert rows(object="dev") == 1 and rows(object="all tasks") == 1 and rows(object="zzz") == 0
+    assert rows(users="memb") == 1 and rows(users="ci-bot") == 0
+    assert rows(service_accounts="ci-bot") == 1 and rows(service_accounts="memb") == 0
+    assert rows(groups="research") == 1 and rows(groups="memb") == 0
+    assert rows(view="queue", groups="research") == 0
+    assert (
+        "No rule matches these filters."
+        in client.get(url("rule-list", workspace), {"object": "zzz"}, headers=HX).content.decode()
+    )
     # Bounded queries: more rules and targets cost no more queries.
     client.get(url("rule-list", workspace), headers=HX)
-    with django_assert_num_queries(8) as ctx:
+    with django_assert_num_queries(9) as ctx:
         client.get(url("rule-list", workspace), headers=HX)
     baseline = len(ctx.captured_queries)
     for i in range(5):
@@ -116,11 +128,41 @@ def test_the_table_and_its_filters(
             resource_type="queue",
             object_id=queue.pk,
             permission="read",
-            user_ids=[admin_member.pk],
+            user_ids=[admin_member.pk, plain_service_account.user_id],
             group_ids=[UserGroup.objects.create(workspace=workspace, name=f"g{i}").pk],
         )
     with django_assert_num_queries(baseline):
-        client.get(url("rule-list", workspace), headers=HX)
+        response = client.get(url("rule-list", workspace), headers=HX)
+    assert response.content.decode().count('data-testid="rule-row"') == 7
+    with django_assert_num_queries(baseline):
+        client.get(
+            url("rule-list", workspace), {"users": "adm", "groups": "g", "service_accounts": "ci"}, headers=HX
+        )
+
+
+def test_the_table_is_paginated(client, workspace, owner, queue, member, monkeypatch):
+    from access import selectors_rules
+
+    monkeypatch.setattr(selectors_rules, "RULES_PAGE_SIZE", 3)
+    for _ in range(7):
+        access_services.rule_create(
+            workspace=workspace,
+            actor=owner,
+            resource_type="queue",
+            object_id=queue.pk,
+            permission="read",
+            user_ids=[member.pk],
+            group_ids=[],
+        )
+    client.force_login(owner)
+    first = client.get(url("rule-list", workspace), {"view": "queue"}).content.decode()
+    assert first.count('data-testid="rule-row"') == 3 and "Page 1 of 3" in first
+    assert "view=queue&amp;page=2" in first
+    last = client.get(
+        url("rule-list", workspace), {"view": "queue", "page": "3"}, headers=HX
+    ).content.decode()
+    assert last.count('data-testid="rule-row"') == 1
+    assert client.get(url("rule-list", workspace), {"page": "junk"}).status_code == 200
 
 
 def test_add_a_rule_without_js(client, workspace, owner, queue, member, admin_member):
@@ -139,7 +181,7 @@ def test_add_a_rule_without_js(client, workspace, owner, queue, member, admin_me
     response = client.post(create, {**base, "targets": [f"u:{member.pk}"], "save": "1"})
     assert response.status_code == 302
     rule = AccessRule.objects.get()
-    assert (rule.resource_type, rule.object_id, rule.permission) == ("queue", queue.pk, "read_modify")
+    assert (rule.resource_type, rule.object_id, rule.permission) == ("queue", str(queue.pk), "read_modify")
     assert list(rule.users.all()) == [member]
     assert AuditEvent.objects.filter(action="access_rule.create", target_id=str(rule.pk)).exists()
 

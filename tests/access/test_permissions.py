@@ -154,7 +154,7 @@ def test_a_kind_the_portal_does_not_store_is_one_registry_entry(
     assert permissions.level(as_stranger, ObjectRef("doc", 8)) == MODIFY  # not under folder 1
     # What a gateway needs to rewrite a listing's filter, from one index.
     index = permissions.rule_index(as_stranger, ["folder", "doc"])
-    assert index.kinds["folder"].ranks_by_id == {1: 0}
+    assert index.kinds["folder"].ranks_by_id == {"1": 0}  # ids as text (upstream ids are strings)
     assert index.level_of(permissions.lineage(workspace, doc)) is None
 
 
@@ -177,9 +177,12 @@ def test_job_enqueue_enforces_the_rules_for_every_caller(workspace, owner, setup
 
 
 def test_access_imports_no_app_that_owns_objects():
-    """The kinds come to access through the registry: access never imports resources (or the gateway)."""
+    """The kinds come to access through the registry: access never imports resources (or the gateway),
+    except its two bridge modules to the gateway (issue 12: the ClearML server's objects and the
+    enforcement of the rules on forwarded calls), which import nothing but the gateway."""
     root = Path(__file__).resolve().parents[2]
     offenders = {}
+    bridges = {"access/gateway.py", "access/upstream.py"}
     for path in (root / "access").rglob("*.py"):
         tree = ast.parse(path.read_text())
         modules = {
@@ -192,6 +195,9 @@ def test_access_imports_no_app_that_owns_objects():
             if isinstance(node, ast.Import)
             for alias in node.names
         }
-        if modules & {"resources", "vaults", "billing", "identity", "gateway"}:
+        forbidden = {"resources", "vaults", "billing", "identity", "gateway"}
+        if str(path.relative_to(root)) in bridges:
+            forbidden.discard("gateway")
+        if modules & forbidden:
             offenders[str(path.relative_to(root))] = sorted(modules)
     assert offenders == {}

@@ -92,7 +92,7 @@ def test_every_url_of_the_app_is_in_the_role_matrix(urls, post_urls):
         "service-account-credential-create", "service-account-credential-revoke", "service-account-delete",
         "group-list", "group-create", "group-member-search", "group-edit", "group-delete",
         # Access Rules: their role matrix is in test_access_rules_views.py.
-        "rule-list", "rule-create", "rule-search", "rule-edit", "rule-delete",
+        "rule-list", "rule-create", "rule-search", "rule-edit", "rule-delete", "rule-explain",
     }  # fmt: skip
     assert names == checked
     assert covered

@@ -20,6 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .standin_filters import has_operators, list_filter_matches
+
 SERVER_VERSION = "2.0.0"
 API_VERSION = "2.31"
 DEFAULT_COMPANY_NAME = "clearml"
@@ -291,6 +293,8 @@ def _get_path(doc, path: str):
 
 
 def _tags_match(doc_tags, wanted) -> bool:
+    if has_operators(wanted):
+        return list_filter_matches(list(doc_tags or []), wanted)
     doc_tags = set(doc_tags or [])
     include = [t for t in wanted if isinstance(t, str) and t and not t.startswith(("-", "__$"))]
     exclude = [t[1:] for t in wanted if isinstance(t, str) and t.startswith("-")]
@@ -320,6 +324,9 @@ def matches(doc: dict, data: dict, filter_fields: set[str]) -> bool:
         value = _get_path(doc, field)
         if key in _PATTERN_FIELDS and isinstance(wanted, str):
             if not isinstance(value, str) or not _regex(wanted).search(value):
+                return False
+        elif isinstance(wanted, list) and has_operators(wanted):
+            if not list_filter_matches(value, wanted):
                 return False
         elif isinstance(wanted, list):
             if not wanted:

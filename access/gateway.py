@@ -1,0 +1,660 @@
+"""Access Rules at the gateway: every forwarded ClearML call is checked, and listings rewritten,
+before it reaches the workspace's server (docs/gateway.md, "Access Rules at the gateway").
+
+Registered from AccessConfig.ready() (`register`). For each call:
+
+- the caller's rule index (access.permissions.rule_index over the six kinds) is built once:
+  no query for an administrator, one when the workspace has no rule, three otherwise, whatever
+  the number of rules; nothing else happens when no rule bears on the call;
+- listings (`*.get_all`, `*.get_all_ex`, `tasks.get_by_id_ex`) get filters added that leave out
+  what the caller may not read (`id` / `project` with the server's `__$not` operator, or the
+  ids they may read), so the server pages and counts only what is visible; aggregates over
+  projects (`tasks.get_types`, `projects.get_task_tags`, ...) are narrowed to visible projects;
+- a by-id call on a hidden object gets the server's own answer for a missing one (400/101
+  `Invalid task id`, 400/401, 400/201, 400/701);
+- writes need Read & Modify on the object (or what it inherits from): a Read Only caller gets
+  403 naming the object and the rule that limits them; creates need it on the target project;
+- queues: reading (listing, get_next_task) needs read, enqueueing modify; creating, deleting and
+  renaming queues needs the `Queue admins` group (administrators included).
+
+Objects' ancestors come from the server's project tree (access/upstream.py, kept per process for
+seconds and dropped when a forwarded call changes projects) and the parents of tasks and models.
+An impersonated token acts as its owner (call.user), with a member's role.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+
+from gateway.interception import Forwarded, after_forward, before_forward
+from settings_portal.api import errors
+from workspaces import revocation
+
+from . import upstream as up
+from .kinds import ObjectRef
+from .models import AccessRule, BuiltinGroup, GroupMembership
+from .permissions import MODIFY, RANK, READ, RuleIndex, explain, rule_index
+
+logger = logging.getLogger(__name__)
+
+RT = AccessRule.ResourceType
+KINDS = [rt.value for rt in RT]
+PROJECT, TASK, MODEL, DATASET, DATAVIEW, QUEUE = "project", "task", "model", "dataset", "dataview", "queue"
+NOTHING = "__no_object_matches__"  # an id no object has: a listing that must return nothing
+# The kinds whose rules bear on an object of each kind (the object's own, and its ancestors').
+CHAIN_KINDS = {
+    PROJECT: {PROJECT, DATASET},
+    DATASET: {PROJECT, DATASET},
+    TASK: {TASK, PROJECT, DATASET},
+    MODEL: {MODEL, PROJECT, DATASET},
+    QUEUE: {QUEUE},
+    DATAVIEW: {DATAVIEW},
+}
+
+
+# --- the server's own answers for a missing object ----------------------------------------------
+
+
+class InvalidTaskId(errors.BadRequest):
+    subcode, message = 101, "Invalid task id"
+
+
+class InvalidModelId(errors.BadRequest):
+    subcode, message = 201, "Invalid model id"
+
+
+class InvalidProjectId(errors.BadRequest):
+    subcode, message = 401, "Invalid project id"
+
+
+class InvalidQueueId(errors.BadRequest):
+    subcode, message = 701, "Invalid queue id"
+
+
+class AccessRuleDenied(errors.Forbidden):
+    subcode, message = 20, "Forbidden (access rule)"
+
+
+def missing(kind: str, object_id: str, company: str, *, by_ids: bool = False) -> errors.ApiError:
+    """What the server answers for KIND OBJECT_ID when it does not exist."""
+    if kind in (TASK, DATASET) and by_ids:
+        return InvalidTaskId(f"ids=({object_id})")
+    if kind == TASK:
+        return InvalidTaskId(f"id={object_id}, company={company}")
+    if kind == MODEL:
+        return InvalidModelId(f"id={object_id}, company={company}")
+    if kind == QUEUE:
+        return InvalidQueueId(f"id={object_id}, company={company}")
+    return InvalidProjectId(f"id={object_id}")
+
+
+# --- the caller's view --------------------------------------------------------------------------------
+
+
+@dataclass
+class Cover:
+    covered: bool = False
+    best: int = 0
+
+    @property
+    def rank(self) -> int:
+        return self.best if self.covered else RANK[MODIFY]
+
+
+def cover(index: RuleIndex, chain) -> Cover:
+    """What the rules of INDEX say of CHAIN (an object and its ancestors): covered, best grant."""
+    result = Cover()
+    for ref in chain:
+        rules = index.kinds.get(ref.kind)
+        if rules is None:
+            continue
+        if rules.whole_kind_covered:
+            result.covered, result.best = True, max(result.best, rules.whole_kind_rank)
+        if ref.id is not None and str(ref.id) in rules.ranks_by_id:
+            result.covered, result.best = True, max(result.best, rules.ranks_by_id[str(ref.id)])
+    return result
+
+
+@dataclass
+class View:
+    """What one caller may see on one server: built once per forwarded call (forwarded.extra)."""
+
+    forwarded: Forwarded
+    index: RuleIndex
+    _tree: up.ProjectTree | None = None
+    _project_covers: dict[str, Cover] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def upstream(self):
+        return self.forwarded.upstream
+
+    @property
+    def company(self) -> str:
+        return self.upstream.company_id
+
+    def bears_on(self, kind: str) -> bool:
+        """Does any rule bear on objects of KIND (its own or its ancestors')?"""
+        if self.index.unrestricted:
+            return False
+        for name in CHAIN_KINDS[kind]:
+            rules = self.index.kinds.get(name)
+            if rules is not None and (rules.whole_kind_covered or rules.ranks_by_id):
+                return True
+        return False
+
+    @property
+    def tree(self) -> up.ProjectTree:
+        if self._tree is None:
+            self._tree = up.project_tree(self.upstream)
+        return self._tree
+
+    def project_covers(self) -> dict[str, Cover]:
+        """Every project's cover by project and dataset rules (its chain)."""
+        if self._project_covers is None:
+            tree = self.tree
+            self._project_covers = {pid: cover(self.index, tree.refs(pid)) for pid in tree.names}
+        return self._project_covers
+
+    def hidden_projects(self) -> set[str]:
+        return {pid for pid, c in self.project_covers().items() if c.rank < 1}
+
+    def rank(self, kind: str, object_id: str) -> int:
+        """The caller's rank on one object (0 none, 1 read, 2 read & modify)."""
+        if not self.bears_on(kind):
+            return RANK[MODIFY]
+        if kind in (TASK, MODEL):
+            project = up.parent_projects(self.upstream, kind, [object_id]).get(object_id)
+            chain = [ObjectRef(kind, object_id), *self.tree.refs(project)]
+        else:
+            chain = up.chain_of(self.upstream, ObjectRef(kind, object_id), tree=self.tree)
+        return cover(self.index, chain).rank
+
+    def hides_children(self) -> bool:
+        """Do task or model rules hide something from the caller (so per-project counts would leak it)?"""
+        for kind in (TASK, MODEL):
+            rules = self.index.kinds[kind]
+            if (rules.whole_kind_covered and rules.whole_kind_rank < 1) or any(
+                r < 1 for r in rules.ranks_by_id.values()
+            ):
+                return True
+        return False
+
+    def project_rank(self, project_id: str | None) -> int:
+        if not project_id or not self.bears_on(PROJECT):
+            return RANK[MODIFY]
+        return cover(self.index, self.tree.refs(project_id)).rank
+
+
+def view_of(forwarded: Forwarded) -> View | None:
+    """The caller's View, or None when no rule can bear on anything they do (admins: see
+    `queue_admin`; they still need Queue admins to create, delete and rename queues)."""
+    if "access_view" in forwarded.extra:
+        return forwarded.extra["access_view"]
+    membership = forwarded.call.membership
+    view = None
+    if membership is not None and not membership.is_admin:
+        index = rule_index(membership, KINDS)
+        if any(rules.whole_kind_covered or rules.ranks_by_id for rules in index.kinds.values()):
+            view = View(forwarded, index)
+    forwarded.extra["access_view"] = view
+    return view
+
+
+# --- refusing ------------------------------------------------------------------------------------------
+
+
+def _label(upstream, kind: str, object_id: str) -> str:
+    try:
+        names = up.names_of(kind)(workspace=upstream.workspace_id, ids=[object_id])
+    except Exception:  # naming is a courtesy: the refusal stands without it
+        names = {}
+    name = names.get(object_id)
+    return f"{kind} '{name}' ({object_id})" if name else f"{kind} {object_id}"
+
+
+def refuse(
+    view: View, kind: str, object_id: str, rank: int, *, by_ids: bool = False, what: str = "modify"
+) -> None:
+    """Missing for a hidden object, 403 naming the object and the limiting rule for a read-only one."""
+    if rank < 1:
+        raise missing(kind, object_id, view.company, by_ids=by_ids)
+    membership = view.forwarded.call.membership
+    label = _label(view.upstream, kind, object_id)
+    try:
+        chain = up.chain_of(view.upstream, ObjectRef(kind, object_id), tree=view.tree)
+        why = explain(membership, ObjectRef(kind, object_id), chain=chain)
+        rules = [r for r in why.reasons if r.kind == "rule" and r.grants] or [
+            r for r in why.reasons if r.kind == "rule"
+        ]
+        reason = rules[0].text if rules else ""
+    except Exception:
+        logger.exception("explaining a refusal failed")
+        reason = ""
+    raise AccessRuleDenied(
+        f"you have Read Only access to {label} and need Read & Modify to {what} it. {reason}".strip()
+    )
+
+
+def need(view: View | None, kind: str, object_id, action: str, *, by_ids: bool = False, what: str = "modify"):
+    if view is None or not isinstance(object_id, str) or not object_id:
+        return
+    rank = view.rank(kind, object_id)
+    if rank < RANK[action]:
+        refuse(view, kind, object_id, rank, by_ids=by_ids, what=what)
+
+
+def need_project(view: View | None, project_id, action: str = MODIFY, *, what: str = "create in"):
+    if view is None or not isinstance(project_id, str) or not project_id:
+        return
+    rank = view.project_rank(project_id)
+    if rank < RANK[action]:
+        refuse(view, PROJECT, project_id, rank, what=what)
+
+
+def _ids(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and not v.startswith("__$")]
+    return []
+
+
+# --- listings --------------------------------------------------------------------------------------------
+
+
+def _narrow_ids(body: dict, *, hidden: set[str] | None = None, visible: set[str] | None = None) -> None:
+    """Add to BODY's `id` filter: leave out HIDDEN, or keep only VISIBLE."""
+    existing = body.get("id")
+    asked = _ids(existing)
+    if asked:  # ids asked for: keep those the caller may read (operators in the list are dropped)
+        kept = [i for i in asked if (visible is None or i in visible) and (hidden is None or i not in hidden)]
+        body["id"] = kept or [NOTHING]
+        return
+    if not body.get("search_hidden"):
+        # The server stops leaving out `hidden` objects when ids are given: keep them out.
+        body["system_tags"] = [*_as_list(body.get("system_tags")), "__$not", "hidden"]
+    if visible is not None:
+        body["id"] = sorted(visible) or [NOTHING]
+        return
+    terms = []
+    for object_id in sorted(hidden or ()):
+        terms += ["__$not", object_id]
+    body["id"] = [*_as_list(existing), *terms]
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def narrow_projects(view: View, body: dict) -> None:
+    covers = view.project_covers()
+    hidden = {pid for pid, c in covers.items() if c.rank < 1}
+    if not hidden:
+        return
+    visible = set(covers) - hidden
+    if len(visible) < len(hidden):
+        _narrow_ids(body, visible=visible)
+    else:
+        _narrow_ids(body, hidden=hidden)
+    if body.get("include_stats") and view.hides_children():
+        body["include_stats"] = False
+
+
+def narrow_children(view: View, kind: str, body: dict) -> None:
+    """Tasks or models: leave out those the caller may not read (see the module's docstring)."""
+    rules = view.index.kinds[kind]
+    covers = view.project_covers() if view.bears_on(PROJECT) and _project_rules(view) else {}
+    hidden_projects = {pid for pid, c in covers.items() if c.covered and c.best < 1}
+    granting_projects = {pid for pid, c in covers.items() if c.covered and c.best >= 1}
+    explicit = dict(rules.ranks_by_id)
+    parents = up.parent_projects(view.upstream, kind, list(explicit)) if explicit else {}
+    if rules.whole_kind_covered and rules.whole_kind_rank >= 1:
+        return  # every object is covered and readable
+    if rules.whole_kind_covered:
+        # Everything is covered: visible = granted explicitly, or in a project whose rules grant.
+        granted = {i for i, r in explicit.items() if r >= 1}
+        if granting_projects:
+            service = "tasks" if kind == TASK else "models"
+            rows = up.system_call(
+                view.upstream,
+                f"{service}.get_all",
+                {"project": sorted(granting_projects), "only_fields": ["id"], "search_hidden": True},
+            ).get(service, [])
+            granted |= {row["id"] for row in rows}
+        _narrow_ids(body, visible=granted)
+        return
+    hidden_ids = set()
+    for object_id, rank in explicit.items():
+        if rank < 1 and parents.get(object_id) not in granting_projects:
+            hidden_ids.add(object_id)
+    exceptions = {i for i, r in explicit.items() if r >= 1 and parents.get(i) in hidden_projects}
+    if hidden_projects and exceptions:
+        service = "tasks" if kind == TASK else "models"
+        rows = up.system_call(
+            view.upstream,
+            f"{service}.get_all",
+            {"project": sorted(hidden_projects), "only_fields": ["id"], "search_hidden": True},
+        ).get(service, [])
+        hidden_ids |= {row["id"] for row in rows} - exceptions
+    elif hidden_projects:
+        terms = []
+        for pid in sorted(hidden_projects):
+            terms += ["__$not", pid]
+        asked = body.get("project")
+        if isinstance(asked, list | str) and _ids(asked) and len(_ids(asked)) == len(_as_list(asked)):
+            body["project"] = [p for p in _ids(asked) if p not in hidden_projects] or [NOTHING]
+        else:
+            body["project"] = [*_as_list(asked), *terms]
+    if hidden_ids:
+        _narrow_ids(body, hidden=hidden_ids)
+
+
+def _project_rules(view: View) -> bool:
+    return any(
+        view.index.kinds[k].whole_kind_covered or view.index.kinds[k].ranks_by_id for k in (PROJECT, DATASET)
+    )
+
+
+def narrow_queues(view: View, body: dict) -> None:
+    rules = view.index.kinds[QUEUE]
+    if rules.whole_kind_covered and rules.whole_kind_rank < 1:
+        _narrow_ids(body, visible={i for i, r in rules.ranks_by_id.items() if r >= 1})
+    elif not rules.whole_kind_covered:
+        hidden = {i for i, r in rules.ranks_by_id.items() if r < 1}
+        if hidden:
+            existing = body.get("id")
+            asked = _ids(existing)
+            if asked:
+                body["id"] = [i for i in asked if i not in hidden] or [NOTHING]
+            else:
+                terms = []
+                for object_id in sorted(hidden):
+                    terms += ["__$not", object_id]
+                body["id"] = terms
+
+
+# --- which workspaces have rules (the hot path: no query) ----------------------------------------------
+
+RULES_CHANGED = "access-rules"
+RULES_TTL = 30.0  # the safety net while the pub/sub channel is down
+_present: dict[str, tuple[float, bool]] = {}
+_present_lock = threading.Lock()
+
+
+def rules_present(workspace_id: str | None) -> bool:
+    """Has WORKSPACE_ID (hex) any Access Rule? From this process's cache (one query per TTL)."""
+    if not workspace_id:
+        return False
+    found = _present.get(workspace_id)
+    now = time.monotonic()
+    if found is not None and now - found[0] < RULES_TTL:
+        return found[1]
+    value = AccessRule.objects.filter(workspace_id=workspace_id).exists()
+    with _present_lock:
+        if len(_present) > 100_000:
+            _present.clear()
+        _present[workspace_id] = (now, value)
+    return value
+
+
+def rules_changed(workspace_id: str = "") -> None:
+    with _present_lock:
+        if workspace_id:
+            _present.pop(workspace_id, None)
+        else:
+            _present.clear()
+
+
+def _publish_rules_changed(sender, instance, **kwargs) -> None:
+    workspace_id = instance.workspace_id.hex
+    rules_changed(workspace_id)  # this process at once (and at commit, for a racing reader)
+    transaction.on_commit(lambda: revocation.publish(RULES_CHANGED, workspace_id))
+
+
+def wants(call) -> bool:
+    """Does Access Rules need to see this call? (No query when the workspace has no rule.)"""
+    return (
+        call.endpoint in QUEUE_ADMIN or call.endpoint == "queues.update" or rules_present(call.workspace_id)
+    )
+
+
+# --- the hooks -----------------------------------------------------------------------------------------
+
+LISTINGS = {
+    "projects.get_all": PROJECT,
+    "projects.get_all_ex": PROJECT,
+    "tasks.get_all": TASK,
+    "tasks.get_all_ex": TASK,
+    "tasks.get_by_id_ex": TASK,
+    "models.get_all": MODEL,
+    "models.get_all_ex": MODEL,
+    "queues.get_all": QUEUE,
+    "queues.get_all_ex": QUEUE,
+}
+# Aggregates over projects: narrowed to the projects the caller may read.
+PROJECT_AGGREGATES = {
+    "tasks.get_types",
+    "models.get_frameworks",
+    "projects.get_task_tags",
+    "projects.get_model_tags",
+    "projects.get_unique_metric_variants",
+    "projects.get_hyper_parameters",
+    "projects.get_hyperparam_values",
+    "projects.get_task_parents",
+}
+# endpoint -> (kind, field, action); FIELD holds one id or a list of ids.
+BY_ID: dict[str, tuple[str, str, str]] = {
+    "tasks.get_by_id": (TASK, "task", READ),
+    "projects.get_by_id": (PROJECT, "project", READ),
+    "models.get_by_id": (MODEL, "model", READ),
+    "queues.get_by_id": (QUEUE, "queue", READ),
+    "queues.get_next_task": (QUEUE, "queue", READ),
+    "queues.peek_task": (QUEUE, "queue", READ),
+    "queues.get_num_entries": (QUEUE, "queue", READ),
+    "queues.get_queue_metrics": (QUEUE, "queue_ids", READ),
+    "tasks.get_hyper_params": (TASK, "tasks", READ),
+    "tasks.get_configurations": (TASK, "tasks", READ),
+    "tasks.get_configuration_names": (TASK, "tasks", READ),
+    "tasks.clone": (TASK, "task", READ),
+    "projects.update": (PROJECT, "project", MODIFY),
+    "projects.delete": (PROJECT, "project", MODIFY),
+    "projects.merge": (PROJECT, "project", MODIFY),
+    "projects.move": (PROJECT, "project", MODIFY),
+    "models.update": (MODEL, "model", MODIFY),
+    "models.edit": (MODEL, "model", MODIFY),
+    "models.set_ready": (MODEL, "model", MODIFY),
+    "models.delete": (MODEL, "model", MODIFY),
+    "models.add_or_update_metadata": (MODEL, "model", MODIFY),
+    "models.delete_metadata": (MODEL, "model", MODIFY),
+    "models.publish_many": (MODEL, "ids", MODIFY),
+    "models.archive_many": (MODEL, "ids", MODIFY),
+    "models.unarchive_many": (MODEL, "ids", MODIFY),
+    "models.delete_many": (MODEL, "ids", MODIFY),
+    "models.move": (MODEL, "ids", MODIFY),
+    "models.update_for_task": (TASK, "task", MODIFY),
+    "queues.add_task": (QUEUE, "queue", MODIFY),
+    "queues.remove_task": (QUEUE, "queue", MODIFY),
+    "queues.move_task_forward": (QUEUE, "queue", MODIFY),
+    "queues.move_task_backward": (QUEUE, "queue", MODIFY),
+    "queues.move_task_to_front": (QUEUE, "queue", MODIFY),
+    "queues.move_task_to_back": (QUEUE, "queue", MODIFY),
+    "queues.clear_queue": (QUEUE, "queue", MODIFY),
+    "queues.add_or_update_metadata": (QUEUE, "queue", MODIFY),
+    "queues.delete_metadata": (QUEUE, "queue", MODIFY),
+    "events.add": (TASK, "task", MODIFY),
+    "tasks.archive": (TASK, "tasks", MODIFY),
+    "tasks.unarchive": (TASK, "tasks", MODIFY),
+}
+TASK_READS = {
+    "events.get_task_log",
+    "events.get_task_events",
+    "events.get_task_plots",
+    "events.get_task_metrics",
+    "events.get_scalar_metrics_and_variants",
+    "events.scalar_metrics_iter_histogram",
+    "events.get_task_latest_scalar_values",
+    "events.debug_images",
+    "events.plots",
+    "events.download_task_log",
+    "events.get_vector_metrics_and_variants",
+    "events.vector_metrics_iter_histogram",
+    "events.get_scalar_metric_data",
+}
+# Every other tasks.* call naming a "task" modifies it (edit, update, delete, publish, enqueue,
+# stop, reset, started, completed, ping, add_or_update_artifacts, ...).
+TASK_NON_WRITES = {
+    "tasks.get_by_id",
+    "tasks.get_all",
+    "tasks.get_all_ex",
+    "tasks.get_by_id_ex",
+    "tasks.clone",
+}
+QUEUE_ADMIN = {"queues.create", "queues.delete"}
+
+
+def is_queue_admin(forwarded: Forwarded) -> bool:
+    """In the workspace's `Queue admins` group (stored members; an impersonated token: its owner's)."""
+    if "queue_admin" not in forwarded.extra:
+        membership = forwarded.call.membership
+        forwarded.extra["queue_admin"] = membership is not None and (
+            GroupMembership.objects.filter(
+                Q(group__builtin=BuiltinGroup.QUEUE_ADMINS),
+                group__workspace_id=membership.workspace_id,
+                user_id=membership.user_id,
+            ).exists()
+        )
+    return forwarded.extra["queue_admin"]
+
+
+def check(forwarded: Forwarded) -> None:
+    """The before-hook of every forwarded call."""
+    name = forwarded.name
+    body = forwarded.body if isinstance(forwarded.body, dict) else {}
+    renames = name == "queues.update" and body.get("name") is not None
+    if (name in QUEUE_ADMIN or renames) and not is_queue_admin(forwarded):
+        what = {"queues.create": "create", "queues.delete": "delete"}.get(name, "rename")
+        raise AccessRuleDenied(f"only members of the Queue admins group may {what} queues")
+    view = view_of(forwarded)
+    if view is None:
+        return
+    if name in LISTINGS:
+        kind = LISTINGS[name]
+        if not view.bears_on(kind):
+            return
+        if kind == PROJECT:
+            narrow_projects(view, body)
+        elif kind == QUEUE:
+            narrow_queues(view, body)
+        else:
+            narrow_children(view, kind, body)
+        return
+    if name in PROJECT_AGGREGATES:
+        if view.bears_on(PROJECT):
+            hidden = view.hidden_projects()
+            if hidden:
+                asked = _ids(body.get("projects"))
+                visible = [p for p in view.tree.names if p not in hidden]
+                body["projects"] = [p for p in asked if p not in hidden] if asked else visible
+                body["projects"] = body["projects"] or [NOTHING]
+        return
+    if name == "events.add_batch":
+        events = forwarded.body if isinstance(forwarded.body, list) else []
+        for task in sorted({e.get("task") for e in events if isinstance(e, dict)} - {None}):
+            need(view, TASK, task, MODIFY, what="report to")
+        return
+    if name in BY_ID:
+        kind, key, action = BY_ID[name]
+        for object_id in _ids(body.get(key)):
+            need(view, kind, object_id, action, by_ids=name == "tasks.get_by_id")
+        if name == "tasks.clone":
+            target = body.get("new_task_project")
+            if target:
+                need_project(view, target)
+            else:
+                project = up.parent_projects(view.upstream, TASK, [body.get("task")]).get(body.get("task"))
+                need_project(view, project)
+        if name == "models.move" or name == "projects.move":
+            need_project(view, body.get("project") or body.get("new_location"))
+        return
+    if name in TASK_READS:
+        for object_id in _ids(body.get("task")) + _ids(body.get("tasks")):
+            need(view, TASK, object_id, READ)
+        return
+    if name == "tasks.create":
+        need_project(view, body.get("project"))
+        return
+    if name == "models.create":
+        need_project(view, body.get("project"))
+        need(view, TASK, body.get("task"), MODIFY)
+        return
+    if name == "projects.create":
+        parent = _existing_parent(view, body.get("name"))
+        if parent:
+            need_project(view, parent)
+        return
+    if name.startswith("tasks.") and name not in TASK_NON_WRITES:
+        for object_id in _ids(body.get("task")) + _ids(body.get("ids")) + _ids(body.get("tasks")):
+            need(view, TASK, object_id, MODIFY, what=name.split(".", 1)[1].replace("_", " "))
+        if name == "tasks.enqueue":
+            need(view, QUEUE, body.get("queue"), MODIFY, what="enqueue into")
+        if name in ("tasks.move", "tasks.edit", "tasks.update") and body.get("project"):
+            need_project(view, body.get("project"), what="move tasks into")
+
+
+def _existing_parent(view: View, name) -> str | None:
+    """The nearest existing project above a new project's NAME ("a/b/new" -> "a/b")."""
+    if not isinstance(name, str):
+        return None
+    parts = [p for p in name.strip().split("/") if p]
+    for depth in range(len(parts) - 1, 0, -1):
+        found = view.tree.ids.get("/".join(parts[:depth]))
+        if found:
+            return found
+    return None
+
+
+def projects_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
+    """A project was created, renamed, moved or deleted: the tree is read again."""
+    up.projects_changed(forwarded.upstream.link_id)
+
+
+def parent_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
+    body = forwarded.body if isinstance(forwarded.body, dict) else {}
+    kind = MODEL if forwarded.name.startswith("models.") else TASK
+    for object_id in _ids(body.get("task")) + _ids(body.get("model")) + _ids(body.get("ids")):
+        up.parent_moved(forwarded.upstream, kind, object_id)
+
+
+CHECKED = (
+    "projects.*",
+    "tasks.*",
+    "models.*",
+    "queues.*",
+    "events.add",
+    "events.add_batch",
+    *sorted(TASK_READS),
+)
+
+
+def register() -> None:
+    before_forward(*CHECKED, when=wants)(check)
+    post_save.connect(_publish_rules_changed, sender=AccessRule, dispatch_uid="access-rules-saved")
+    post_delete.connect(_publish_rules_changed, sender=AccessRule, dispatch_uid="access-rules-deleted")
+    revocation.add_listener(RULES_CHANGED, rules_changed)
+    after_forward("projects.create", "projects.update", "projects.delete", "projects.move", "projects.merge")(
+        projects_changed
+    )
+    after_forward("tasks.edit", "tasks.update", "tasks.move", "models.update", "models.edit", "models.move")(
+        parent_changed
+    )
