@@ -88,7 +88,9 @@ def check_enqueue(forwarded: Forwarded) -> None:
         body["queue"] = row.upstream_id
     if row is None:
         return  # the default queue, or a queue the portal does not govern
-    if row.kind == UpstreamQueueKind.AGENT or row.queue is None:
+    if row.retired:
+        raise errors.RoleNotAllowed(f"the queue {row.name!r} was removed from its resource policy")
+    if row.kind == UpstreamQueueKind.AGENT:
         raise errors.RoleNotAllowed(
             f"{row.name!r} is the agent queue of a resource pool: only the portal's scheduler puts "
             "tasks there. Enqueue into your resource policy's queue instead."

@@ -235,16 +235,18 @@ class Job(models.Model):
     # gateway into a policy queue upstream. Its admission is executed upstream from an outbox:
     # UPSTREAM_ACTION says what is still to be done there ("move" it into its connection's
     # agent queue, "stop" it), written in the same transaction as the state it follows from.
-    upstream = models.BooleanField(default=False)
-    upstream_action = models.CharField(max_length=8, choices=UpstreamAction.choices, blank=True, default="")
-    action_attempts = models.PositiveIntegerField(default=0)
-    action_error = models.CharField(max_length=500, blank=True)
+    upstream = models.BooleanField(default=False, db_default=False)
+    upstream_action = models.CharField(
+        max_length=8, choices=UpstreamAction.choices, blank=True, default="", db_default=""
+    )
+    action_attempts = models.PositiveIntegerField(default=0, db_default=0)
+    action_error = models.CharField(max_length=500, blank=True, db_default="")
     # After a failed attempt the row waits (backing off) until then before it is tried again.
     action_due_at = models.DateTimeField(null=True, blank=True)
     moved_at = models.DateTimeField(null=True, blank=True)
     # What the server last said about the task (for the pages): status, project, when it changed.
-    upstream_status = models.CharField(max_length=32, blank=True)
-    project_name = models.CharField(max_length=255, blank=True)
+    upstream_status = models.CharField(max_length=32, blank=True, db_default="")
+    project_name = models.CharField(max_length=255, blank=True, db_default="")
     checked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ResourceQuerySet.as_manager()

@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from workspaces.models import Workspace
 
 from . import draft as drafts
-from .models import Job, JobState, Link, Policy, Pool, Profile, Queue, ResourceSettings
+from .models import Job, JobState, Link, Policy, Pool, Profile, Queue, ResourceSettings, UpstreamQueue
 from .scheduler import usage_by
 
 # Card geometry shared with resources.css: the lines between the rows are drawn from it.
@@ -152,9 +152,12 @@ def board(*, workspace: Workspace, draft: drafts.Draft) -> dict:
         counts[(drafts.profile_key(profile_id), state)] = n
     queues = {
         q.pk: q
-        for q in Queue.objects.for_workspace(workspace).select_related("policy").order_by("priority", "id")
+        for q in Queue.objects.for_workspace(workspace)
+        .select_related("policy", "upstream")
+        .order_by("priority", "id")
     }
     names = {item["key"]: item["name"] for kind in ("pools", "profiles") for item in draft[kind]}
+    agent_queues = upstream_queues_by(workspace=workspace)["links"]
 
     pools = []
     for pool in draft["pools"]:
@@ -182,7 +185,8 @@ def board(*, workspace: Workspace, draft: drafts.Draft) -> dict:
                 **profile,
                 "allotment_text": drafts.amount_text(profile["allotment"]),
                 "links": [
-                    {**x, "pool_name": names[x["pool"]]} for x in drafts.profile_links(draft, profile["key"])
+                    {**x, "pool_name": names[x["pool"]], "upstream": agent_queues.get(x["key"])}
+                    for x in drafts.profile_links(draft, profile["key"])
                 ],
                 "pending": counts[(profile["key"], JobState.PENDING)],
                 "running": counts[(profile["key"], JobState.RUNNING)],
@@ -228,7 +232,7 @@ def policy_dashboard(*, workspace: Workspace) -> list[dict]:
     policies = list(
         Policy.objects.for_workspace(workspace)
         .select_related("group")
-        .prefetch_related("queues__profile")
+        .prefetch_related("queues__profile", "queues__upstream")
         .annotate(
             pending=Count("jobs", filter=Q(jobs__state=JobState.PENDING)),
             running=Count("jobs", filter=Q(jobs__state=JobState.RUNNING)),
@@ -253,7 +257,7 @@ def policy_dashboard(*, workspace: Workspace) -> list[dict]:
 
 def active_jobs(*, workspace: Workspace, policy: Policy | None = None, limit: int = 25) -> dict:
     """Pending jobs (queue order) and running jobs (newest first), at most LIMIT of each, with totals."""
-    qs = Job.objects.for_workspace(workspace).select_related("policy", "created_by")
+    qs = Job.objects.for_workspace(workspace).select_related("policy", "created_by", "queue__upstream")
     if policy is not None:
         qs = qs.filter(policy=policy)
     pending = qs.filter(state=JobState.PENDING)
@@ -272,3 +276,44 @@ def enqueue_choices(*, workspace: Workspace) -> list[Queue]:
         .select_related("policy", "policy__group", "profile")
         .order_by("name")
     )
+
+
+def daemon_command(queue_name: str) -> str:
+    """The line that starts a clearml-agent serving QUEUE_NAME."""
+    quoted = "".join("\\" + c if c in '"\\$`' else c for c in queue_name)
+    return f'clearml-agent daemon --queue "{quoted}"'
+
+
+def upstream_queues_by(*, workspace: Workspace) -> dict[str, dict]:
+    """The server's queues the portal keeps (the ledger), by draft link key and by policy queue id,
+    each {name, id, daemon}; empty when the workspace is not linked to a ClearML server."""
+    found: dict[str, dict] = {"links": {}, "queues": {}}
+    for row in UpstreamQueue.objects.for_workspace(workspace).exclude(upstream_id=""):
+        item = {"name": row.name, "id": row.upstream_id, "daemon": daemon_command(row.name)}
+        if row.link_id is not None:
+            found["links"][drafts.link_key(row.link_id)] = item
+        elif row.queue_id is not None:
+            found["queues"][row.queue_id] = item
+    return found
+
+
+def agent_queue_list(*, workspace: Workspace) -> list[dict]:
+    """The agent queue of every connection on the ClearML server, with the agent command to run."""
+    rows = (
+        UpstreamQueue.objects.for_workspace(workspace)
+        .filter(link__isnull=False)
+        .exclude(upstream_id="")
+        .select_related("link__profile", "link__pool")
+        .order_by("link__pool__name", "link__precedence", "name")
+    )
+    return [
+        {
+            "name": row.name,
+            "id": row.upstream_id,
+            "profile": row.link.profile.name,
+            "pool": row.link.pool.name,
+            "allotment_text": drafts.amount_text(row.link.profile.allotment),
+            "daemon": daemon_command(row.name),
+        }
+        for row in rows
+    ]

@@ -60,9 +60,10 @@ def schedule_workspace(workspace_id: str, debounced: bool = True) -> int:
     return run_workspace(workspace)
 
 
-def run_workspace(workspace: Workspace) -> int:
+def run_workspace(workspace: Workspace, *, describe: bool = True) -> int:
     """A scheduling run; on a linked server also its queues made (if the configuration changed)
-    and the admissions moved upstream (the outbox). How many jobs it admitted."""
+    and the admissions moved upstream (the outbox), then (DESCRIBE) the names, projects and
+    statuses of newly recorded tasks read for the pages. How many jobs it admitted."""
     from .services import upstream
 
     linked = upstream.upstream_of(workspace) is not None
@@ -71,7 +72,8 @@ def run_workspace(workspace: Workspace) -> int:
     admitted = len(scheduler.schedule_until_idle(workspace))
     if linked:
         upstream.outbox_drain(workspace)
-        upstream.describe_new(workspace)
+        if describe:
+            upstream.describe_new(workspace)
     return admitted
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
@@ -470,6 +471,8 @@ def _policies_context(request: WorkspaceRequest) -> dict:
         "jobs": selectors.active_jobs(workspace=workspace, policy=shown),
         "shown": shown,
         "settings": scheduling_services.settings_get(workspace=workspace),
+        "clearml_web_url": django_settings.CLEARML_UPSTREAM_WEB_URL,
+        "agent_queues": selectors.agent_queue_list(workspace=workspace),
     }
 
 

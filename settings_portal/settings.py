@@ -108,6 +108,9 @@ if CLEARML_UPSTREAM_API_URL:
         require(_name, globals()[_name], "when CLEARML_UPSTREAM_API_URL is set")
 # Optional: the slug of the workspace the variables above link (default: the oldest shared one).
 CLEARML_UPSTREAM_WORKSPACE = env_str("CLEARML_UPSTREAM_WORKSPACE") or ""
+# Optional: ClearML's web app (e.g. https://app.clearml.example.com): the Resource Policies page
+# links each real task there. Unset, tasks are listed without a link.
+CLEARML_UPSTREAM_WEB_URL = (env_str("CLEARML_UPSTREAM_WEB_URL") or "").rstrip("/")
 # Forwarding: seconds to connect to / wait for the upstream, upstream token lifetime,
 # and keep-alive connections kept per upstream and process.
 PORTAL_UPSTREAM_CONNECT_TIMEOUT = env_float("PORTAL_UPSTREAM_CONNECT_TIMEOUT", 5.0)

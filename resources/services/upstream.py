@@ -47,6 +47,7 @@ DRAIN_BATCH = 500
 DRAIN_THREADS = 16
 RECONCILE_BATCH = 500
 MAX_RETRY_SECONDS = 60
+MOVE_CHUNK = 100
 TAG = "settings-portal"
 
 # Upstream statuses by what they mean for a job.
@@ -121,26 +122,6 @@ def _ledger_fill(workspace: Workspace) -> None:
         UpstreamQueue.objects.get_or_create(
             link=link, defaults={"workspace": workspace, "kind": UpstreamQueueKind.AGENT, "name": link.name}
         )
-
-
-def queues_dirty(workspace: Workspace) -> bool:
-    """The ledger does not say what the configuration wants (database only, no upstream call)."""
-    if Queue.objects.for_workspace(workspace).filter(upstream__isnull=True).exists():
-        return True
-    if Link.objects.for_workspace(workspace).filter(upstream__isnull=True).exists():
-        return True
-    rows = UpstreamQueue.objects.for_workspace(workspace)
-    return (
-        rows.filter(Q(upstream_id="") | Q(queue__isnull=True, link__isnull=True)).exists()
-        or rows.filter(queue__isnull=False).exclude(name=models_F("queue__name")).exists()
-        or rows.filter(link__isnull=False).exclude(name=models_F("link__name")).exists()
-    )
-
-
-def models_F(name: str):
-    from django.db.models import F
-
-    return F(name)
 
 
 def queues_sync(workspace: Workspace, *, verify: bool = True) -> SyncResult:
@@ -533,14 +514,24 @@ def _drain_batch(workspace: Workspace, upstream: Upstream, *, batch: int, thread
 
 
 def _execute_all(upstream: Upstream, work: list[tuple], *, threads: int) -> list[tuple[str, str]]:
-    """The outcomes of WORK, in its order. Moves into one agent queue go one after the other, in
-    admission order (the queue's entries are FIFO for its agents); queues go in parallel."""
+    """The outcomes of WORK, in its order. Moves into one agent queue go in admission order (the
+    queue's entries are FIFO for its agents), MOVE_CHUNK at a time with one `tasks.enqueue_many`;
+    queues (and stops) go in parallel."""
     lanes: dict[object, list[int]] = {}
     for i, (_pk, _task, kind, target) in enumerate(work):
-        lanes.setdefault(target if kind == "move" else ("stop", i), []).append(i)
+        lanes.setdefault(target if kind == "move" and target else ("one", i), []).append(i)
     outcomes: list[tuple[str, str]] = [("retry", "")] * len(work)
 
     def run(indexes: list[int]) -> None:
+        kind, target = work[indexes[0]][2], work[indexes[0]][3]
+        if kind == "move" and target and len(indexes) > 1:
+            for start in range(0, len(indexes), MOVE_CHUNK):
+                chunk = indexes[start : start + MOVE_CHUNK]
+                for i, outcome in zip(
+                    chunk, _move_many(upstream, [work[i][1] for i in chunk], target), strict=True
+                ):
+                    outcomes[i] = outcome
+            return
         for i in indexes:
             outcomes[i] = _execute(upstream, *work[i][1:])
 
@@ -550,6 +541,36 @@ def _execute_all(upstream: Upstream, work: list[tuple], *, threads: int) -> list
     else:
         for indexes in lanes.values():
             run(indexes)
+    return outcomes
+
+
+MOVE_REASON = {"status_reason": "admitted", "status_message": "moved to its pool by the portal's scheduler"}
+
+
+def _move_many(upstream: Upstream, task_ids: list[str], target: str) -> list[tuple[str, str]]:
+    """Move TASK_IDS into the agent queue TARGET in one call (one by one on a server without
+    tasks.enqueue_many); an outcome per task."""
+    try:
+        reply = system_call(upstream, "tasks.enqueue_many", {"ids": task_ids, "queue": target, **MOVE_REASON})
+    except (UpstreamUnavailable, gateway.ProvisioningFailed) as exc:
+        return [("retry", str(exc))] * len(task_ids)
+    if reply.status == 404:
+        return [_execute(upstream, task_id, "move", target) for task_id in task_ids]
+    if not reply.ok:
+        return [_outcome(reply, "move")] * len(task_ids)
+    done = {s.get("id") for s in reply.data.get("succeeded", []) if isinstance(s, dict)}
+    errors = {f.get("id"): f.get("error") or {} for f in reply.data.get("failed", []) if isinstance(f, dict)}
+    outcomes = []
+    for task_id in task_ids:
+        if task_id in done:
+            outcomes.append(("moved", ""))
+            continue
+        error = errors.get(task_id, {})
+        codes = error.get("codes") or [400, 0]
+        fake = Reply(
+            int(codes[0]), {"meta": {"result_subcode": codes[-1], "result_msg": error.get("msg", "")}}
+        )
+        outcomes.append(_outcome(fake, "move"))
     return outcomes
 
 
@@ -566,16 +587,7 @@ def _execute(upstream: Upstream, task_id: str, kind: str, target: str | None) ->
         if kind == "move":
             if not target:
                 return "retry", "the connection's agent queue is not on the server yet"
-            reply = system_call(
-                upstream,
-                "tasks.enqueue",
-                {
-                    "task": task_id,
-                    "queue": target,
-                    "status_reason": "admitted",
-                    "status_message": "moved to its pool by the portal's scheduler",
-                },
-            )
+            reply = system_call(upstream, "tasks.enqueue", {"task": task_id, "queue": target, **MOVE_REASON})
             if reply.ok:
                 return "moved", ""
         else:
@@ -588,6 +600,11 @@ def _execute(upstream: Upstream, task_id: str, kind: str, target: str | None) ->
                 return "stopped", ""
     except (UpstreamUnavailable, gateway.ProvisioningFailed) as exc:
         return "retry", str(exc)
+    return _outcome(reply, kind)
+
+
+def _outcome(reply: Reply, kind: str) -> tuple[str, str]:
+    """What a failed move or stop means for its outbox row."""
     code = _subcode(reply)
     if reply.status == 400 and code == 101:
         return "gone", reply.message  # the task was deleted upstream
@@ -637,6 +654,8 @@ def reconcile_jobs(workspace: Workspace, qs) -> int:
         projects = _project_names(upstream, {t.get("project") for t in tasks.values() if t.get("project")})
         now = timezone.now()
         finish: dict[tuple[str, str], list[int]] = {}
+        seen: list[Job] = []
+        taken: set[int] = set()  # first seen running here
         for pk, task_id, state, fetched_at, name, project_name in chunk:
             task = tasks.get(task_id)
             if task is None:
@@ -663,6 +682,7 @@ def reconcile_jobs(workspace: Workspace, qs) -> int:
                 elif fetched_at is None:
                     updates["fetched_at"] = now
                     updates["worker"] = (task.get("last_worker") or "")[:255]
+                    taken.add(pk)
             elif status == "queued":
                 if state == JobState.PENDING and queue not in policy_queues:
                     finish.setdefault((JobState.DRAFT, status), []).append(pk)  # moved elsewhere
@@ -670,12 +690,56 @@ def reconcile_jobs(workspace: Workspace, qs) -> int:
                 finish.setdefault(
                     (JobState.ABORTED if state == JobState.RUNNING else JobState.DRAFT, status), []
                 ).append(pk)
-            Job.objects.filter(pk=pk).update(**updates)
-        for (state, status), pks in finish.items():
-            changed += _finish(pks, state, status=status)
+            seen.append(
+                Job(
+                    pk=pk,
+                    name=updates.get("name", name),
+                    project_name=updates.get("project_name", project_name),
+                    upstream_status=status,
+                    checked_at=now,
+                    fetched_at=updates.get("fetched_at", fetched_at),
+                    worker=updates.get("worker", ""),
+                )
+            )
+        with transaction.atomic():
+            _write_seen(seen, taken, now)
+            for (state, status), pks in finish.items():
+                changed += _finish(pks, state, status=status)
     if changed:
         schedule_soon(workspace)
     return changed
+
+
+def _write_seen(seen: list[Job], taken: set[int], now) -> None:
+    """What reconciliation saw, in one statement (PostgreSQL) or a bulk update."""
+    if not seen:
+        return
+    if connection.vendor != "postgresql":
+        fields = ["name", "project_name", "upstream_status", "checked_at"]
+        Job.objects.bulk_update([j for j in seen if j.pk not in taken], fields, batch_size=500)
+        Job.objects.bulk_update(
+            [j for j in seen if j.pk in taken], [*fields, "fetched_at", "worker"], batch_size=500
+        )
+        return
+    table = Job._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS j SET name = v.name, project_name = v.project, upstream_status = v.status, "  # noqa: S608
+            "checked_at = %s, fetched_at = CASE WHEN v.taken THEN %s ELSE j.fetched_at END, "
+            "worker = CASE WHEN v.taken THEN v.worker ELSE j.worker END "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::boolean[], %s::text[]) "
+            "AS v(id, name, project, status, taken, worker) WHERE j.id = v.id",
+            [
+                now,
+                now,
+                [j.pk for j in seen],
+                [j.name for j in seen],
+                [j.project_name for j in seen],
+                [j.upstream_status for j in seen],
+                [j.pk in taken for j in seen],
+                [j.worker for j in seen],
+            ],
+        )
 
 
 def describe_new(workspace: Workspace) -> int:

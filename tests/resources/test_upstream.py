@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from access.models import UserGroup
 from access.services import group_add_member, service_account_create
-from resources import scheduler, tasks
+from resources import tasks
 from resources.models import Job, JobState, UpstreamAction, UpstreamQueue
 from resources.services import upstream
 from resources.services.jobs import job_abort
@@ -350,5 +350,73 @@ def test_two_workers_passing_at_once_admit_and_move_each_task_once(example, owne
     assert Job.objects.filter(upstream=True, state=JobState.RUNNING).count() == 4
     assert standin.queue_entries(queues["4 GPU Low End"]) == tasks_by["dev"][:2]
     assert standin.queue_entries(queues["4 GPU H100"]) == tasks_by["research"][:2]
-    assert len(standin.requests_for("tasks.enqueue")) >= 12  # 8 by the people, 4+ moves
-    assert scheduler  # the same pass function the portal's own jobs use
+    # Each admitted task was moved exactly once (one tasks.enqueue_many per agent queue).
+    moved = [task for r in standin.requests_for("tasks.enqueue_many") for task in r.json()["ids"]]
+    assert sorted(moved) == sorted(tasks_by["dev"][:2] + tasks_by["research"][:2])
+
+
+# --- The pages ------------------------------------------------------------------------------------------
+
+
+def test_the_policies_page_shows_the_real_tasks_queue_ids_and_agent_commands(
+    example, owner, people, standin, client, settings
+):
+    from django.urls import reverse
+
+    settings.CLEARML_UPSTREAM_WEB_URL = "https://app.clearml.example.com"
+    tasks_by = enqueue_eight(example, owner, people)
+    resource_management_set(workspace=example, actor=owner, enabled=True)
+    upstream.describe_new(example)
+    queues = ids(example)
+    client.force_login(owner)
+    page = client.get(reverse("resources:policies", args=[example.slug])).content.decode()
+    for i in range(1, 5):
+        assert f"dev-job-{i}" in page and f"research-job-{i}" in page
+    assert "by dana" in page and "by rick" in page
+    assert f"https://app.clearml.example.com/projects/*/experiments/{tasks_by['dev'][0]}" in page
+    assert "queued for an agent" in page  # admitted, moved, not yet taken by an agent
+    assert "waiting" in page and "running" in page
+    assert queues["4xgpu"] in page  # the policy queue's id, with a copy button
+    assert f'data-copy="{queues["4xgpu"]}"' in page
+    assert "clearml-agent daemon --queue &quot;4 GPU Low End&quot;" in page
+    assert queues["4 GPU Low End"] in page
+    board = client.get(reverse("resources:config", args=[example.slug])).content.decode()
+    assert f'data-copy="{queues["4 GPU H100"]}"' in board
+    assert "4 pending" in board  # the real pending count of the 4xGPU profile
+
+
+def test_the_policies_page_costs_the_same_queries_with_more_tasks(example, owner, people, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    dev, _research, _ = people
+    queues = ids(example)
+    client.force_login(owner)
+    url = reverse("resources:policies", args=[example.slug])
+
+    def queries_with(n: int) -> int:
+        for i in range(n):
+            task = dev.task(f"more-{n}-{i}")
+            dev.ok("tasks.enqueue", task=task, queue=queues["4xgpu"])
+        client.get(url)  # warm
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    assert queries_with(2) == queries_with(6)
+
+
+def test_observers_follow_tasks_stopped_reset_or_deleted_through_the_gateway(example, owner, people, standin):
+    tasks_by = enqueue_eight(example, owner, people)
+    resource_management_set(workspace=example, actor=owner, enabled=True)
+    dev, _research, _ = people
+    admitted, waiting, other = tasks_by["dev"][0], tasks_by["dev"][3], tasks_by["dev"][2]
+    dev.ok("tasks.stop", task=waiting)  # a queued task: out of its queue, stopped
+    assert Job.objects.get(task_id=waiting).state == JobState.ABORTED
+    dev.ok("tasks.dequeue", task=admitted)  # taken out of the agent queue before an agent ran it
+    assert Job.objects.get(task_id=admitted).state == JobState.ABORTED
+    # Its 4 GPUs on Bare Metal went to Dev's next waiting task at once.
+    assert Job.objects.get(task_id=other).state == JobState.RUNNING
+    dev.ok("tasks.delete", task=admitted, force=True)
+    assert Job.objects.get(task_id=admitted).state == JobState.ABORTED

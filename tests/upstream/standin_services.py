@@ -1154,6 +1154,25 @@ def tasks_enqueue(call, data):
     return response
 
 
+@endpoint("tasks.enqueue_many", "2.13")
+def tasks_enqueue_many(call, data):
+    """Each of IDS as tasks.enqueue would, in order; a task that cannot be queued is reported in
+    `failed` (its error's codes and message), the others in `succeeded`."""
+    required(data, "ids")
+    single = {k: v for k, v in data.items() if k not in ("ids", "validate_tasks")}
+    succeeded, failed = [], []
+    for task_id in data["ids"]:
+        try:
+            result = tasks_enqueue(call, {**single, "task": task_id})
+        except ApiError as exc:
+            failed.append(
+                {"id": task_id, "error": {"codes": [exc.code, exc.subcode], "msg": exc.msg, "data": {}}}
+            )
+            continue
+        succeeded.append({"id": task_id, **result})
+    return {"succeeded": succeeded, "failed": failed}
+
+
 @endpoint("tasks.dequeue")
 def tasks_dequeue(call, data):
     required(data, "task")
