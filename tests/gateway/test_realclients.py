@@ -168,13 +168,18 @@ def agent_conf(home: Path, api_url: str, key: str, secret: str) -> None:
     )
 
 
+# Unique per test process: the agent keeps a lock per worker id on the machine, so two test
+# processes (pytest -n 2) with one id would stop each other's agent.
+AGENT_WORKER_ID = f"gateway-agent-{os.getpid()}:0"
+
+
 def run_agent(home: Path, api_url: str, key: str, secret: str, queue: str, until, *extra_args: str) -> str:
     """Run `clearml-agent daemon --queue QUEUE --foreground` until UNTIL() or the timeout; its output."""
     agent_conf(home, api_url, key, secret)
     log_path = home / "agent.log"
     env = clean_env(
         home,
-        CLEARML_WORKER_ID="gateway-agent:0",
+        CLEARML_WORKER_ID=AGENT_WORKER_ID,
         CLEARML_AGENT_SKIP_PYTHON_ENV_INSTALL="1",
         CLEARML_AGENT_SKIP_PIP_VENV_INSTALL=sys.executable,
         CLEARML_AGENT_DISABLE_SSH_MOUNT="1",
@@ -247,7 +252,7 @@ def test_clearml_agent_with_service_account_credentials_runs_a_task_to_completed
 
     task = standin.task(task_id)
     assert task["status"] == "completed", output[-4000:]
-    assert task["last_worker"] == "gateway-agent:0"
+    assert task["last_worker"] == AGENT_WORKER_ID
     assert task["user"] == upstream_id(member)  # the agent ran it; the owner stays the member
     agent_upstream = upstream_id(account.user)
     registered = standin.requests_for("workers.register")
