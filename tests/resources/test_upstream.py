@@ -454,3 +454,17 @@ def test_a_policy_edit_renames_its_queue_upstream_and_a_removed_profile_retires_
     assert before["4xgpu"] not in standin.state.queues  # deleted with its waiting tasks...
     assert {standin.task(t)["status"] for t in tasks_by["dev"]} == {"created"}  # ...back to draft upstream
     assert {j.state for j in Job.objects.filter(task_id__in=tasks_by["dev"])} == {JobState.DRAFT}
+
+
+def test_the_policies_page_says_what_the_last_queue_sync_could_not_do(example, owner, client, standin):
+    from django.urls import reverse
+
+    UpstreamQueue.objects.filter(workspace=example, name="4 GPU H100").update(
+        last_error="Queue is not empty (use force=true to delete)"
+    )
+    client.force_login(owner)
+    page = client.get(reverse("resources:policies", args=[example.slug])).content.decode()
+    assert "4 GPU H100: Queue is not empty" in page
+    assert upstream.queues_sync(example).errors == []
+    page = client.get(reverse("resources:policies", args=[example.slug])).content.decode()
+    assert 'data-testid="queue-problems"' not in page
