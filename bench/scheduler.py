@@ -7,7 +7,7 @@ Run it (PostgreSQL is needed):
 Options: --jobs N (100000), --small N (10000), --million N (1000000; 0 skips it), --moves N
 (5000; 0 skips the upstream part), --wave N (250), --rounds N (5), --seed N (1), --keep-db.
 
-What it does, in well under a minute:
+What it does (a few minutes: filling 1,000,000 jobs takes most of it):
 1. creates a throw-away database `portal_sched_bench_<pid>` next to DATABASE_URL's and
    migrates it;
 2. builds, through the real services (editor draft + Provision, policy_create), a

@@ -317,3 +317,11 @@ def agent_queue_list(*, workspace: Workspace) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def upstream_queue_problem_list(*, workspace: Workspace) -> list[str]:
+    """What the last sync of the server's queues could not do (shown until a sync succeeds)."""
+    return [
+        f"{row.name}: {row.last_error}"
+        for row in UpstreamQueue.objects.for_workspace(workspace).exclude(last_error="").order_by("name")
+    ]

@@ -473,6 +473,7 @@ def _policies_context(request: WorkspaceRequest) -> dict:
         "settings": scheduling_services.settings_get(workspace=workspace),
         "clearml_web_url": django_settings.CLEARML_UPSTREAM_WEB_URL,
         "agent_queues": selectors.agent_queue_list(workspace=workspace),
+        "queue_problems": selectors.upstream_queue_problem_list(workspace=workspace),
     }
 
 

@@ -420,3 +420,51 @@ def test_observers_follow_tasks_stopped_reset_or_deleted_through_the_gateway(exa
     assert Job.objects.get(task_id=other).state == JobState.RUNNING
     dev.ok("tasks.delete", task=admitted, force=True)
     assert Job.objects.get(task_id=admitted).state == JobState.ABORTED
+
+
+def test_a_policy_edit_renames_its_queue_upstream_and_a_removed_profile_retires_it(
+    example, owner, people, standin
+):
+    from resources.models import Policy, Profile
+    from resources.services.policies import QueueSpec, policy_update
+
+    tasks_by = enqueue_eight(example, owner, people)  # resource management off: Dev's four wait
+    before = ids(example)
+    product = Policy.objects.get(workspace=example, name="Product Team")
+    profiles = {p.name: p for p in Profile.objects.for_workspace(example)}
+    keep = [QueueSpec(profile=profiles["2xGPU High Priority"], name="product-two")]
+    keep += [
+        QueueSpec(profile=profiles[n], name=q) for n, q in (("4xGPU", "product-4x"), ("8xGPU", "product-8x"))
+    ]
+    policy_update(
+        policy=product,
+        actor=owner,
+        name=product.name,
+        group=product.group,
+        reservation=0,
+        limit=400,
+        queues=keep,
+    )
+    after = ids(example)
+    assert after["product-two"] == before["product-2x"]  # renamed, same queue upstream
+    assert standin.state.queues[after["product-two"]]["name"] == "product-two"
+    assert before["product-0.5x"] not in standin.state.queues  # its profile left the policy: retired
+    dev = Policy.objects.get(workspace=example, name="Dev Team")
+    policy_update(policy=dev, actor=owner, name=dev.name, group=dev.group, reservation=8, limit=16, queues=[])
+    assert before["4xgpu"] not in standin.state.queues  # deleted with its waiting tasks...
+    assert {standin.task(t)["status"] for t in tasks_by["dev"]} == {"created"}  # ...back to draft upstream
+    assert {j.state for j in Job.objects.filter(task_id__in=tasks_by["dev"])} == {JobState.DRAFT}
+
+
+def test_the_policies_page_says_what_the_last_queue_sync_could_not_do(example, owner, client, standin):
+    from django.urls import reverse
+
+    UpstreamQueue.objects.filter(workspace=example, name="4 GPU H100").update(
+        last_error="Queue is not empty (use force=true to delete)"
+    )
+    client.force_login(owner)
+    page = client.get(reverse("resources:policies", args=[example.slug])).content.decode()
+    assert "4 GPU H100: Queue is not empty" in page
+    assert upstream.queues_sync(example).errors == []
+    page = client.get(reverse("resources:policies", args=[example.slug])).content.decode()
+    assert 'data-testid="queue-problems"' not in page
