@@ -61,6 +61,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_service_account = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
     last_active = models.DateTimeField(null=True, blank=True)
+    # The picture claim of the identity provider the user last signed in with (https only, see
+    # identity.services.avatar_url_from_claim); empty for password accounts.
+    avatar_url = models.URLField(max_length=500, blank=True, default="")
 
     objects = UserManager()
 

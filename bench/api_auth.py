@@ -113,6 +113,14 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def bench_user_with_key_pair(env: dict[str, str], email: str = "bench@example.com") -> dict:
+    """A user EMAIL and a key pair of theirs, made with the ops commands: {"access_key", "secret_key", ...}."""
+    manage(env, "portal_users", "create", "--email", email, "--password", secrets.token_urlsafe(16))
+    return json.loads(
+        manage(env, "portal_credentials", "create", "--user", email, "--label", "bench", "--json")
+    )
+
+
 def start_gunicorn(args, env: dict[str, str]) -> subprocess.Popen:
     command = [
         str(BIN / "gunicorn"),
@@ -307,27 +315,7 @@ def main() -> int:
     try:
         log(f"setting up {db_name} (migrate, user, key pair) ...")
         manage(env, "migrate", "--noinput")
-        manage(
-            env,
-            "portal_users",
-            "create",
-            "--email",
-            "bench@example.com",
-            "--password",
-            secrets.token_urlsafe(16),
-        )
-        pair = json.loads(
-            manage(
-                env,
-                "portal_credentials",
-                "create",
-                "--user",
-                "bench@example.com",
-                "--label",
-                "bench",
-                "--json",
-            )
-        )
+        pair = bench_user_with_key_pair(env)
         server = start_gunicorn(args, env)
         base = f"http://{HOST}:{args.port}"
         basic = "Basic " + base64.b64encode(f"{pair['access_key']}:{pair['secret_key']}".encode()).decode()

@@ -55,7 +55,15 @@ PYTHON = sys.executable
 HOST = "127.0.0.1"
 sys.path.insert(0, str(ROOT))
 
-from bench.api_auth import get_json, manage, run_python, run_wrk, server_env, start_gunicorn  # noqa: E402
+from bench.api_auth import (  # noqa: E402
+    bench_user_with_key_pair,
+    get_json,
+    manage,
+    run_python,
+    run_wrk,
+    server_env,
+    start_gunicorn,
+)
 from bench.throwaway import log, postgres_url_or_exit, throwaway_database  # noqa: E402
 
 STANDIN = """
@@ -226,27 +234,7 @@ def main() -> int:
             env = server_env(args, bench_db, redis_url)
             log(f"setting up {db_name} (migrate, user, key pair, link to the stand-in at {upstream_url}) ...")
             manage(env, "migrate", "--noinput")
-            manage(
-                env,
-                "portal_users",
-                "create",
-                "--email",
-                "bench@example.com",
-                "--password",
-                secrets.token_urlsafe(16),
-            )
-            pair = json.loads(
-                manage(
-                    env,
-                    "portal_credentials",
-                    "create",
-                    "--user",
-                    "bench@example.com",
-                    "--label",
-                    "bench",
-                    "--json",
-                )
-            )
+            pair = bench_user_with_key_pair(env)
             workspaces = json.loads(manage(env, "portal_workspaces", "list", "--json"))
             slug = workspaces[0]["slug"]
             with tempfile.TemporaryDirectory() as secrets_dir:

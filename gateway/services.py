@@ -7,6 +7,8 @@
 - `identity_for(upstream, user_id)`: the upstream user of a portal user, created on first need
   through `auth.create_user` with the system credential and remembered (UpstreamUser).
 - `user_renamed(user)`: a rename is pushed upstream (users.update with the system credential).
+- `upstream_user_list` / `user_map` (`portal_upstream users|map`): people who used the server
+  before the portal fronted it are mapped to their existing upstream user, keeping their work.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from joserfc.errors import JoseError
 from settings_portal.crypto import keyed_hash
 from workspaces.audit import audit_log
 from workspaces.models import Workspace
+from workspaces.selectors import is_member
 
 from . import cache, client, tokens
 from .cache import Upstream, UpstreamIdentity
@@ -457,6 +460,87 @@ def portal_user_for(upstream: Upstream, upstream_id: str) -> str | None:
         return None
     cache.remember_identity(upstream.link_id, row.user_id.hex, UpstreamIdentity(row.upstream_id, row.name))
     return row.user_id.hex
+
+
+def upstream_user_list(*, workspace: Workspace) -> list[dict]:
+    """The users the workspace's ClearML server knows (users.get_all with the system credential),
+    each with the portal user it is mapped to: [{"id", "name", "mapped_to"}] (mapped_to an email or
+    None). Raises ValidationError when not linked, UpstreamUnavailable or ProvisioningFailed."""
+    upstream = _linked_upstream(workspace)
+    reply = _system_call(upstream, "users.get_all", {"only_fields": ["id", "name"]})
+    if reply.status != 200:
+        raise ProvisioningFailed(f"the ClearML server did not list its users ({reply.message})")
+    mapped = dict(
+        UpstreamUser.objects.filter(link_id=upstream.link_id).values_list("upstream_id", "user__email")
+    )
+    users = [u for u in reply.data.get("users") or [] if isinstance(u, dict) and isinstance(u.get("id"), str)]
+    return [
+        {"id": u["id"], "name": u.get("name") or "", "mapped_to": mapped.get(u["id"])}
+        for u in sorted(users, key=lambda u: (str(u.get("name") or "").lower(), u["id"]))
+    ]
+
+
+def user_map(
+    *, workspace: Workspace, user, upstream_id: str, actor=None, replace: bool = False
+) -> UpstreamUser:
+    """Map the portal user USER to the ClearML server's existing user UPSTREAM_ID (someone who used
+    the server before the portal fronted it keeps their projects and tasks). With REPLACE, a user
+    already mapped (e.g. provisioned anew at a first call) is moved to UPSTREAM_ID. Raises
+    ValidationError and changes nothing when the link, the user or the upstream user does not
+    fit; UpstreamUnavailable or ProvisioningFailed when the server does not answer."""
+    upstream = _linked_upstream(workspace)
+    if not is_member(workspace=workspace, user=user):
+        raise ValidationError(f"{user.email} is not a member of {workspace.slug}")
+    upstream_id = (upstream_id or "").strip()
+    reply = _system_call(upstream, "users.get_by_id", {"user": upstream_id})
+    if reply.status == 400:
+        raise ValidationError(f"The ClearML server has no user {upstream_id!r}")
+    if reply.status != 200 or not isinstance(reply.data.get("user"), dict):
+        raise ProvisioningFailed(
+            f"the ClearML server did not answer for user {upstream_id} ({reply.message})"
+        )
+    name = str(reply.data["user"].get("name") or user.username)
+    with transaction.atomic():
+        UpstreamLink.objects.select_for_update().filter(pk=upstream.link_id).first()
+        taken = (
+            UpstreamUser.objects.select_related("user")
+            .filter(link_id=upstream.link_id, upstream_id=upstream_id)
+            .first()
+        )
+        if taken is not None and taken.user_id != user.pk:
+            raise ValidationError(f"The ClearML user {upstream_id} is already mapped to {taken.user.email}")
+        row = UpstreamUser.objects.filter(link_id=upstream.link_id, user=user).first()
+        before = {"upstream_user": row.upstream_id} if row else None
+        if row is not None and row.upstream_id != upstream_id and not replace:
+            raise ValidationError(
+                f"{user.email} is already mapped to the ClearML user {row.upstream_id}; "
+                "pass --replace to map them to the other one"
+            )
+        if row is None:
+            row = UpstreamUser.objects.create(
+                link_id=upstream.link_id, user=user, upstream_id=upstream_id, name=name
+            )
+        else:
+            row.upstream_id, row.name = upstream_id, name
+            row.save(update_fields=["upstream_id", "name"])
+        audit_log(
+            actor=actor,
+            action="upstream.user_map",
+            workspace=workspace,
+            target=user,
+            target_label=user.email,
+            before=before,
+            after={"upstream_user": upstream_id},
+        )
+        transaction.on_commit(lambda: cache.publish_user_changed(user.pk.hex))
+    return row
+
+
+def _linked_upstream(workspace: Workspace) -> Upstream:
+    upstream = upstream_for(workspace.id.hex)
+    if upstream is None:
+        raise ValidationError(f"{workspace.slug} is not linked to a ClearML server")
+    return upstream
 
 
 def user_renamed(user) -> None:

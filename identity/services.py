@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -13,7 +14,8 @@ from accounts.models import User
 from accounts.services import user_create
 from workspaces.audit import audit_log
 from workspaces.invitations import invitation_accept
-from workspaces.models import Invitation, Membership, Workspace
+from workspaces.models import Invitation, Workspace
+from workspaces.selectors import is_member
 from workspaces.services import membership_add
 
 from .forms import SECRET_FIELDS, ConnectionForm
@@ -171,6 +173,20 @@ def map_claims(connection: IdentityConnection, claims: dict) -> dict:
     }
 
 
+AVATAR_URL_MAX = 500
+
+
+def avatar_url_from_claim(value: str) -> str:
+    """The picture claim as an avatar the portal may show: an https URL with a host, at most
+    AVATAR_URL_MAX characters; anything else ("javascript:", "data:", plain http) is dropped."""
+    if not value or len(value) > AVATAR_URL_MAX:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        return ""
+    return value
+
+
 @dataclass
 class SignInPlan:
     """What a sign-in would do: shown by Test Provider, carried out by `sign_in_apply`."""
@@ -234,7 +250,7 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
                 connection.link_by_verified_email
                 and mapped["email_verified"]
                 and not existing.is_staff
-                and Membership.objects.filter(workspace=connection.workspace, user=existing).exists()
+                and is_member(workspace=connection.workspace, user=existing)
             )
             if not linkable:
                 raise SignInRefused(
@@ -260,11 +276,8 @@ def sign_in_plan(*, connection: IdentityConnection, claims: dict) -> SignInPlan:
                 )
     if plan.user is not None and (not plan.user.is_active or plan.user.is_service_account):
         raise SignInRefused("This account is disabled.")
-    is_member = (
-        plan.user is not None
-        and Membership.objects.filter(workspace=connection.workspace, user=plan.user).exists()
-    )
-    plan.join_workspace = not is_member
+    already_member = plan.user is not None and is_member(workspace=connection.workspace, user=plan.user)
+    plan.join_workspace = not already_member
     plan.groups_added, plan.groups_removed, plan.unmatched_groups = _group_changes(
         connection, plan.user, mapped["groups"]
     )
@@ -319,6 +332,10 @@ def sign_in_apply(*, connection: IdentityConnection, plan: SignInPlan, ip_addres
         )
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["last_login_at"])
+    avatar = avatar_url_from_claim(mapped["picture"])
+    if avatar and avatar != user.avatar_url:
+        user.avatar_url = avatar
+        user.save(update_fields=["avatar_url"])
     if plan.invitation is not None:
         try:
             invitation_accept(invitation=plan.invitation, user=user)

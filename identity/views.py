@@ -19,8 +19,9 @@ from settings_portal.htmx import is_fragment, render_in_modal
 from settings_portal.http import client_ip
 from settings_portal.middleware import BASE_POLICY, build_policy
 from settings_portal.tips import SESSION_FLAG
-from workspaces.models import Membership, Role
+from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
+from workspaces.selectors import membership_find
 
 from . import oidc, saml, selectors, services
 from .forms import OPENSSL_HINT, ConnectionForm, connection_id_from, discovery_fill, providers_for
@@ -308,9 +309,8 @@ def _may_see_test(request, connection: IdentityConnection, test_by: str) -> bool
     return (
         request.user.is_authenticated
         and str(request.user.pk) == test_by
-        and Membership.objects.filter(
-            workspace=connection.workspace, user=request.user, role__gte=Role.ADMIN
-        ).exists()
+        and (membership := membership_find(workspace=connection.workspace, user=request.user)) is not None
+        and membership.role >= Role.ADMIN
     )
 
 

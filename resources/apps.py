@@ -9,7 +9,9 @@ class ResourcesConfig(AppConfig):
     def ready(self) -> None:
         from access.kinds import kind_register
 
-        from . import api, kinds  # noqa: F401  (api registers the resource-policy API endpoints)
+        # api registers the resource-policy API endpoints; gateway the checks and observers of
+        # forwarded calls on a linked ClearML server (gateway/interception.py).
+        from . import api, gateway, kinds  # noqa: F401
 
         # Access Rules govern the portal's queues and the jobs in them.
         kind_register(kinds.QUEUE)

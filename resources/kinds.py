@@ -14,11 +14,19 @@ from access.models import AccessRule
 from .models import Job, Queue
 
 
+def _row_id(pk) -> int:
+    """PK (a rule's object id, text) as a row id; anything that is not one names no row (-1)."""
+    text = str(pk).strip()
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
+        return int(text)
+    return -1
+
+
 def queue_search(*, workspace, query: str = "", pk=None, limit: int = 50) -> list[tuple[int, str]]:
     """The queues of WORKSPACE whose name contains QUERY (or the one PK): [(id, name)]."""
     queues = Queue.objects.for_workspace(workspace)
     if pk is not None:
-        queues = queues.filter(pk=pk)
+        queues = queues.filter(pk=_row_id(pk))
     if query:
         queues = queues.filter(name__icontains=query)
     return list(queues.order_by(Lower("name")).values_list("pk", "name")[:limit])
@@ -33,7 +41,7 @@ def task_search(*, workspace, query: str = "", pk=None, limit: int = 50) -> list
     [(id, "name (queue)")]."""
     jobs = Job.objects.for_workspace(workspace)
     if pk is not None:
-        jobs = jobs.filter(pk=pk)
+        jobs = jobs.filter(pk=_row_id(pk))
     if query:
         jobs = jobs.filter(Q(name__icontains=query) | Q(task_id__icontains=query))
     rows = jobs.order_by("-id").values_list("pk", "name", "queue_name")[:limit]

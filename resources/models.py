@@ -192,6 +192,12 @@ class JobState(models.TextChoices):
     ABORTED = "aborted", "Aborted"
 
 
+class UpstreamAction(models.TextChoices):
+    NONE = "", "Nothing to do"
+    MOVE = "move", "Move into the agent queue"
+    STOP = "stop", "Stop the task"
+
+
 class Job(models.Model):
     """A job enqueued into a policy queue, FIFO by SEQ.
 
@@ -225,6 +231,21 @@ class Job(models.Model):
     fetched_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A real ClearML task of the workspace's linked server (gateway/), enqueued through the
+    # gateway into a policy queue upstream. Its admission is executed upstream from an outbox:
+    # UPSTREAM_ACTION says what is still to be done there ("move" it into its connection's
+    # agent queue, "stop" it), written in the same transaction as the state it follows from.
+    upstream = models.BooleanField(default=False)
+    upstream_action = models.CharField(max_length=8, choices=UpstreamAction.choices, blank=True, default="")
+    action_attempts = models.PositiveIntegerField(default=0)
+    action_error = models.CharField(max_length=500, blank=True)
+    # After a failed attempt the row waits (backing off) until then before it is tried again.
+    action_due_at = models.DateTimeField(null=True, blank=True)
+    moved_at = models.DateTimeField(null=True, blank=True)
+    # What the server last said about the task (for the pages): status, project, when it changed.
+    upstream_status = models.CharField(max_length=32, blank=True)
+    project_name = models.CharField(max_length=255, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ResourceQuerySet.as_manager()
 
@@ -240,7 +261,63 @@ class Job(models.Model):
                 fields=["workspace", "pool"], condition=Q(state="running"), name="resources_job_running"
             ),
             models.Index(fields=["workspace", "state", "seq"], name="resources_job_state"),
+            # The outbox: admitted (or aborted) real tasks whose upstream move (or stop) is due.
+            models.Index(
+                fields=["workspace", "started_at", "id"],
+                condition=~Q(upstream_action=""),
+                name="resources_job_outbox",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class UpstreamQueueKind(models.TextChoices):
+    POLICY = "policy", "Policy queue"
+    AGENT = "agent", "Agent queue"
+
+
+class UpstreamQueue(models.Model):
+    """The ledger of the queues the portal keeps on the workspace's ClearML server.
+
+    One row per policy queue (users enqueue there; nobody serves it) and per profile-to-pool
+    connection (its agent queue, named after the connection; only the scheduler puts tasks
+    there and that pool's agents serve it). UPSTREAM_ID is empty until the server made the
+    queue. A row whose portal object is gone (QUEUE and LINK both NULL) is retired: the
+    server's queue is deleted once it is empty. Kept in step by resources.services.upstream.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="upstream_queues")
+    kind = models.CharField(max_length=8, choices=UpstreamQueueKind.choices)
+    queue = models.OneToOneField(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="upstream"
+    )
+    link = models.OneToOneField(
+        Link, null=True, blank=True, on_delete=models.SET_NULL, related_name="upstream"
+    )
+    # The name the server's queue has (the portal object's name once synced).
+    name = models.CharField(max_length=200)
+    upstream_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "upstream_id"],
+                condition=~Q(upstream_id=""),
+                name="resources_upstream_queue_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.upstream_id or 'not created'})"
+
+    @property
+    def retired(self) -> bool:
+        return self.queue_id is None and self.link_id is None

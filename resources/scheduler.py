@@ -228,7 +228,9 @@ def _write(workspace: Workspace, admissions: list[planner.Admission], pool_names
             # One statement for the whole pass.
             cursor.execute(
                 f"UPDATE {table} AS j SET state = %s, pool_id = v.pool, pool_name = v.pool_name, "  # noqa: S608
-                "allotment = v.allotment, started_at = %s "
+                "allotment = v.allotment, started_at = %s, "
+                # A real task upstream is moved into its connection's agent queue by the outbox.
+                "upstream_action = CASE WHEN j.upstream THEN 'move' ELSE j.upstream_action END "
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::numeric[]) AS v(id, pool, pool_name, allotment) "
                 "WHERE j.id = v.id AND j.state = %s AND j.workspace_id = %s RETURNING j.id",
                 [
@@ -249,7 +251,8 @@ def _write(workspace: Workspace, admissions: list[planner.Admission], pool_names
                 chunk = job_ids[start : start + 500]
                 cursor.execute(
                     f"UPDATE {table} SET state = %s, pool_id = %s, pool_name = %s, allotment = %s, "  # noqa: S608
-                    f"started_at = %s WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND state = %s "
+                    "started_at = %s, upstream_action = CASE WHEN upstream THEN 'move' ELSE upstream_action END "
+                    f"WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND state = %s "
                     "AND workspace_id = %s RETURNING id",
                     [
                         JobState.RUNNING.value,

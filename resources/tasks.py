@@ -57,7 +57,81 @@ def schedule_workspace(workspace_id: str, debounced: bool = True) -> int:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
         return 0
-    return len(scheduler.schedule_until_idle(workspace))
+    return run_workspace(workspace)
+
+
+def run_workspace(workspace: Workspace) -> int:
+    """A scheduling run; on a linked server also its queues made (if the configuration changed)
+    and the admissions moved upstream (the outbox). How many jobs it admitted."""
+    from .services import upstream
+
+    linked = upstream.upstream_of(workspace) is not None
+    if linked:
+        upstream.queues_sync(workspace, verify=False)
+    admitted = len(scheduler.schedule_until_idle(workspace))
+    if linked:
+        upstream.outbox_drain(workspace)
+        upstream.describe_new(workspace)
+    return admitted
+
+
+def request_drain(workspace_id: str) -> None:
+    """Execute the outbox of a workspace now (in-process when eager, else a task)."""
+    if drain_workspace.app.conf.task_always_eager:
+        try:
+            drain_workspace.apply(args=[workspace_id], throw=True)
+        except Exception:
+            logger.exception("the outbox of workspace %s failed", workspace_id)
+        return
+    drain_workspace.delay(workspace_id)
+
+
+@shared_task(name="resources.drain_workspace", acks_late=True, ignore_result=True)
+def drain_workspace(workspace_id: str) -> int:
+    from .services import upstream
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None:
+        return 0
+    return upstream.outbox_drain(workspace).done
+
+
+@shared_task(name="resources.drain_all", ignore_result=True)
+def drain_all() -> int:
+    """The beat: every workspace's outbox (moves and stops an earlier run could not do)."""
+    from .models import Job
+
+    done = 0
+    for workspace_id in (
+        Job.objects.dangerously_all()
+        .exclude(upstream_action="")
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    ):
+        done += drain_workspace(str(workspace_id))
+    return done
+
+
+@shared_task(name="resources.reconcile_all", ignore_result=True)
+def reconcile_all() -> int:
+    """The beat: every linked workspace's queues checked on the server, and its live jobs
+    compared with their tasks (what happened elsewhere: the web app, the watchdog, deletions)."""
+    from gateway.models import UpstreamLink
+
+    from .services import upstream
+
+    changed = 0
+    for workspace_id in UpstreamLink.objects.dangerously_all().values_list("workspace_id", flat=True):
+        workspace = Workspace.objects.filter(pk=workspace_id).first()
+        if (
+            workspace is None
+            or not ResourceSettings.objects.dangerously_all().filter(workspace=workspace).exists()
+        ):
+            continue
+        upstream.queues_sync(workspace)
+        upstream.outbox_drain(workspace)
+        changed += upstream.reconcile(workspace)
+    return changed
 
 
 @shared_task(name="resources.schedule_all", ignore_result=True)
@@ -69,5 +143,5 @@ def schedule_all() -> int:
     ):
         workspace = Workspace.objects.filter(pk=workspace_id).first()
         if workspace is not None:
-            admitted += len(scheduler.schedule_until_idle(workspace))
+            admitted += run_workspace(workspace)
     return admitted

@@ -204,6 +204,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "resources.schedule_all",
         "schedule": env_int("RESOURCES_SCHEDULE_EVERY", 30),
     },
+    # Resource policies on a linked ClearML server: admissions and aborts still to be executed
+    # there (the outbox), and the server's queues and tasks compared with the portal's view.
+    "resources-drain-all": {"task": "resources.drain_all", "schedule": env_int("RESOURCES_DRAIN_EVERY", 10)},
+    "resources-reconcile-all": {
+        "task": "resources.reconcile_all",
+        "schedule": env_int("RESOURCES_RECONCILE_EVERY", 30),
+    },
     "billing-flush-usage": {"task": "billing.flush_usage", "schedule": env_int("BILLING_FLUSH_EVERY", 60)},
     "billing-refresh-storage": {
         "task": "billing.refresh_storage",

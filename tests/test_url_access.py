@@ -202,9 +202,8 @@ def test_classification_covers_workspace_views_automatically():
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 MAIN = re.compile(r"<main\b.*?</main>", re.I | re.S)
 ASSET_IN_MAIN = re.compile(r"<(?:link|script)\b", re.I)
-# Pages whose templates still load their assets inside <main> (templates/identity/ is the identity
-# app's: move its `_head.html` includes into `{% block head %}` and empty this set).
-ASSETS_IN_MAIN_ALLOWED = ("identity:",)
+# Pages whose templates still load their assets inside <main> (none left: keep it that way).
+ASSETS_IN_MAIN_ALLOWED: tuple[str, ...] = ()
 INLINE_STYLE = re.compile(r"<[a-z][^>]*\sstyle=|<style[\s>]", re.I)
 EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
 

@@ -840,7 +840,18 @@ class _Resolver:
             value = self.value(node)
             return self.descend(value, path[index:], substitution)
         found = self.value(node)
-        return _UNRESOLVED if found is _REMOVED else found
+        if found is _REMOVED:
+            # The field exists in this document but a substitution of null removed it: the clients
+            # can't resolve it either (only `${?x}` drops out quietly, as a null would).
+            if substitution.optional:
+                return None
+            line, column = self.parser.where(substitution.pos)
+            raise HoconError(
+                f"${{{substitution.variable}}} names a field that a substitution of null removed",
+                line=line,
+                column=column,
+            )
+        return found
 
     def descend(self, value, rest: tuple[str, ...], substitution: Substitution):
         for index, key in enumerate(rest):

@@ -149,62 +149,52 @@ def _form_response(request: WorkspaceRequest, form, vault: Vault | None) -> Http
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def vault_create(request: WorkspaceRequest) -> HttpResponse:
-    if request.method == "GET":
-        form = GroupVaultForm(workspace=request.workspace)
-        return render_fragment_or_page(
-            request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": None}
-        )
-    form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace)
-    if form.is_valid():
-        try:
-            services.group_vault_create(
-                workspace=request.workspace,
-                actor=request.user,
-                name=form.cleaned_data["name"],
-                group=form.cleaned_data["group"],
-                fmt=form.cleaned_data["format"],
-                content=form.cleaned_data["content"],
-                enabled=form.cleaned_data.get("enabled", False),
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-    if not form.is_valid():
-        return _form_response(request, form, None)
-    if is_fragment(request):
-        return _render_table(request)
-    messages.success(request, "Vault created.")
-    return redirect("vaults:vault-list", request.workspace.slug)
+    return _vault_form(request, vault=None)
 
 
 @workspace_view(role=Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def vault_edit(request: WorkspaceRequest, pk) -> HttpResponse:
-    vault = _get_vault(request, pk)
+    return _vault_form(request, vault=_get_vault(request, pk))
+
+
+def _vault_form(request: WorkspaceRequest, *, vault: Vault | None) -> HttpResponse:
+    """The one group-vault dialog: create (VAULT None) or edit; the table again once saved."""
+    editing = vault is not None
     if request.method == "GET":
-        initial = {"name": vault.name, "group": vault.group, "format": vault.format, "content": vault.content}
-        form = GroupVaultForm(initial=initial, workspace=request.workspace, editing=True)
+        initial = (
+            {"name": vault.name, "group": vault.group, "format": vault.format, "content": vault.content}
+            if editing
+            else None
+        )
+        form = GroupVaultForm(initial=initial, workspace=request.workspace, editing=editing)
         return render_fragment_or_page(
             request, "vaults/vault_form.html", "vault-form", {"form": form, "vault": vault}
         )
-    form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace, editing=True)
+    form = GroupVaultForm(request.POST, request.FILES, workspace=request.workspace, editing=editing)
     if form.is_valid():
+        fields = {
+            "actor": request.user,
+            "name": form.cleaned_data["name"],
+            "group": form.cleaned_data["group"],
+            "fmt": form.cleaned_data["format"],
+            "content": form.cleaned_data["content"],
+        }
         try:
-            services.group_vault_update(
-                vault=vault,
-                actor=request.user,
-                name=form.cleaned_data["name"],
-                group=form.cleaned_data["group"],
-                fmt=form.cleaned_data["format"],
-                content=form.cleaned_data["content"],
-            )
+            if editing:
+                services.group_vault_update(vault=vault, **fields)
+            else:
+                services.group_vault_create(
+                    workspace=request.workspace, enabled=form.cleaned_data.get("enabled", False), **fields
+                )
         except ValidationError as exc:
             form.add_error(None, exc)
     if not form.is_valid():
         return _form_response(request, form, vault)
     if is_fragment(request):
         return _render_table(request)
-    messages.success(request, "Vault saved.")
+    messages.success(request, "Vault saved." if editing else "Vault created.")
     return redirect("vaults:vault-list", request.workspace.slug)
 
 

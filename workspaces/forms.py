@@ -8,7 +8,7 @@ from accounts.models import User
 from .credentials import MAX_LABEL_LENGTH
 from .invitations import MAX_EMAIL_LENGTH, clean_email
 from .models import Role
-from .services import MAX_NAME_LENGTH
+from .services import MAX_MEMBER_LIMIT, MAX_NAME_LENGTH
 
 # One dialog invites this many addresses at the most (each is a row, an email and an audit event).
 MAX_INVITES_AT_ONCE = 50
@@ -114,3 +114,44 @@ class InvitationSignupForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters (the page and its CSV export read the same ones). A bad value is
+    shown as an error and that filter ignored: the log still answers."""
+
+    action = forms.CharField(required=False, max_length=64, strip=True)
+    actor = forms.CharField(required=False, max_length=254, strip=True)
+    q = forms.CharField(label="Object", required=False, max_length=255, strip=True)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        """The valid filters, as `selectors.audit_event_list` takes them."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "action": data.get("action") or "",
+            "actor": data.get("actor") or "",
+            "query": data.get("q") or "",
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+
+class MemberLimitForm(forms.Form):
+    max_members = forms.IntegerField(
+        label="Member limit",
+        required=False,
+        min_value=1,
+        max_value=MAX_MEMBER_LIMIT,
+        help_text="The most members, service accounts and pending invitations together. Empty: no limit.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "placeholder": "No limit"}),
+    )

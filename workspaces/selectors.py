@@ -1,7 +1,9 @@
+import datetime as dt
 import operator
 from functools import reduce
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from .credentials import credential_list
 from .models import AuditEvent, Credential, Invitation, Membership, Notification, Role, Workspace
@@ -100,7 +102,18 @@ def personal_workspace_get(*, user) -> Workspace | None:
     return Workspace.objects.filter(owner=user, is_personal=True).first()
 
 
-def audit_event_list(*, workspace: Workspace, action: str = "", actor: str = "", query: str = "") -> QuerySet:
+def audit_event_list(
+    *,
+    workspace: Workspace,
+    action: str = "",
+    actor: str = "",
+    query: str = "",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> QuerySet[AuditEvent]:
+    """WORKSPACE's audit rows, newest first, filtered: ACTION by its start ("credential" or
+    "credential.revoke"), ACTOR in the actor's or the impersonated user's label, QUERY in the
+    object's label, SINCE and UNTIL whole days (inclusive) of the portal's time zone."""
     events = AuditEvent.objects.for_workspace(workspace).select_related(None)
     if action:
         events = events.filter(action__startswith=action)
@@ -108,7 +121,24 @@ def audit_event_list(*, workspace: Workspace, action: str = "", actor: str = "",
         events = events.filter(Q(actor_label__icontains=actor) | Q(on_behalf_of_label__icontains=actor))
     if query:
         events = events.filter(target_label__icontains=query)
+    if since:
+        events = events.filter(created_at__gte=_day_start(since))
+    if until:
+        events = events.filter(created_at__lt=_day_start(until + dt.timedelta(days=1)))
     return events
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def audit_filter_choices(*, workspace: Workspace) -> dict[str, list[str]]:
+    """The actions and actors that occur in WORKSPACE's log (two queries), for the filters."""
+    events = AuditEvent.objects.for_workspace(workspace).order_by()
+    return {
+        "actions": sorted(events.values_list("action", flat=True).distinct()),
+        "actors": sorted(events.values_list("actor_label", flat=True).distinct(), key=str.lower),
+    }
 
 
 def member_list(*, workspace_ids) -> QuerySet[Membership]:

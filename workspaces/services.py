@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from . import hooks
 from .audit import audit_log, changes
 from .credentials import credentials_revoke_for_member
-from .models import Membership, Role, Workspace
+from .models import Invitation, Membership, Role, Workspace
 from .selectors import admin_count, membership_find
 
 MAX_NAME_LENGTH = Workspace._meta.get_field("name").max_length
@@ -77,6 +77,60 @@ def workspace_rename(*, workspace: Workspace, actor, name: str) -> Workspace:
         audit_log(
             actor=actor,
             action="workspace.rename",
+            workspace=workspace,
+            target=workspace,
+            before=before,
+            after=after,
+        )
+    return workspace
+
+
+# The largest member limit the portal takes (a PositiveIntegerField holds more; no plan needs it).
+MAX_MEMBER_LIMIT = 100_000
+
+
+def member_limit_refusal(*, workspace: Workspace, max_members: int | None) -> str:
+    """Why WORKSPACE cannot take MAX_MEMBERS as its member limit ("" when it can): below one,
+    too large, or below the seats in use (members, service accounts and pending invitations)."""
+    if max_members is None:
+        return ""
+    if max_members < 1:
+        return "The member limit is at least 1 (the owner is a member)."
+    if max_members > MAX_MEMBER_LIMIT:
+        return f"The member limit is at most {MAX_MEMBER_LIMIT}."
+    members = Membership.objects.for_workspace(workspace).count()
+    pending = Invitation.objects.for_workspace(workspace).pending().count()
+    used = members + pending
+    if max_members < used:
+        invitations = f" and {pending} pending invitation{'s' if pending != 1 else ''}" if pending else ""
+        return (
+            f"{workspace.name} uses {used} seats ({members} member{'s' if members != 1 else ''}"
+            f"{invitations}): the limit cannot be below {used}. Remove members or revoke "
+            "invitations first."
+        )
+    return ""
+
+
+@transaction.atomic
+def workspace_set_member_limit(*, workspace: Workspace, actor, max_members: int | None) -> Workspace:
+    """Set (or, with None, clear) WORKSPACE's member limit. ACTOR is its owner, or None for an
+    operator command. Refused (ValidationError, nothing changed) below the seats in use."""
+    if actor is not None:
+        membership = membership_find(workspace=workspace, user=actor)
+        if membership is None or membership.role < Role.OWNER:
+            raise PermissionDenied("Only the workspace's owner can change its member limit.")
+    # Locked like invitation_create does, so no invitation slips in between the count and the save.
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    refusal = member_limit_refusal(workspace=workspace, max_members=max_members)
+    if refusal:
+        raise ValidationError({"max_members": refusal})
+    before, after = changes({"max_members": workspace.max_members}, {"max_members": max_members})
+    if after:
+        workspace.max_members = max_members
+        workspace.save(update_fields=["max_members"])
+        audit_log(
+            actor=actor,
+            action="workspace.member_limit",
             workspace=workspace,
             target=workspace,
             before=before,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, credentials, invitations, join, notifications, page
+from .views import audit, credentials, invitations, join, limit, notifications, page
 
 app_name = "workspaces"
 
@@ -8,6 +8,7 @@ W = "w/<slug:workspace_slug>/"
 
 urlpatterns = [
     path(f"{W}audit/", audit.audit_log, name="audit-log"),
+    path(f"{W}audit/export.csv", audit.audit_export, name="audit-export"),
     # The Workspace page and its panels.
     path("settings/workspace/", page.workspace_settings, name="workspace-settings"),
     path(f"{W}switch/", page.workspace_switch, name="workspace-switch"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path(f"{W}credentials/<int:pk>/label/", credentials.credential_label, name="credential-label"),
     path(f"{W}credentials/<int:pk>/revoke/", credentials.credential_revoke, name="credential-revoke"),
     # Inviting (from the Workspace page and from Users & Groups).
+    path(f"{W}members/limit/", limit.member_limit, name="member-limit"),
     path(f"{W}members/invite/", invitations.invitation_create, name="invitation-create"),
     path(f"{W}invitations/<int:pk>/resend/", invitations.invitation_resend, name="invitation-resend"),
     path(f"{W}invitations/<int:pk>/revoke/", invitations.invitation_revoke, name="invitation-revoke"),

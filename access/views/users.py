@@ -46,6 +46,8 @@ def _user_table_context(request: WorkspaceRequest, query: str = "", page_number=
         "query": query,
         "member_count": selectors.member_count(workspace=workspace),
         "max_members": workspace.max_members,
+        # The owner sets the member limit here; other admins read it.
+        "can_set_limit": request.membership.role >= Role.OWNER,
     }
 
 

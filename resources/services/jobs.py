@@ -148,6 +148,11 @@ def job_abort(*, job: Job, actor, audit: bool = True, membership=None) -> bool:
             before={"state": was},
             after={"state": JobState.ABORTED.value},
         )
+    if done and job.upstream:
+        # A real task on the linked server: stopped there by the outbox once this commits.
+        from .upstream import job_upstream_stop
+
+        job_upstream_stop(job=job)
     if done:
         schedule_soon(job.workspace)
     return bool(done)

@@ -104,6 +104,10 @@ class MethodNotAllowed(ApiError):
     code, subcode, message = 405, 0, "Method not allowed"
 
 
+class LengthRequired(ApiError):
+    code, subcode, message = 411, 0, "Length required"
+
+
 class PayloadTooLarge(ApiError):
     code, subcode, message = 413, 0, "Request body too large"
 

@@ -23,6 +23,7 @@ from .errors import (
     Forbidden,
     InvalidPath,
     InvalidVersion,
+    LengthRequired,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -142,7 +143,11 @@ def impersonation_refusal(call: ApiCall, name: str) -> str:
 
 
 def _check_headers(request: HttpRequest) -> None:
-    """A NUL in a header (e.g. X-ClearML-Worker, stored as "last used from") is refused."""
+    """A NUL in a header (e.g. X-ClearML-Worker, stored as "last used from") is refused, and so is
+    a chunked body: WSGI hands Django no length for it, so it would be read (and forwarded) as
+    empty. The ClearML clients always send a Content-Length; a proxy in front may de-chunk."""
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise LengthRequired("chunked request bodies are not accepted; send a Content-Length")
     for key, value in request.META.items():
         if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
             raise BadRequest(f"the {key[5:].replace('_', '-').title()} header holds a NUL character")

@@ -42,7 +42,7 @@ def test_rule_form_with_non_ascii_digits(client, workspace, owner, field, value,
     assert response.status_code in (200, 422), response.status_code
     if field == "object":
         assert response.status_code == 422
-        assert "Pick an object from the list" in response.content.decode()
+        assert "from the list" in response.content.decode()  # the object field's error, nothing stored
     assert not AccessRule.objects.filter(workspace=workspace).exists()
     assert AuditEvent.objects.count() == audit
 

@@ -350,3 +350,35 @@ def test_changes_to_rules_groups_and_roles_take_effect_on_the_next_call(api, wor
     membership.role = Role.ADMIN
     membership.save()
     assert world["vision"] in listed(api, token, "projects.get_all", "projects")
+
+
+def test_an_impersonated_token_acts_with_the_owners_rules(api, linked, workspace, owner, member, world):
+    """clearml-agent --use-owner-token: the service account's token for the task's owner sees what
+    the owner sees, not what the service account sees (and an owner who administers the workspace
+    acts as a member)."""
+    from gateway.models import UpstreamUser
+
+    account, credential, secret = access_services.service_account_create(
+        workspace=workspace, actor=owner, name="owner-agents", allow_impersonation=True
+    )
+    member_token = token_of(api, workspace, member)
+    api.call("projects.get_all", {}, token=member_token)  # the member exists upstream
+    member_upstream = UpstreamUser.objects.get(user=member, link=linked).upstream_id
+    rule(workspace, owner, "project", world["vision"], READ, user_ids=[account.user.pk])  # the agent only
+    rule(workspace, owner, "project", world["other"], READ, user_ids=[member.pk])  # the owner only
+    agent_token = api.login(credential.access_key, secret)
+    status, body = api.call(
+        "auth.login", token=agent_token, headers={"X-ClearML-Impersonate-As": member_upstream}
+    )
+    assert status == 200, body
+    as_member = body["data"]["token"]
+    seen = listed(api, as_member, "projects.get_all", "projects")
+    assert world["other"] in seen and world["vision"] not in seen
+    assert (
+        api.call("tasks.edit", {"task": world["other_task"], "comment": "x", "force": True}, token=as_member)[
+            0
+        ]
+        == 403
+    )
+    seen = listed(api, agent_token, "projects.get_all", "projects")
+    assert world["vision"] in seen and world["other"] not in seen

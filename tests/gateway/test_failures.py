@@ -64,3 +64,16 @@ def test_provisioning_against_a_down_upstream_is_a_502_and_provisions_later(
     standin.come_up()
     assert api.call("projects.get_all", {}, token=member_token)[0] == 200
     assert len(standin.requests_for("auth.create_user")) == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["tasks.create", "users.get_current_user"]
+)  # forwarded, and the portal's own
+def test_a_chunked_body_is_refused_411_and_nothing_is_forwarded(api, linked, member_token, standin, name):
+    """WSGI gives Django no length for a chunked body: read as empty, it would reach the upstream
+    as an empty call. The clients always send a Content-Length; a chunked body is a clear 411."""
+    before = len(standin.requests_for(name))
+    status, body = api.call(name, {"name": "t"}, token=member_token, headers={"Transfer-Encoding": "chunked"})
+    assert (status, body["meta"]["result_code"]) == (411, 411)
+    assert "Content-Length" in body["meta"]["result_msg"]
+    assert len(standin.requests_for(name)) == before

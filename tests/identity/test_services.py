@@ -77,3 +77,51 @@ def test_email_verified_must_be_true_not_just_present(workspace):
     for value in ("false", False, None, "yes", 1):
         assert services.map_claims(conn, {"sub": "x", "email_verified": value})["email_verified"] is False
     assert services.map_claims(conn, {"sub": "x", "email_verified": "true"})["email_verified"] is True
+
+
+@pytest.mark.parametrize(
+    ("picture", "stored"),
+    [
+        ("https://idp.example/a/b.png", "https://idp.example/a/b.png"),
+        ("http://idp.example/b.png", ""),  # not over TLS: mixed content, and readable on the way
+        ("javascript:alert(1)", ""),
+        ("data:image/png;base64,AAAA", ""),
+        ("https://", ""),
+        ("https://idp.example/" + "x" * 600, ""),
+        ("", ""),
+    ],
+)
+def test_the_picture_claim_becomes_the_avatar_when_it_is_an_https_url(workspace, picture, stored):
+    conn = make_connection(workspace, create_users=True)
+    plan = services.sign_in_plan(connection=conn, claims=claims(picture=picture))
+    assert plan.mapped["picture"] == picture  # Test Provider shows what the provider sent
+    user = services.sign_in_apply(connection=conn, plan=plan)
+    user.refresh_from_db()
+    assert user.avatar_url == stored
+
+
+def test_a_new_picture_replaces_the_avatar_at_the_next_sign_in(workspace):
+    conn = make_connection(workspace, create_users=True)
+    user = services.sign_in_apply(
+        connection=conn,
+        plan=services.sign_in_plan(connection=conn, claims=claims(picture="https://idp.example/1.png")),
+    )
+    services.sign_in_apply(
+        connection=conn,
+        plan=services.sign_in_plan(connection=conn, claims=claims(picture="https://idp.example/2.png")),
+    )
+    user.refresh_from_db()
+    assert user.avatar_url == "https://idp.example/2.png"
+
+
+def test_the_profile_shows_the_avatar_unless_scripts_are_blocked(client, workspace):
+    from accounts.models import UserPreferences
+
+    user = UserFactory(email="pic@corp.example", username="pic")
+    user.avatar_url = "https://idp.example/p.png"
+    user.save()
+    client.force_login(user)
+    page = client.get("/settings/profile/").content.decode()
+    assert '<img class="avatar" src="https://idp.example/p.png"' in page
+    UserPreferences.objects.update_or_create(user=user, defaults={"block_scripts": True})
+    assert "idp.example/p.png" not in client.get("/settings/profile/").content.decode()

@@ -499,6 +499,7 @@ def resolvable_documents(draw):
 @example(content="obj.k0 = [1]\nk1 = ${obj.k0}")
 @example(content="k0 = { f0 = 1 }\nk0 = ${k0}")
 @example(content="obj.k0 = null\nobj.k1 = ${obj.k0}")
+@example(content="obj.k0 = null\nobj.k1 = 0\nobj.k2 = ${obj.k0}\nobj.k3 = ${obj.k2}")  # found 2026-12-07
 def test_generated_documents_read_as_the_clients_read_them(content):
     try:
         expected = _client_tree(content)

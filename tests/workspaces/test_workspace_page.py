@@ -60,7 +60,7 @@ def test_switch_sets_the_current_workspace(client, member, workspace):
     assert client.session["workspace_id"] == str(workspace.id)
     html = response.content.decode()
     assert f"Switched to {workspace.name}." in html
-    assert '<span class="workspace-chip" title="Current workspace">Team</span>' in html
+    assert '<span class="workspace-chip" id="topbar-workspace" title="Current workspace">Team</span>' in html
 
 
 def test_switch_with_htmx_redirects_the_page(client, member, workspace, hx):
@@ -141,6 +141,25 @@ def test_rename_with_htmx(client, admin_member, workspace, hx):
     assert workspace.name == "Research"
     event = AuditEvent.objects.for_workspace(workspace).get(action="workspace.rename")
     assert event.before == {"name": "Team"} and event.after == {"name": "Research"}
+
+
+def test_rename_of_the_current_workspace_renames_the_top_bar_at_once(client, owner, workspace, hx):
+    client.force_login(owner)
+    client.post(url("workspace-switch", workspace))
+    page = client.get(PAGE).content.decode()
+    assert '<span class="workspace-chip" id="topbar-workspace" title="Current workspace">Team</span>' in page
+    html = client.post(url("workspace-name", workspace), {"name": "Research"}, headers=hx).content.decode()
+    assert (
+        '<span class="workspace-chip" id="topbar-workspace" title="Current workspace" hx-swap-oob="true">'
+        "Research</span>"
+    ) in html
+
+
+def test_rename_of_another_workspace_leaves_the_top_bar(client, owner, workspace, hx):
+    client.force_login(owner)
+    client.post(url("workspace-switch", personal_workspace_get(user=owner)))
+    html = client.post(url("workspace-name", workspace), {"name": "Research"}, headers=hx).content.decode()
+    assert "topbar-workspace" not in html  # the top bar names the personal workspace, unchanged
 
 
 def test_rename_without_javascript(client, owner, workspace):

@@ -4,15 +4,22 @@ portal_upstream link --workspace SLUG --url URL --token-secret-file F --system-a
                      --system-secret-key-file F
 portal_upstream unlink --workspace SLUG
 portal_upstream status [--workspace SLUG] [--json]
+portal_upstream users --workspace SLUG [--json]
+portal_upstream map --workspace SLUG --email EMAIL --upstream-user ID [--replace]
 
 `status` asks each server now and prints, per linked workspace (--json: one object, or a list
 without --workspace): {"workspace", "url", "reachable", "server_version", "api_version",
 "company", "users_mapped", "last_error"}. Secrets are read from files, never from the command
 line (it would show in `ps` and the shell's history).
+
+`users` lists the server's users and the portal user each is mapped to; `map` maps a member to
+the server's existing user (who used the server before the portal fronted it keeps their work).
 """
 
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from gateway import services
@@ -67,6 +74,18 @@ class Command(SubcommandCommand):
         status.add_argument("--workspace", help="Only this workspace (slug).")
         status.add_argument("--json", action="store_true")
 
+        users = subparsers.add_parser("users", help="List the server's users and who they are mapped to.")
+        users.add_argument("--workspace", required=True, help="The workspace's slug.")
+        users.add_argument("--json", action="store_true")
+
+        mapping = subparsers.add_parser("map", help="Map a member to the server's existing user.")
+        mapping.add_argument("--workspace", required=True, help="The workspace's slug.")
+        mapping.add_argument("--email", required=True, help="The member's email.")
+        mapping.add_argument("--upstream-user", required=True, help="The ClearML server's user id.")
+        mapping.add_argument(
+            "--replace", action="store_true", help="Move a member who is already mapped to another user."
+        )
+
     def handle_link(
         self, *, workspace, url, token_secret_file, system_access_key, system_secret_key_file, **_
     ):
@@ -113,6 +132,33 @@ class Command(SubcommandCommand):
                 f"API {row['api_version'] or '?'}, company {company.get('name') or company.get('id') or '?'}, "
                 f"{row['users_mapped']} users mapped"
             )
+
+    def handle_users(self, *, workspace, json, **_):
+        target = workspace_by_slug(workspace)
+        try:
+            rows = services.upstream_user_list(workspace=target)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        except (services.UpstreamUnavailable, services.ProvisioningFailed) as exc:
+            raise CommandError(f"Cannot list the users of {target.slug}'s ClearML server: {exc}") from None
+        if json:
+            self.print_json(rows)
+            return
+        for row in rows:
+            self.stdout.write(f"{row['id']}  {row['name']}  -> {row['mapped_to'] or '(not mapped)'}")
+
+    def handle_map(self, *, workspace, email, upstream_user, replace, **_):
+        target = workspace_by_slug(workspace)
+        user = get_user_model().objects.filter(email__iexact=email.strip()).first()
+        if user is None:
+            raise CommandError(f"No user with the email {email!r}")
+        try:
+            services.user_map(workspace=target, user=user, upstream_id=upstream_user, replace=replace)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        except (services.UpstreamUnavailable, services.ProvisioningFailed) as exc:
+            raise CommandError(f"Cannot reach {target.slug}'s ClearML server: {exc}") from None
+        self.stdout.write(f"Mapped {user.email} to the ClearML user {upstream_user.strip()} in {target.slug}")
 
 
 def _status(status: dict) -> dict:

@@ -1,17 +1,20 @@
-"""Workspaces, for operators: `manage.py portal_workspaces create|rename|list`.
+"""Workspaces, for operators: `manage.py portal_workspaces create|rename|set-limit|list`.
 
 portal_workspaces create --owner EMAIL --name NAME [--json]
 portal_workspaces rename --workspace SLUG --name NAME
+portal_workspaces set-limit --workspace SLUG --max-members N|none [--json]
 portal_workspaces list [--json]
 """
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db.models import Count
 
 from accounts.models import User
 from settings_portal.commands import SubcommandCommand
 from workspaces.models import Workspace
-from workspaces.services import workspace_create, workspace_rename
+from workspaces.selectors import seat_count
+from workspaces.services import workspace_create, workspace_rename, workspace_set_member_limit
 
 
 def workspace_json(workspace: Workspace, members: int | None = None) -> dict:
@@ -22,8 +25,20 @@ def workspace_json(workspace: Workspace, members: int | None = None) -> dict:
         "personal": workspace.is_personal,
         "owner": workspace.owner.email,
         "members": members,
+        "max_members": workspace.max_members,
         "created_at": workspace.created_at.isoformat(),
     }
+
+
+def member_limit(value: str) -> int | None:
+    """--max-members: a whole number, or "none" (also "unlimited") to clear the limit."""
+    text = value.strip().lower()
+    if text in ("none", "unlimited"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise CommandError(f"--max-members takes a whole number or 'none', not {value!r}") from None
 
 
 def workspace_by_slug(slug: str) -> Workspace:
@@ -47,6 +62,17 @@ class Command(SubcommandCommand):
         rename.add_argument("--name", required=True)
         rename.add_argument("--json", action="store_true")
 
+        limit = subparsers.add_parser(
+            "set-limit", help="Set a workspace's member limit (Users & Groups shows 'N of M' members)."
+        )
+        limit.add_argument("--workspace", required=True, help="The workspace's slug.")
+        limit.add_argument(
+            "--max-members",
+            required=True,
+            help="The most seats (members, service accounts and pending invitations); 'none' removes the limit.",
+        )
+        limit.add_argument("--json", action="store_true")
+
         listing = subparsers.add_parser("list", help="List every workspace.")
         listing.add_argument("--json", action="store_true")
 
@@ -69,6 +95,23 @@ class Command(SubcommandCommand):
             self.print_json(workspace_json(target))
         else:
             self.stdout.write(f"Renamed workspace {target.slug} to {target.name!r}")
+
+    def handle_set_limit(self, *, workspace, max_members, json, **_):
+        limit = member_limit(max_members)
+        target = workspace_by_slug(workspace)
+        try:
+            target = workspace_set_member_limit(workspace=target, actor=None, max_members=limit)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        used = seat_count(workspace=target)
+        if json:
+            self.print_json(workspace_json(target, members=used))
+        elif limit is None:
+            self.stdout.write(f"Workspace {target.slug} has no member limit now ({used} seats in use)")
+        else:
+            self.stdout.write(
+                f"Workspace {target.slug}: member limit {limit} ({used} of {limit} seats in use)"
+            )
 
     def handle_list(self, *, json, **_):
         workspaces = (

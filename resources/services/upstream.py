@@ -1,0 +1,697 @@
+"""Resource policies on a linked ClearML server: its queues, the real tasks in them, the outbox.
+
+- `queues_sync`: Provision's upstream half. Creates, renames and retires the server's queues
+  the configuration needs (a policy queue per policy and profile, an agent queue per
+  profile-to-pool connection), recorded in the UpstreamQueue ledger. Idempotent: a sync that
+  died half-way is repaired by the next one (a queue made but not recorded is adopted by name).
+- `jobs_record`: a task the gateway let into a policy queue becomes a pending job.
+- `outbox_drain`: executes what admissions and aborts left to do upstream (Job.upstream_action):
+  `tasks.enqueue` into the connection's agent queue (a move), `tasks.stop`. Rows are claimed with
+  `FOR UPDATE SKIP LOCKED`, so workers drain in parallel without doing a row twice; a call
+  that fails for want of the server leaves the row for the next drain; a move replayed after a
+  crash is harmless (enqueueing into the queue the task is in changes nothing, and a task an
+  agent already took is recognised). Calls of one batch go out in parallel.
+- `job_observed`: what the gateway's observers saw a task do (started, completed, ...).
+- `reconcile`: the safety net, `tasks.get_all` by ids with only_fields for every live job.
+
+docs/resource-scheduling.md ("Real queues on a ClearML server"), docs/adr/0005.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from gateway import services as gateway
+from gateway.cache import Upstream
+from gateway.client import Reply, UpstreamUnavailable
+from workspaces.models import Workspace
+
+from ..models import Job, JobState, Link, Queue, UpstreamAction, UpstreamQueue, UpstreamQueueKind
+from .jobs import job_seqs_next
+from .scheduling import schedule_soon
+
+logger = logging.getLogger(__name__)
+
+SYNC_LOCK_CLASS = 0x5255  # "RU": one queue sync at a time per workspace
+DRAIN_BATCH = 500
+DRAIN_THREADS = 16
+RECONCILE_BATCH = 500
+MAX_RETRY_SECONDS = 60
+TAG = "settings-portal"
+
+# Upstream statuses by what they mean for a job.
+RUNNING_STATUSES = {"in_progress"}
+DONE_STATUSES = {"completed", "published", "closed", "failed"}
+STOPPED_STATUSES = {"stopped"}
+
+
+class UpstreamError(Exception):
+    """The server answered with an error where the portal needed it to succeed."""
+
+
+def upstream_of(workspace: Workspace | str) -> Upstream | None:
+    """The linked server of WORKSPACE (from the gateway's process cache), or None."""
+    workspace_id = getattr(workspace, "pk", workspace)
+    return gateway.upstream_for(getattr(workspace_id, "hex", str(workspace_id).replace("-", "")))
+
+
+def system_call(upstream: Upstream, endpoint: str, data: dict) -> Reply:
+    """One call as the server's system user (raises UpstreamUnavailable, ProvisioningFailed)."""
+    return gateway._system_call(upstream, endpoint, data)
+
+
+def _ok(reply: Reply, what: str) -> dict:
+    if not reply.ok:
+        raise UpstreamError(f"{what}: {reply.message}")
+    return reply.data
+
+
+def _subcode(reply: Reply) -> int:
+    return int((reply.body.get("meta") or {}).get("result_subcode") or 0)
+
+
+# --- the queues -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    created: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    linked: bool = True
+
+
+def _session_lock(workspace: Workspace) -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    key = zlib.crc32(str(workspace.pk).encode()) - (1 << 31)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SYNC_LOCK_CLASS, key])
+        return bool(cursor.fetchone()[0])
+
+
+def _session_unlock(workspace: Workspace) -> None:
+    if connection.vendor != "postgresql":
+        return
+    key = zlib.crc32(str(workspace.pk).encode()) - (1 << 31)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SYNC_LOCK_CLASS, key])
+
+
+def _ledger_fill(workspace: Workspace) -> None:
+    """A ledger row for every policy queue and connection that has none yet."""
+    for queue in Queue.objects.for_workspace(workspace).filter(upstream__isnull=True):
+        UpstreamQueue.objects.get_or_create(
+            queue=queue,
+            defaults={"workspace": workspace, "kind": UpstreamQueueKind.POLICY, "name": queue.name},
+        )
+    for link in Link.objects.for_workspace(workspace).filter(upstream__isnull=True):
+        UpstreamQueue.objects.get_or_create(
+            link=link, defaults={"workspace": workspace, "kind": UpstreamQueueKind.AGENT, "name": link.name}
+        )
+
+
+def queues_dirty(workspace: Workspace) -> bool:
+    """The ledger does not say what the configuration wants (database only, no upstream call)."""
+    if Queue.objects.for_workspace(workspace).filter(upstream__isnull=True).exists():
+        return True
+    if Link.objects.for_workspace(workspace).filter(upstream__isnull=True).exists():
+        return True
+    rows = UpstreamQueue.objects.for_workspace(workspace)
+    return (
+        rows.filter(Q(upstream_id="") | Q(queue__isnull=True, link__isnull=True)).exists()
+        or rows.filter(queue__isnull=False).exclude(name=models_F("queue__name")).exists()
+        or rows.filter(link__isnull=False).exclude(name=models_F("link__name")).exists()
+    )
+
+
+def models_F(name: str):
+    from django.db.models import F
+
+    return F(name)
+
+
+def queues_sync(workspace: Workspace, *, verify: bool = True) -> SyncResult:
+    """Make the server's queues what the provisioned configuration and the policies want.
+
+    VERIFY: list the server's queues (one call) to find queues deleted or made behind the
+    ledger's back; without it only what the ledger says is missing is done.
+    """
+    result = SyncResult()
+    upstream = upstream_of(workspace)
+    if upstream is None:
+        result.linked = False
+        return result
+    if not _session_lock(workspace):
+        return result  # another process syncs this workspace right now
+    try:
+        _ledger_fill(workspace)
+        rows = list(UpstreamQueue.objects.for_workspace(workspace).select_related("queue", "link"))
+        if not verify and not any(not r.upstream_id or r.retired or r.name != _wanted_name(r) for r in rows):
+            return result
+        try:
+            listed = _ok(system_call(upstream, "queues.get_all", {"only_fields": ["id", "name"]}), "queues")
+        except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+            result.errors.append(str(exc))
+            return result
+        by_id = {q["id"]: q.get("name", "") for q in listed.get("queues", [])}
+        by_name = {name: qid for qid, name in by_id.items()}
+        owned = {r.upstream_id: r for r in rows if r.upstream_id}
+        try:
+            _retire(upstream, rows, by_id, by_name, owned, result)
+            for row in rows:
+                if not row.retired:
+                    _ensure(upstream, row, by_id, by_name, owned, result)
+        except (UpstreamUnavailable, gateway.ProvisioningFailed) as exc:
+            result.errors.append(str(exc))
+    finally:
+        _session_unlock(workspace)
+    return result
+
+
+def _wanted_name(row: UpstreamQueue) -> str:
+    if row.queue is not None:
+        return row.queue.name
+    if row.link is not None:
+        return row.link.name
+    return row.name
+
+
+def _retire(upstream, rows, by_id, by_name, owned, result: SyncResult) -> None:
+    """Delete the server's queues of retired rows, once empty (a policy queue: with its tasks,
+    which go back to draft as their jobs did; an agent queue: only when empty, no eviction).
+    A retired queue whose name a live row wants is handed over to that row instead."""
+    wanted = {_wanted_name(r): r for r in rows if not r.retired}
+    for row in rows:
+        if not row.retired:
+            continue
+        if not row.upstream_id or row.upstream_id not in by_id:
+            row.delete()
+            continue
+        heir = wanted.get(by_id[row.upstream_id])
+        if heir is not None and not heir.upstream_id and heir.kind == row.kind:
+            upstream_id = row.upstream_id
+            row.delete()
+            owned.pop(upstream_id, None)
+            heir.upstream_id = upstream_id
+            heir.save(update_fields=["upstream_id"])
+            owned[upstream_id] = heir
+            result.adopted.append(heir.name)
+            continue
+        force = row.kind == UpstreamQueueKind.POLICY
+        reply = system_call(upstream, "queues.delete", {"queue": row.upstream_id, "force": force})
+        if reply.ok or _subcode(reply) == 701:
+            by_name.pop(by_id.pop(row.upstream_id, None), None)
+            owned.pop(row.upstream_id, None)
+            row.delete()
+            result.retired.append(row.name)
+        else:  # 702: an agent queue with admitted tasks still waiting for an agent
+            row.last_error = reply.message[:500]
+            row.save(update_fields=["last_error"])
+
+
+def _ensure(upstream, row: UpstreamQueue, by_id, by_name, owned, result: SyncResult) -> None:
+    name = _wanted_name(row)
+    if row.upstream_id and row.upstream_id not in by_id:
+        owned.pop(row.upstream_id, None)
+        row.upstream_id = ""  # deleted on the server behind our back: made again
+    if not row.upstream_id:
+        existing = by_name.get(name)
+        if existing and existing not in owned:
+            row.upstream_id = existing  # made by a sync that died before recording it
+            result.adopted.append(name)
+        else:
+            reply = system_call(upstream, "queues.create", {"name": name, "tags": [TAG, f"{TAG}:{row.kind}"]})
+            if not reply.ok:
+                row.last_error = reply.message[:500]
+                row.save(update_fields=["last_error"])
+                result.errors.append(f"{name}: {reply.message}")
+                return
+            row.upstream_id = reply.data["id"]
+            result.created.append(name)
+        by_id[row.upstream_id] = name
+        by_name[name] = row.upstream_id
+        owned[row.upstream_id] = row
+    elif by_id.get(row.upstream_id) != name:
+        reply = system_call(upstream, "queues.update", {"queue": row.upstream_id, "name": name})
+        if not reply.ok:
+            row.last_error = reply.message[:500]
+            row.save(update_fields=["last_error"])
+            result.errors.append(f"{name}: {reply.message}")
+            return
+        by_name.pop(by_id.get(row.upstream_id), None)
+        by_id[row.upstream_id] = name
+        by_name[name] = row.upstream_id
+        result.renamed.append(name)
+    row.name = name
+    row.synced_at = timezone.now()
+    row.last_error = ""
+    row.save(update_fields=["upstream_id", "name", "synced_at", "last_error"])
+
+
+def ledger_by_upstream_id(workspace: Workspace) -> dict[str, UpstreamQueue]:
+    return {
+        r.upstream_id: r
+        for r in UpstreamQueue.objects.for_workspace(workspace)
+        .exclude(upstream_id="")
+        .select_related("queue")
+    }
+
+
+def queue_by_name(upstream: Upstream, name: str) -> str | None:
+    """The id of the server's queue called NAME, or None."""
+    reply = system_call(
+        upstream, "queues.get_all", {"name": f"^{re.escape(name)}$", "only_fields": ["id", "name"]}
+    )
+    for queue in _ok(reply, "queues").get("queues", []):
+        if queue.get("name") == name:
+            return queue["id"]
+    return None
+
+
+# --- jobs of real tasks -----------------------------------------------------------------------------
+
+
+LIVE = (JobState.PENDING, JobState.RUNNING)
+
+
+@transaction.atomic
+def jobs_record(*, workspace: Workspace, actor, queue: Queue, task_ids: Iterable[str]) -> list[Job]:
+    """Tasks the server queued into QUEUE's policy queue: pending jobs at the end of QUEUE.
+
+    A task with a pending job already (enqueued again, maybe into another policy queue) goes to
+    the end of QUEUE; a finished or draft job of the task is reused.
+    """
+    task_ids = [t for t in dict.fromkeys(task_ids) if t]
+    now = timezone.now()
+    recorded = []
+    for task_id, seq in zip(task_ids, job_seqs_next(len(task_ids)), strict=True):
+        values = {
+            "state": JobState.PENDING,
+            "queue": queue,
+            "policy_id": queue.policy_id,
+            "profile_id": queue.profile_id,
+            "queue_name": queue.name,
+            "seq": seq,
+            "enqueued_at": now,
+            "pool": None,
+            "pool_name": "",
+            "allotment": None,
+            "started_at": None,
+            "fetched_at": None,
+            "worker": "",
+            "finished_at": None,
+            "upstream": True,
+            "upstream_action": UpstreamAction.NONE,
+            "action_attempts": 0,
+            "action_error": "",
+            "action_due_at": None,
+            "moved_at": None,
+            "upstream_status": "queued",
+        }
+        job = (
+            Job.objects.for_workspace(workspace)
+            .select_for_update()
+            .filter(task_id=task_id)
+            .exclude(state=JobState.RUNNING)
+            .order_by("-id")
+            .first()
+        )
+        if job is not None:
+            Job.objects.filter(pk=job.pk).update(**values)
+            job.refresh_from_db()
+        else:
+            job = Job.objects.create(
+                workspace=workspace,
+                name=task_id,
+                task_id=task_id,
+                created_by=actor if getattr(actor, "pk", None) else None,
+                **values,
+            )
+        recorded.append(job)
+    schedule_soon(workspace)
+    return recorded
+
+
+def _finish(job_ids: list[int], state: str, *, status: str = "") -> int:
+    """Running or pending jobs (JOB_IDS) are over: their resources are free."""
+    if not job_ids:
+        return 0
+    values = {"state": state, "finished_at": timezone.now(), "upstream_action": UpstreamAction.NONE}
+    if status:
+        values["upstream_status"] = status
+    if state == JobState.DRAFT:
+        values.update(queue=None, policy=None, profile=None, seq=None, enqueued_at=None, finished_at=None)
+    return Job.objects.filter(pk__in=job_ids, state__in=LIVE).update(**values)
+
+
+def job_observed(*, workspace: Workspace, task_ids: Iterable[str], event: str, response: dict | None) -> int:
+    """The gateway saw a call EVENT ("started", "completed", ...) on TASK_IDS succeed.
+
+    Finishing a job frees its resources and asks for a pass at once. Returns the jobs changed.
+    """
+    task_ids = [t for t in task_ids if isinstance(t, str) and t]
+    if not task_ids:
+        return 0
+    jobs = list(
+        Job.objects.for_workspace(workspace)
+        .filter(task_id__in=task_ids, state__in=LIVE, upstream=True)
+        .values_list("pk", "state")
+    )
+    if not jobs:
+        return 0
+    fields = ((response or {}).get("data") or {}).get("fields") or {}
+    new_status = fields.get("status") if isinstance(fields, dict) else None
+    running = [pk for pk, state in jobs if state == JobState.RUNNING]
+    pending = [pk for pk, state in jobs if state == JobState.PENDING]
+    changed = 0
+    if event == "started":
+        now = timezone.now()
+        changed = Job.objects.filter(pk__in=running, fetched_at__isnull=True).update(fetched_at=now)
+        Job.objects.filter(pk__in=running).update(upstream_status="in_progress")
+        return changed
+    if event in ("completed", "failed"):
+        changed = _finish(running + pending, JobState.COMPLETED, status=event)
+    elif event in ("stopped", "stop"):
+        if event == "stop" and new_status not in (None, "stopped"):
+            return 0  # a running task asked to stop: its agent reports `stopped` later
+        changed = _finish(running + pending, JobState.ABORTED, status="stopped")
+    elif event in ("dequeue", "reset", "delete"):
+        if event == "dequeue" and new_status in RUNNING_STATUSES:
+            return 0  # the agent's own dequeue as it takes the task
+        status = {"delete": "deleted", "reset": "created"}.get(event, new_status or "created")
+        # Admitted (maybe not yet started): its resources are free; waiting: back to draft.
+        changed = _finish(running, JobState.ABORTED, status=status) + _finish(
+            pending, JobState.DRAFT, status=status
+        )
+    if changed:
+        schedule_soon(workspace)
+    return changed
+
+
+@transaction.atomic
+def job_upstream_stop(*, job: Job) -> None:
+    """An aborted real task: stop it upstream (from the outbox, after this commits)."""
+    Job.objects.filter(pk=job.pk, upstream=True).update(
+        upstream_action=UpstreamAction.STOP, action_attempts=0, action_error="", action_due_at=None
+    )
+    transaction.on_commit(lambda: _request_drain(job.workspace_id))
+
+
+def _request_drain(workspace_id) -> None:
+    from .. import tasks
+
+    tasks.request_drain(str(workspace_id))
+
+
+# --- the outbox ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainResult:
+    moved: int = 0
+    stopped: int = 0
+    retry: int = 0
+    gone: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.moved + self.stopped + self.gone
+
+
+def agent_queues(workspace: Workspace) -> dict[tuple[int, int], str]:
+    """(profile id, pool id) -> the upstream id of that connection's agent queue."""
+    return {
+        (profile_id, pool_id): upstream_id
+        for profile_id, pool_id, upstream_id in UpstreamQueue.objects.for_workspace(workspace)
+        .filter(link__isnull=False)
+        .exclude(upstream_id="")
+        .values_list("link__profile_id", "link__pool_id", "upstream_id")
+    }
+
+
+def outbox_drain(
+    workspace: Workspace, *, batch: int = DRAIN_BATCH, threads: int = DRAIN_THREADS
+) -> DrainResult:
+    """Execute the outbox of WORKSPACE until it is empty or the server stops answering."""
+    total = DrainResult()
+    upstream = upstream_of(workspace)
+    if upstream is None:
+        return total
+    synced = False
+    while True:
+        result = _drain_batch(workspace, upstream, batch=batch, threads=threads)
+        total.moved += result.moved
+        total.stopped += result.stopped
+        total.gone += result.gone
+        total.retry += result.retry
+        total.errors += result.errors
+        if result.retry and not synced and any("agent queue" in e for e in result.errors):
+            queues_sync(workspace)  # a connection's queue is missing: make it, then retry once
+            synced = True
+            continue
+        if not result.done:
+            return total
+
+
+def _drain_batch(workspace: Workspace, upstream: Upstream, *, batch: int, threads: int) -> DrainResult:
+    result = DrainResult()
+    with transaction.atomic():
+        rows = list(
+            Job.objects.for_workspace(workspace)
+            .select_for_update(skip_locked=True)
+            .exclude(upstream_action="")
+            .filter(Q(action_due_at__isnull=True) | Q(action_due_at__lte=timezone.now()))
+            .order_by("started_at", "id")
+            .values_list(
+                "pk", "task_id", "state", "upstream_action", "profile_id", "pool_id", "action_attempts"
+            )[:batch]
+        )
+        if not rows:
+            return result
+        targets = agent_queues(workspace)
+        attempts = {row[0]: row[-1] for row in rows}
+        work = []
+        for pk, task_id, state, action, profile_id, pool_id, _attempts in rows:
+            if action == UpstreamAction.MOVE and state != JobState.RUNNING:
+                work.append((pk, task_id, "skip", None))
+            elif action == UpstreamAction.MOVE:
+                work.append((pk, task_id, "move", targets.get((profile_id, pool_id))))
+            else:
+                work.append((pk, task_id, "stop", None))
+        outcomes = _execute_all(upstream, work, threads=threads)
+        now = timezone.now()
+        done, freed, reconcile = [], [], []
+        failed: dict[str, list[int]] = {}
+        for (pk, _task, _kind, _target), (outcome, message) in zip(work, outcomes, strict=True):
+            if outcome in ("moved", "stopped", "skip"):
+                done.append(pk)
+                result.moved += outcome == "moved"
+                result.stopped += outcome == "stopped"
+            elif outcome == "gone":
+                freed.append(pk)
+                result.gone += 1
+            elif outcome == "check":
+                reconcile.append(pk)
+                result.gone += 1
+            else:
+                failed.setdefault(message[:500], []).append(pk)
+                result.retry += 1
+                result.errors.append(message)
+        moved_ids = [
+            pk for (pk, _t, kind, _q), (outcome, _m) in zip(work, outcomes, strict=True) if outcome == "moved"
+        ]
+        Job.objects.filter(pk__in=done).update(upstream_action="", action_error="", action_due_at=None)
+        Job.objects.filter(pk__in=moved_ids).update(moved_at=now, upstream_status="queued")
+        Job.objects.filter(pk__in=reconcile).update(upstream_action="")
+        if freed:
+            Job.objects.filter(pk__in=freed).update(upstream_action="")
+            if _finish(freed, JobState.ABORTED, status="deleted"):
+                schedule_soon(workspace)
+        for message, pks in failed.items():
+            for pk in pks:
+                tried = attempts[pk] + 1
+                Job.objects.filter(pk=pk).update(
+                    action_attempts=tried, action_error=message, action_due_at=now + retry_delay(tried)
+                )
+    if reconcile:
+        reconcile_jobs(workspace, Job.objects.filter(pk__in=reconcile))
+    return result
+
+
+def _execute_all(upstream: Upstream, work: list[tuple], *, threads: int) -> list[tuple[str, str]]:
+    """The outcomes of WORK, in its order. Moves into one agent queue go one after the other, in
+    admission order (the queue's entries are FIFO for its agents); queues go in parallel."""
+    lanes: dict[object, list[int]] = {}
+    for i, (_pk, _task, kind, target) in enumerate(work):
+        lanes.setdefault(target if kind == "move" else ("stop", i), []).append(i)
+    outcomes: list[tuple[str, str]] = [("retry", "")] * len(work)
+
+    def run(indexes: list[int]) -> None:
+        for i in indexes:
+            outcomes[i] = _execute(upstream, *work[i][1:])
+
+    if threads > 1 and len(lanes) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(lanes))) as pool:
+            list(pool.map(run, lanes.values()))
+    else:
+        for indexes in lanes.values():
+            run(indexes)
+    return outcomes
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a row waits after its ATTEMPTS-th failure: 1, 2, 4, ... seconds, at most a minute."""
+    return timedelta(seconds=min(2 ** (attempts - 1), MAX_RETRY_SECONDS))
+
+
+def _execute(upstream: Upstream, task_id: str, kind: str, target: str | None) -> tuple[str, str]:
+    """One outbox row against the server: (outcome, message)."""
+    if kind == "skip":
+        return "skip", ""
+    try:
+        if kind == "move":
+            if not target:
+                return "retry", "the connection's agent queue is not on the server yet"
+            reply = system_call(
+                upstream,
+                "tasks.enqueue",
+                {
+                    "task": task_id,
+                    "queue": target,
+                    "status_reason": "admitted",
+                    "status_message": "moved to its pool by the portal's scheduler",
+                },
+            )
+            if reply.ok:
+                return "moved", ""
+        else:
+            reply = system_call(
+                upstream,
+                "tasks.stop",
+                {"task": task_id, "status_reason": "aborted in the portal", "force": True},
+            )
+            if reply.ok:
+                return "stopped", ""
+    except (UpstreamUnavailable, gateway.ProvisioningFailed) as exc:
+        return "retry", str(exc)
+    code = _subcode(reply)
+    if reply.status == 400 and code == 101:
+        return "gone", reply.message  # the task was deleted upstream
+    if reply.status == 400 and code == 701:
+        return "retry", f"the connection's agent queue is gone: {reply.message}"
+    if reply.status == 400 and kind == "stop":
+        return "stopped", reply.message  # already stopped, completed, ...: nothing to stop
+    if reply.status == 400:
+        return "check", reply.message  # an invalid status change: ask what the task is doing
+    return "retry", reply.message
+
+
+# --- reconciliation ----------------------------------------------------------------------------------
+
+
+def reconcile(workspace: Workspace) -> int:
+    """Compare every live job of a real task with the server (tasks.get_all by ids); how many changed."""
+    qs = Job.objects.for_workspace(workspace).filter(upstream=True, state__in=LIVE, upstream_action="")
+    return reconcile_jobs(workspace, qs)
+
+
+def reconcile_jobs(workspace: Workspace, qs) -> int:
+    upstream = upstream_of(workspace)
+    if upstream is None:
+        return 0
+    rows = list(qs.values_list("pk", "task_id", "state", "fetched_at", "name", "project_name"))
+    changed = 0
+    policy_queues = {
+        r.upstream_id
+        for r in UpstreamQueue.objects.for_workspace(workspace).filter(kind=UpstreamQueueKind.POLICY)
+    }
+    for start in range(0, len(rows), RECONCILE_BATCH):
+        chunk = rows[start : start + RECONCILE_BATCH]
+        try:
+            reply = system_call(
+                upstream,
+                "tasks.get_all",
+                {
+                    "id": [r[1] for r in chunk],
+                    "only_fields": ["id", "name", "status", "project", "execution.queue", "last_worker"],
+                },
+            )
+            tasks = {t["id"]: t for t in _ok(reply, "tasks").get("tasks", [])}
+        except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+            logger.warning("reconciling the jobs of %s: %s", workspace.pk, exc)
+            return changed
+        projects = _project_names(upstream, {t.get("project") for t in tasks.values() if t.get("project")})
+        now = timezone.now()
+        finish: dict[tuple[str, str], list[int]] = {}
+        for pk, task_id, state, fetched_at, name, project_name in chunk:
+            task = tasks.get(task_id)
+            if task is None:
+                finish.setdefault(
+                    (JobState.ABORTED if state == JobState.RUNNING else JobState.DRAFT, "deleted"), []
+                ).append(pk)
+                continue
+            status = task.get("status", "")
+            queue = (task.get("execution") or {}).get("queue")
+            updates = {"upstream_status": status, "checked_at": now}
+            if task.get("name") and task["name"] != name:
+                updates["name"] = task["name"][:255]
+            if task.get("project") in projects and projects[task["project"]] != project_name:
+                updates["project_name"] = projects[task["project"]][:255]
+            if status in DONE_STATUSES:
+                finish.setdefault((JobState.COMPLETED, status), []).append(pk)
+            elif status in STOPPED_STATUSES:
+                finish.setdefault((JobState.ABORTED, status), []).append(pk)
+            elif status in RUNNING_STATUSES:
+                if state == JobState.PENDING:
+                    # Run without an admission (an agent served the policy queue?): it uses
+                    # resources the scheduler did not give; it is left to finish, not counted.
+                    logger.warning("task %s runs but was never admitted", task_id)
+                elif fetched_at is None:
+                    updates["fetched_at"] = now
+                    updates["worker"] = (task.get("last_worker") or "")[:255]
+            elif status == "queued":
+                if state == JobState.PENDING and queue not in policy_queues:
+                    finish.setdefault((JobState.DRAFT, status), []).append(pk)  # moved elsewhere
+            else:  # created: dequeued or reset
+                finish.setdefault(
+                    (JobState.ABORTED if state == JobState.RUNNING else JobState.DRAFT, status), []
+                ).append(pk)
+            Job.objects.filter(pk=pk).update(**updates)
+        for (state, status), pks in finish.items():
+            changed += _finish(pks, state, status=status)
+    if changed:
+        schedule_soon(workspace)
+    return changed
+
+
+def describe_new(workspace: Workspace) -> int:
+    """Name, project and status of the jobs recorded since the last look (one tasks.get_all)."""
+    qs = Job.objects.for_workspace(workspace).filter(upstream=True, state__in=LIVE, checked_at__isnull=True)
+    pks = list(qs.values_list("pk", flat=True)[:RECONCILE_BATCH])
+    if not pks:
+        return 0
+    return reconcile_jobs(workspace, Job.objects.filter(pk__in=pks, upstream_action=""))
+
+
+def _project_names(upstream: Upstream, ids: set) -> dict[str, str]:
+    if not ids:
+        return {}
+    try:
+        reply = system_call(upstream, "projects.get_all", {"id": sorted(ids), "only_fields": ["id", "name"]})
+    except (UpstreamUnavailable, gateway.ProvisioningFailed):
+        return {}
+    return {p["id"]: p.get("name", "") for p in reply.data.get("projects", [])} if reply.ok else {}
