@@ -382,21 +382,6 @@ def job_observed(*, workspace: Workspace, task_ids: Iterable[str], event: str, r
     return changed
 
 
-@transaction.atomic
-def job_upstream_stop(*, job: Job) -> None:
-    """An aborted real task: stop it upstream (from the outbox, after this commits)."""
-    Job.objects.filter(pk=job.pk, upstream=True).update(
-        upstream_action=UpstreamAction.STOP, action_attempts=0, action_error="", action_due_at=None
-    )
-    transaction.on_commit(lambda: _request_drain(job.workspace_id))
-
-
-def _request_drain(workspace_id) -> None:
-    from .. import tasks
-
-    tasks.request_drain(str(workspace_id))
-
-
 # --- the outbox ---------------------------------------------------------------------------------------
 
 
