@@ -1,7 +1,6 @@
 """Access Rules (administrators only): the rules table and its filters, the ADD/EDIT RULE dialog (the
 object list and the targets: the picker), delete, and Explain access."""
 
-import contextlib
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -31,6 +30,7 @@ EXPLAIN = "access/access_rule_explain.html"
 RULE_FIELDS = ("resource_type", "object", "permission")
 OBJECT_LIMIT = 50
 DATAVIEW = AccessRule.ResourceType.DATAVIEW.value
+NO_ANSWER = "The ClearML server did not answer; try again shortly."
 
 
 def _dialog_types(workspace, current: str = "") -> list[tuple[str, str]]:
@@ -156,12 +156,11 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
     kind = object_kinds.kind_for(workspace, resource_type)
     try:
         objects = _search(workspace, resource_type, query=object_q)
-    except Exception as exc:  # the picker says the server did not answer; the page still works
-        unavailable = f"The ClearML server did not answer ({exc.__class__.__name__}); try again shortly."
-    if selected and not unavailable and all(pk != selected for pk, _ in objects):
-        # A malformed id for the kind is not listed (the form says so on Save).
-        with contextlib.suppress(Exception):
+        if selected and all(pk != selected for pk, _ in objects):
+            # A malformed id for the kind is not listed (the form says so on Save).
             objects = _search(workspace, resource_type, pk=selected) + objects
+    except object_kinds.ObjectsUnavailable:  # the list says so; the page still works
+        unavailable = NO_ANSWER
     return {
         "resource_type": resource_type,
         "resource_label": type_label(resource_type),
@@ -251,8 +250,8 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
 
 
 def _check_object(request: WorkspaceRequest, form) -> None:
-    """The chosen object must be one the kind's search finds (a malformed id never reaches the
-    service; an unreachable ClearML server is an error on the field, not a failure)."""
+    """The chosen object must be one the kind's search finds (a malformed id is no such object and
+    never reaches the service; a ClearML server that does not answer is an error on the field)."""
     data = form.cleaned_data
     if object_kinds.kind_for(request.workspace, data["resource_type"]) is None:
         form.add_error(
@@ -263,11 +262,10 @@ def _check_object(request: WorkspaceRequest, form) -> None:
         return
     try:
         found = _search(request.workspace, data["resource_type"], pk=data["object"])
-    except Exception:  # a malformed id for the kind, or the server did not answer
-        found = None
-    if found is None:
-        form.add_error("object", "Pick an object from the list: this one could not be looked up.")
-    elif not any(pk == str(data["object"]) for pk, _ in found):
+    except object_kinds.ObjectsUnavailable:
+        form.add_error("object", NO_ANSWER)
+        return
+    if not any(pk == str(data["object"]) for pk, _ in found):
         form.add_error("object", "Pick an object from the list: there is no such object in this workspace.")
 
 
