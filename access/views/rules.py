@@ -31,6 +31,10 @@ RULE_FIELDS = ("resource_type", "object", "permission")
 OBJECT_LIMIT = 50
 DATAVIEW = AccessRule.ResourceType.DATAVIEW.value
 NO_ANSWER = "The ClearML server did not answer; try again shortly."
+NO_ANSWER_FILTER = (
+    "The ClearML server did not answer, so rules could not be found by their objects' names "
+    "(only by id); try again shortly."
+)
 
 
 def _dialog_types(workspace, current: str = "") -> list[tuple[str, str]]:
@@ -73,8 +77,13 @@ def _filters(data) -> RuleFilters:
 
 def _table_context(request: WorkspaceRequest, filters: RuleFilters | None = None, page_number=None) -> dict:
     filters = filters or RuleFilters()
-    page, rows = rule_page(workspace=request.workspace, filters=filters, page_number=page_number)
+    unanswered: set = set()
+    page, rows = rule_page(
+        workspace=request.workspace, filters=filters, page_number=page_number, unanswered=unanswered
+    )
     return {
+        # The object filter matched those kinds' objects by id only: their server did not answer.
+        "filter_unanswered": NO_ANSWER_FILTER if unanswered else "",
         "page": page,
         "rows": rows,
         "filters": filters,

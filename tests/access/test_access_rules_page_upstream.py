@@ -216,6 +216,48 @@ def test_the_dialog_says_the_server_did_not_answer(client, workspace, owner, mem
     assert AccessRule.objects.count() == 1
 
 
+def test_the_table_says_the_server_is_not_reachable(client, workspace, owner, member, objects, standin):
+    for key in ("vision", "audio"):
+        access_services.rule_create(
+            workspace=workspace,
+            actor=owner,
+            resource_type="project",
+            object_id=objects[key],
+            permission="read",
+            user_ids=[member.pk],
+        )
+    system = ApiClient(standin.url, token=standin.system_token())
+    queue = system.ok("queues.create", name="short-lived")["id"]
+    gone = access_services.rule_create(
+        workspace=workspace,
+        actor=owner,
+        resource_type="queue",
+        object_id=queue,
+        permission="read",
+        user_ids=[member.pk],
+    )
+    system.ok("queues.delete", queue=queue)
+    system.close()
+    client.force_login(owner)
+    up = client.get(url("rule-list", workspace)).content.decode()
+    assert ">Vision</td>" in up and f"#{gone.object_id} (not found)" in up
+    assert "server not reachable" not in up and 'data-testid="rule-filter-unanswered"' not in up
+    standin.go_down()
+    listed = client.get(url("rule-list", workspace)).content.decode()
+    for key in ("vision", "audio"):
+        assert f"#{objects[key]} (server not reachable)" in listed
+    assert "(not found)" not in listed and 'data-testid="rule-filter-unanswered"' not in listed
+    filtered = client.get(url("rule-list", workspace), {"object": "vis"}, headers=HX)
+    html = filtered.content.decode()
+    assert filtered.status_code == 200 and 'data-testid="rule-filter-unanswered"' in html
+    assert "The ClearML server did not answer" in html
+    by_id = client.get(url("rule-list", workspace), {"object": objects["audio"]}, headers=HX).content.decode()
+    assert by_id.count('data-testid="rule-row"') == 1  # an id typed in full still matches
+    confirm = client.get(url("rule-delete", workspace, gone.pk), headers=HX).content.decode()
+    assert "(server not reachable)" in confirm
+    standin.come_up()
+
+
 def test_dataviews_are_explained_and_their_rules_stored(client, workspace, owner, member, objects):
     client.force_login(owner)
     field = client.get(
