@@ -11,7 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from settings_portal.forms import form_add_service_error
-from settings_portal.htmx import render_confirm, render_dialog_invalid, render_fragment_or_page, table_changed
+from settings_portal.htmx import (
+    is_fragment,
+    render_confirm,
+    render_dialog_invalid,
+    render_fragment_or_page,
+    table_changed,
+)
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -23,6 +29,7 @@ from ..picker import MAX_QUERY, group_item, picker_context, picker_step, user_it
 from ..selectors import workspace_users
 from ..selectors_rules import RuleFilters, rule_page, rule_title, type_label, whole_type_label
 from . import explain as explaining
+from . import search_page
 
 LIST = "access/access_rule_list.html"
 FORM = "access/access_rule_form.html"
@@ -325,22 +332,35 @@ def rule_edit(request: WorkspaceRequest, pk: int) -> HttpResponse:
 
 @workspace_view(role=Role.ADMIN)
 @require_GET
+@vary_on_headers("HX-Request")
 def rule_search(request: WorkspaceRequest) -> HttpResponse:
     """htmx live search in the dialogs: KIND=object (the object list, as one types or when the
     resource type changed), target (users and groups) or subject (Explain)."""
     kind = request.GET.get("kind")
+    page = not is_fragment(request)  # opened as a page: the results inside the layout
+    rules_page = (reverse("access:rule-list", args=[request.workspace.slug]), "Access Rules")
     if kind == "target":
         step = picker_step(request.GET, field="targets", parse=target_values, search_field="target_q")
         user_ids, group_ids = targets_from(step.chosen)
-        picker = {
-            "results": _found(request, step.search, user_ids, group_ids),
-            "no_results": f"Nothing matches “{step.search}”.",
-        }
+        found = _found(request, step.search, user_ids, group_ids)
+        no_results = f"Nothing matches “{step.search}”."
+        if page:
+            items = [(item.value, f"{item.label} ({item.detail})") for item in found]
+            return search_page(request, "Users, service accounts and groups", items, no_results, *rules_page)
+        picker = {"results": found, "no_results": no_results}
         return render(request, "components/picker.html#picker-options", {"picker": picker})
     if kind == "subject":
-        return render(request, f"{EXPLAIN}#subject-options", explaining.subjects(request))
+        context = explaining.subjects(request)
+        if page:
+            back = (reverse("access:rule-explain", args=[request.workspace.slug]), "Explain access")
+            return search_page(request, "Members", context["subjects"], "No member matches.", *back)
+        return render(request, f"{EXPLAIN}#subject-options", context)
     data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
     context = _objects(request, data, _text(request.GET, "object_q"))
+    if page:
+        items = [("", context["whole_type"]), *context["objects"]]
+        title = context["resource_label"]
+        return search_page(request, title, items, "", *rules_page, unavailable=context["unavailable"])
     return render(request, "access/_rule_object_field.html#object-update", context)
 
 
