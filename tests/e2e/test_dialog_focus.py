@@ -54,3 +54,9 @@ def test_dialogs_focus_their_first_visible_field(signed_in_page, live_server, wo
     page.keyboard.press("Enter")  # the hidden default Save
     expect(group).to_be_hidden()
     assert UserGroup.objects.filter(name="Vision team").exists()
+    # The dialog's member list opened as a page: inside the layout, with the way back.
+    page.goto(live_server.url + reverse("access:group-member-search", args=[workspace.slug]) + "?search=memb")
+    expect(page.get_by_test_id("search-page")).to_contain_text("member")
+    page.screenshot(path=str(SHOTS / "member-search-page.png"))
+    page.get_by_role("link", name="Users & Groups").last.click()
+    expect(page.get_by_role("link", name="+ Add group")).to_be_visible()
