@@ -16,6 +16,12 @@ from typing import Any
 from django.db import models
 
 
+class ObjectsUnavailable(Exception):
+    """A kind's SEARCH, NAMES or ANCESTORS could not ask the objects' owner (the ClearML server
+    behind the gateway did not answer, or refused the portal's call). Views catch this one, not
+    the gateway's exceptions: "The ClearML server did not answer; try again shortly."."""
+
+
 @dataclass(frozen=True)
 class ObjectRef:
     """An object Access Rules can name: its KIND (a registered ObjectKind's name) and its ID.
@@ -36,6 +42,8 @@ class ObjectKind:
     to the parent's row, None when the object has no parent); other kinds give ANCESTORS(workspace,
     ref) -> [ObjectRef, nearest first]. SEARCH(workspace=, query=, pk=, limit=) -> [(id, label)]
     feeds the rule editor's object picker; NAMES(workspace=, ids=) -> {id: name} labels rules.
+    SEARCH, NAMES and ANCESTORS raise ObjectsUnavailable when the objects' owner cannot answer
+    (never for a malformed id: that is no object, [] or {}).
     """
 
     name: str

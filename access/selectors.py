@@ -298,8 +298,11 @@ def resource_objects(*, workspace, resource_type: str, query: str = "", limit: i
     return kind.search(workspace=workspace, query=query, pk=pk, limit=limit)
 
 
-def object_labels(*, workspace, rules) -> dict:
-    """{(resource type, id): name} for the objects the RULES name, one query per kind named."""
+def object_labels(*, workspace, rules, unreachable: set | None = None) -> dict:
+    """{(resource type, id): name} for the objects the RULES name, one query per kind named.
+
+    The resource types whose objects' owner did not answer (kinds.ObjectsUnavailable) are added
+    to UNREACHABLE (their rules then have no name here, and are not deleted objects)."""
     wanted: dict = defaultdict(set)
     for rule in rules:
         if rule.object_id is not None:
@@ -311,7 +314,11 @@ def object_labels(*, workspace, rules) -> dict:
             continue
         try:
             found = kind.names(workspace=workspace, ids=ids)
-        except Exception:  # the server is down: the table still shows the rules, by id
+        except object_kinds.ObjectsUnavailable:  # the table still shows the rules, by id
+            found = {}
+            if unreachable is not None:
+                unreachable.add(resource_type)
+        except Exception:  # naming is a courtesy: the table still shows the rules, by id
             found = {}
         for pk, name in found.items():
             labels[(resource_type, str(pk))] = name

@@ -48,16 +48,19 @@ def whole_type_label(resource_type: str) -> str:
     return f"All {type_label(resource_type).lower()}"
 
 
-def _safe_search(kind, *, workspace, query: str, limit: int) -> list:
+def _safe_search(kind, *, workspace, query: str, limit: int, unanswered: set | None = None) -> list:
     """KIND's search, or [] when the objects' owner cannot answer (the ClearML server is down):
-    a filter then matches no object instead of failing the page."""
+    a filter then matches objects by id only (KIND's name is added to UNANSWERED) instead of
+    failing the page."""
     try:
         return list(kind.search(workspace=workspace, query=query, pk=None, limit=limit))
-    except Exception:  # an unreachable upstream must not break the rules table
+    except object_kinds.ObjectsUnavailable:
+        if unanswered is not None:
+            unanswered.add(kind.name)
         return []
 
 
-def _object_filter(workspace, resource_types: list[str], text: str) -> Q:
+def _object_filter(workspace, resource_types: list[str], text: str, unanswered: set | None = None) -> Q:
     """Rules whose object's name (or id) contains TEXT, or whose whole-type label does."""
     wanted = Q(pk__in=[])  # matches nothing; the matches are OR-ed in below
     lowered = text.lower()
@@ -68,7 +71,10 @@ def _object_filter(workspace, resource_types: list[str], text: str) -> Q:
         ids = []
         if kind is not None and kind.search is not None:
             ids = [
-                pk for pk, _ in _safe_search(kind, workspace=workspace, query=text, limit=OBJECT_FILTER_LIMIT)
+                pk
+                for pk, _ in _safe_search(
+                    kind, workspace=workspace, query=text, limit=OBJECT_FILTER_LIMIT, unanswered=unanswered
+                )
             ]
         ids.append(text)  # an object's id typed in full
         wanted |= Q(resource_type=resource_type, object_id__in=[str(pk) for pk in ids])
@@ -76,9 +82,17 @@ def _object_filter(workspace, resource_types: list[str], text: str) -> Q:
 
 
 def rule_page(
-    *, workspace, filters: RuleFilters, page_number=None, page_size: int | None = None
+    *,
+    workspace,
+    filters: RuleFilters,
+    page_number=None,
+    page_size: int | None = None,
+    unanswered: set | None = None,
 ) -> tuple[Page, list[RuleRow]]:
     """One page of the Access Rules table under FILTERS, and its rows (object labels, targets).
+
+    The resource types whose objects could not be matched by name (their ClearML server did not
+    answer; the object filter then matched them by id only) are added to UNANSWERED.
 
     Queries: a count, the page, its users and its groups, and one name lookup per portal-stored
     kind on the page; the same whatever the number of rules or targets.
@@ -115,7 +129,7 @@ def rule_page(
             )
         )
     if filters.object:
-        rules = rules.filter(_object_filter(workspace, resource_types, filters.object))
+        rules = rules.filter(_object_filter(workspace, resource_types, filters.object, unanswered))
     rules = rules.prefetch_related(
         Prefetch(
             "users", queryset=User.objects.select_related("service_account").order_by(Lower("username"))
@@ -140,22 +154,33 @@ def rule_page(
     return page, rows
 
 
+UNREACHABLE = object()  # safe_object_labels' mark: the kind's server did not answer
+
+
 def safe_object_labels(*, workspace, rules) -> dict:
-    """object_labels, or {} when an objects' owner cannot answer (rules then show their ids)."""
+    """object_labels, or {} when the names cannot be had; a kind whose server did not answer is
+    {(resource type, UNREACHABLE): True} (its rules then show their ids, not "not found")."""
+    unreachable: set = set()
     try:
-        labels = object_labels(workspace=workspace, rules=rules)
-    except Exception:  # an unreachable upstream must not break the rules table
+        labels = object_labels(workspace=workspace, rules=rules, unreachable=unreachable)
+    except Exception:  # naming is a courtesy: it must not break the rules table
         return {}
-    return {(resource_type, str(pk)): name for (resource_type, pk), name in labels.items()}
+    out = {(resource_type, str(pk)): name for (resource_type, pk), name in labels.items()}
+    out.update({(resource_type, UNREACHABLE): True for resource_type in unreachable})
+    return out
 
 
 def rule_object_label(rule: AccessRule, labels: dict) -> str:
     """What the rule's object is called: "All projects", the object's name, or its id when the name
-    is unknown (deleted, or its server did not answer)."""
+    is unknown (deleted: "not found"; or its server did not answer: "server not reachable")."""
     if rule.object_id is None or rule.object_id == "":
         return whole_type_label(rule.resource_type)
     name = labels.get((rule.resource_type, str(rule.object_id)))
-    return name if name else f"#{rule.object_id} (not found)"
+    if name:
+        return name
+    if labels.get((rule.resource_type, UNREACHABLE)):
+        return f"#{rule.object_id} (server not reachable)"
+    return f"#{rule.object_id} (not found)"
 
 
 def rule_title(rule: AccessRule, *, workspace) -> str:

@@ -8,6 +8,7 @@ workspace's server with its system credential, so it sees the link's company and
 - `search(workspace=, query="", pk=None, limit=50) -> [(id, label)]`: the rule editor's picker
   (names containing QUERY, case-insensitive; or the one object PK).
 - `names(workspace=, ids=) -> {id: name}`: labels of the objects rules name (missing: deleted).
+  Both raise UpstreamError (a kinds.ObjectsUnavailable) when the server does not answer.
 - `ancestors(workspace, ref) -> [ObjectRef]`: what covers an object, nearest first (the
   inheritance: project -> sub-projects -> tasks, models, datasets).
 - `project_tree(upstream)`: every project of the server (ids, names, dataset marks), kept per
@@ -31,7 +32,7 @@ from gateway.client import UpstreamUnavailable
 from gateway.services import ProvisioningFailed, upstream_for
 from gateway.services import system_call as gateway_system_call
 
-from .kinds import ObjectKind, ObjectRef
+from .kinds import ObjectKind, ObjectRef, ObjectsUnavailable
 from .models import AccessRule
 
 DATASET_TAG = "dataset"
@@ -43,8 +44,9 @@ PAGE = 500
 RT = AccessRule.ResourceType
 
 
-class UpstreamError(Exception):
-    """The server could not answer (unreachable, or it refused the system credential's call)."""
+class UpstreamError(ObjectsUnavailable):
+    """The server could not answer (unreachable, or it refused the system credential's call): the
+    kinds' SEARCH and NAMES raise it, as the ObjectsUnavailable the views catch."""
 
 
 def upstream_of(workspace):
@@ -322,10 +324,7 @@ def _search(kind: str):
             data["id"] = [str(pk)]
         elif query:
             data["name"] = _pattern(query)
-        try:
-            rows = _listing(upstream, endpoint, key, data)
-        except UpstreamError:
-            return []
+        rows = _listing(upstream, endpoint, key, data)  # UpstreamError: the server did not answer
         found = [(row["id"], label(row)) for row in rows if isinstance(row.get("id"), str)]
         if kind == RT.PROJECT.value and pk is None:  # the SDK's hidden folders (".datasets") are not offered
             found = [

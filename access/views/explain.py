@@ -10,7 +10,7 @@ from workspaces.selectors import membership_find
 
 from .. import permissions, selectors
 from ..forms_rules import targets_from
-from ..kinds import ObjectRef, kind_for
+from ..kinds import ObjectRef, ObjectsUnavailable, kind_for
 from ..picker import MAX_QUERY
 from ..selectors_rules import type_label
 
@@ -69,7 +69,7 @@ def _labels(workspace, chain: list[ObjectRef]) -> dict:
             continue
         try:
             names = kind.names(workspace=workspace, ids=ids)
-        except Exception:  # the server did not answer: the reasons name objects by id
+        except ObjectsUnavailable:  # the reasons name objects by id
             names = {}
         for pk, name in names.items():
             labels[ObjectRef(kind_name, str(pk))] = name
@@ -116,10 +116,8 @@ def explain(workspace, data: dict, object_label: str) -> Explanation:
         chain = permissions.lineage(workspace, ref)
     except LookupError as exc:
         raise ValidationError({"resource_type": "This workspace has no such objects."}) from exc
-    except Exception as exc:  # the ClearML server did not answer (the object's ancestors live there)
-        raise ValidationError(
-            f"The ClearML server did not answer ({exc.__class__.__name__}); try again."
-        ) from exc
+    except ObjectsUnavailable as exc:  # the object's ancestors live on the ClearML server
+        raise ValidationError("The ClearML server did not answer; try again shortly.") from exc
     labels = _labels(workspace, chain)
     result = permissions.explain(membership, ref, chain=chain, labels=labels)
     who = user.username

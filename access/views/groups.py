@@ -28,7 +28,7 @@ from .. import selectors, services
 from ..forms import GroupForm
 from ..models import BuiltinGroup, UserGroup
 from ..picker import picker_context, picker_step, user_item
-from . import query_of
+from . import query_of, search_page
 from .users import leave_admin_pages
 
 GROUPS_PAGE_SIZE = 50
@@ -183,10 +183,15 @@ def group_edit(request: WorkspaceRequest, pk: int) -> HttpResponse:
 
 @workspace_view(role=Role.ADMIN)
 @require_GET
+@vary_on_headers("HX-Request")
 def group_member_search(request: WorkspaceRequest) -> HttpResponse:
     """The members to pick from as the admin types (users and service accounts)."""
     step = picker_step(request.GET, field="members", parse=member_ids, search_field="search")
     picker = {"results": _results(request, step.search, step.chosen), "no_results": _no_results(step.search)}
+    if not is_fragment(request):  # opened as a page: the results inside the layout
+        items = [(item.value, f"{item.label} ({item.detail})") for item in picker["results"]]
+        back = reverse("access:group-list", args=[request.workspace.slug])
+        return search_page(request, "Members to add", items, picker["no_results"], back, "Users & Groups")
     return render(request, "components/picker.html#picker-options", {"picker": picker})
 
 

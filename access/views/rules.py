@@ -1,7 +1,6 @@
 """Access Rules (administrators only): the rules table and its filters, the ADD/EDIT RULE dialog (the
 object list and the targets: the picker), delete, and Explain access."""
 
-import contextlib
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -12,7 +11,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from settings_portal.forms import form_add_service_error
-from settings_portal.htmx import render_confirm, render_dialog_invalid, render_fragment_or_page, table_changed
+from settings_portal.htmx import (
+    is_fragment,
+    render_confirm,
+    render_dialog_invalid,
+    render_fragment_or_page,
+    table_changed,
+)
 from workspaces.models import Role
 from workspaces.scoping import WorkspaceRequest, workspace_view
 
@@ -24,6 +29,7 @@ from ..picker import MAX_QUERY, group_item, picker_context, picker_step, user_it
 from ..selectors import workspace_users
 from ..selectors_rules import RuleFilters, rule_page, rule_title, type_label, whole_type_label
 from . import explain as explaining
+from . import search_page
 
 LIST = "access/access_rule_list.html"
 FORM = "access/access_rule_form.html"
@@ -31,6 +37,11 @@ EXPLAIN = "access/access_rule_explain.html"
 RULE_FIELDS = ("resource_type", "object", "permission")
 OBJECT_LIMIT = 50
 DATAVIEW = AccessRule.ResourceType.DATAVIEW.value
+NO_ANSWER = "The ClearML server did not answer; try again shortly."
+NO_ANSWER_FILTER = (
+    "The ClearML server did not answer, so rules could not be found by their objects' names "
+    "(only by id); try again shortly."
+)
 
 
 def _dialog_types(workspace, current: str = "") -> list[tuple[str, str]]:
@@ -73,8 +84,13 @@ def _filters(data) -> RuleFilters:
 
 def _table_context(request: WorkspaceRequest, filters: RuleFilters | None = None, page_number=None) -> dict:
     filters = filters or RuleFilters()
-    page, rows = rule_page(workspace=request.workspace, filters=filters, page_number=page_number)
+    unanswered: set = set()
+    page, rows = rule_page(
+        workspace=request.workspace, filters=filters, page_number=page_number, unanswered=unanswered
+    )
     return {
+        # The object filter matched those kinds' objects by id only: their server did not answer.
+        "filter_unanswered": NO_ANSWER_FILTER if unanswered else "",
         "page": page,
         "rows": rows,
         "filters": filters,
@@ -156,12 +172,11 @@ def _objects(request: WorkspaceRequest, data: dict, object_q: str) -> dict:
     kind = object_kinds.kind_for(workspace, resource_type)
     try:
         objects = _search(workspace, resource_type, query=object_q)
-    except Exception as exc:  # the picker says the server did not answer; the page still works
-        unavailable = f"The ClearML server did not answer ({exc.__class__.__name__}); try again shortly."
-    if selected and not unavailable and all(pk != selected for pk, _ in objects):
-        # A malformed id for the kind is not listed (the form says so on Save).
-        with contextlib.suppress(Exception):
+        if selected and all(pk != selected for pk, _ in objects):
+            # A malformed id for the kind is not listed (the form says so on Save).
             objects = _search(workspace, resource_type, pk=selected) + objects
+    except object_kinds.ObjectsUnavailable:  # the list says so; the page still works
+        unavailable = NO_ANSWER
     return {
         "resource_type": resource_type,
         "resource_label": type_label(resource_type),
@@ -251,8 +266,8 @@ def _rule_form_view(request: WorkspaceRequest, rule: AccessRule | None) -> HttpR
 
 
 def _check_object(request: WorkspaceRequest, form) -> None:
-    """The chosen object must be one the kind's search finds (a malformed id never reaches the
-    service; an unreachable ClearML server is an error on the field, not a failure)."""
+    """The chosen object must be one the kind's search finds (a malformed id is no such object and
+    never reaches the service; a ClearML server that does not answer is an error on the field)."""
     data = form.cleaned_data
     if object_kinds.kind_for(request.workspace, data["resource_type"]) is None:
         form.add_error(
@@ -263,11 +278,10 @@ def _check_object(request: WorkspaceRequest, form) -> None:
         return
     try:
         found = _search(request.workspace, data["resource_type"], pk=data["object"])
-    except Exception:  # a malformed id for the kind, or the server did not answer
-        found = None
-    if found is None:
-        form.add_error("object", "Pick an object from the list: this one could not be looked up.")
-    elif not any(pk == str(data["object"]) for pk, _ in found):
+    except object_kinds.ObjectsUnavailable:
+        form.add_error("object", NO_ANSWER)
+        return
+    if not any(pk == str(data["object"]) for pk, _ in found):
         form.add_error("object", "Pick an object from the list: there is no such object in this workspace.")
 
 
@@ -318,22 +332,35 @@ def rule_edit(request: WorkspaceRequest, pk: int) -> HttpResponse:
 
 @workspace_view(role=Role.ADMIN)
 @require_GET
+@vary_on_headers("HX-Request")
 def rule_search(request: WorkspaceRequest) -> HttpResponse:
     """htmx live search in the dialogs: KIND=object (the object list, as one types or when the
     resource type changed), target (users and groups) or subject (Explain)."""
     kind = request.GET.get("kind")
+    page = not is_fragment(request)  # opened as a page: the results inside the layout
+    rules_page = (reverse("access:rule-list", args=[request.workspace.slug]), "Access Rules")
     if kind == "target":
         step = picker_step(request.GET, field="targets", parse=target_values, search_field="target_q")
         user_ids, group_ids = targets_from(step.chosen)
-        picker = {
-            "results": _found(request, step.search, user_ids, group_ids),
-            "no_results": f"Nothing matches “{step.search}”.",
-        }
+        found = _found(request, step.search, user_ids, group_ids)
+        no_results = f"Nothing matches “{step.search}”."
+        if page:
+            items = [(item.value, f"{item.label} ({item.detail})") for item in found]
+            return search_page(request, "Users, service accounts and groups", items, no_results, *rules_page)
+        picker = {"results": found, "no_results": no_results}
         return render(request, "components/picker.html#picker-options", {"picker": picker})
     if kind == "subject":
-        return render(request, f"{EXPLAIN}#subject-options", explaining.subjects(request))
+        context = explaining.subjects(request)
+        if page:
+            back = (reverse("access:rule-explain", args=[request.workspace.slug]), "Explain access")
+            return search_page(request, "Members", context["subjects"], "No member matches.", *back)
+        return render(request, f"{EXPLAIN}#subject-options", context)
     data = {key: request.GET.get(key, "") for key in RULE_FIELDS}
     context = _objects(request, data, _text(request.GET, "object_q"))
+    if page:
+        items = [("", context["whole_type"]), *context["objects"]]
+        title = context["resource_label"]
+        return search_page(request, title, items, "", *rules_page, unavailable=context["unavailable"])
     return render(request, "access/_rule_object_field.html#object-update", context)
 
 

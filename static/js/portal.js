@@ -8,13 +8,39 @@
     if (dialog && dialog.open) dialog.close();
   }
 
+  // What a person can see and reach: not type=hidden, not [hidden] or display:none (itself or
+  // an ancestor), not disabled, and not a button kept only so Enter submits (visually-hidden,
+  // aria-hidden or tabindex=-1, like the rule form's hidden default Save).
+  function reachable(el) {
+    if (el.disabled || el.type === "hidden" || el.closest("[hidden], [aria-hidden=true], .visually-hidden")) return false;
+    if (el.getAttribute("tabindex") === "-1") return false;
+    if (!el.getClientRects().length) return false; // display:none here or above
+    const style = getComputedStyle(el);
+    return style.visibility !== "hidden";
+  }
+
+  // The dialog's first visible, enabled field (a radio group: its checked one); else its first
+  // visible submit button (a confirmation).
+  function firstControl(root) {
+    for (const el of root.querySelectorAll("input, select, textarea")) {
+      if (!reachable(el)) continue;
+      if (el.type === "radio" && !el.checked && el.form &&
+          [...el.form.querySelectorAll("input[type=radio]")].some((r) => r.name === el.name && r.checked)) continue;
+      return el;
+    }
+    for (const el of root.querySelectorAll("button[type=submit], button:not([type])")) {
+      if (reachable(el)) return el;
+    }
+    return null;
+  }
+
   // A fragment swapped into the dialog opens it and focuses its first field.
   document.addEventListener("htmx:afterSwap", (event) => {
     const dialog = modal();
     if (!dialog) return;
     if (event.detail.target.id === "modal-content") {
       if (!dialog.open) dialog.showModal();
-      const first = dialog.querySelector("input:not([type=hidden]), textarea, select, button[type=submit]");
+      const first = firstControl(dialog);
       if (first) first.focus();
     } else if (dialog.open && !dialog.contains(event.detail.target) &&
                dialog.contains(event.detail.requestConfig && event.detail.requestConfig.elt)) {

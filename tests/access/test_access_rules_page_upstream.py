@@ -154,7 +154,7 @@ def test_the_table_still_shows_rules_when_the_server_is_down(
     listed = client.get(url("rule-list", workspace)).content.decode()
     assert f"#{objects['vision']}" in listed and 'data-testid="rule-row"' in listed
     dialog = client.get(url("rule-create", workspace), headers=HX)
-    # access.upstream's search answers [] when the server is down: the list offers the whole type.
+    # The list still offers the whole type, and says the server did not answer.
     assert dialog.status_code == 200 and ">All projects</option>" in dialog.content.decode()
     saved = client.post(
         url("rule-create", workspace),
@@ -169,6 +169,93 @@ def test_the_table_still_shows_rules_when_the_server_is_down(
     )
     assert saved.status_code == 422 and AccessRule.objects.count() == 1
     standin.heal()
+
+
+NO_ANSWER = "The ClearML server did not answer; try again shortly."
+
+
+def test_the_dialog_says_the_server_did_not_answer(client, workspace, owner, member, objects, standin):
+    client.force_login(owner)
+    standin.go_down()
+    dialog = client.get(url("rule-create", workspace), headers=HX).content.decode()
+    assert ">All projects</option>" in dialog and NO_ANSWER in dialog
+    typed = client.get(
+        url("rule-search", workspace),
+        {"kind": "object", "resource_type": "task", "object_q": "tr"},
+        headers=HX,
+    ).content.decode()
+    assert ">All tasks</option>" in typed and NO_ANSWER in typed
+    chosen = {
+        "resource_type": "project",
+        "object": objects["audio"],
+        "permission": "read",
+        "targets": [f"u:{member.pk}"],
+        "save": "1",
+    }
+    saved = client.post(url("rule-create", workspace), chosen, headers=HX)
+    html = saved.content.decode()
+    assert saved.status_code == 422 and 'aria-invalid="true"' in html
+    assert NO_ANSWER in html and "Pick an object from the list" not in html
+    assert not AccessRule.objects.exists()
+    explained = client.get(
+        url("rule-explain", workspace),
+        {"subject": f"u:{member.pk}", "resource_type": "task", "object": objects["task"], "explain": "1"},
+        headers=HX,
+    )
+    assert explained.status_code == 422 and NO_ANSWER in explained.content.decode()
+    standin.come_up()
+    # Back up: the same rule saves; an id the server does not know is no such object.
+    assert client.post(url("rule-create", workspace), chosen, headers=HX).status_code == 200
+    for object_id in ("x" * 65, "not an id!", "f" * 32):
+        bad = client.post(url("rule-create", workspace), {**chosen, "object": object_id}, headers=HX)
+        html = bad.content.decode()
+        # (the form refuses what is not an id; the server is asked about the rest)
+        assert bad.status_code == 422 and "Pick an object from the list" in html
+        assert NO_ANSWER not in html
+    assert "there is no such object in this workspace" in html  # the last: asked, not found
+    assert AccessRule.objects.count() == 1
+
+
+def test_the_table_says_the_server_is_not_reachable(client, workspace, owner, member, objects, standin):
+    for key in ("vision", "audio"):
+        access_services.rule_create(
+            workspace=workspace,
+            actor=owner,
+            resource_type="project",
+            object_id=objects[key],
+            permission="read",
+            user_ids=[member.pk],
+        )
+    system = ApiClient(standin.url, token=standin.system_token())
+    queue = system.ok("queues.create", name="short-lived")["id"]
+    gone = access_services.rule_create(
+        workspace=workspace,
+        actor=owner,
+        resource_type="queue",
+        object_id=queue,
+        permission="read",
+        user_ids=[member.pk],
+    )
+    system.ok("queues.delete", queue=queue)
+    system.close()
+    client.force_login(owner)
+    up = client.get(url("rule-list", workspace)).content.decode()
+    assert ">Vision</td>" in up and f"#{gone.object_id} (not found)" in up
+    assert "server not reachable" not in up and 'data-testid="rule-filter-unanswered"' not in up
+    standin.go_down()
+    listed = client.get(url("rule-list", workspace)).content.decode()
+    for key in ("vision", "audio"):
+        assert f"#{objects[key]} (server not reachable)" in listed
+    assert "(not found)" not in listed and 'data-testid="rule-filter-unanswered"' not in listed
+    filtered = client.get(url("rule-list", workspace), {"object": "vis"}, headers=HX)
+    html = filtered.content.decode()
+    assert filtered.status_code == 200 and 'data-testid="rule-filter-unanswered"' in html
+    assert "The ClearML server did not answer" in html
+    by_id = client.get(url("rule-list", workspace), {"object": objects["audio"]}, headers=HX).content.decode()
+    assert by_id.count('data-testid="rule-row"') == 1  # an id typed in full still matches
+    confirm = client.get(url("rule-delete", workspace, gone.pk), headers=HX).content.decode()
+    assert "(server not reachable)" in confirm
+    standin.come_up()
 
 
 def test_dataviews_are_explained_and_their_rules_stored(client, workspace, owner, member, objects):

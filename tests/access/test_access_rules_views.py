@@ -338,3 +338,22 @@ def test_standalone_workspaces_say_they_have_no_projects(client, workspace, owne
         },
     )
     assert response.status_code == 422 and not AccessRule.objects.exists()
+
+
+def test_the_htmx_only_lists_opened_as_pages_show_inside_the_layout(client, workspace, owner, queue, member):
+    client.force_login(owner)
+    search = url("rule-search", workspace)
+    cases = [
+        (search, {"kind": "object", "resource_type": "queue"}, ["All queues", "dev-4x"], "Access Rules"),
+        (search, {"kind": "target", "target_q": "memb"}, ["member"], "Access Rules"),
+        (search, {"kind": "subject", "subject_q": "memb"}, ["member"], "Explain access"),
+        (url("group-member-search", workspace), {"search": "memb"}, ["member"], "Users &amp; Groups"),
+    ]
+    for path, params, listed, back in cases:
+        response = client.get(path, params)
+        html = response.content.decode()
+        assert response.status_code == 200 and "<html" in html and 'data-testid="search-page"' in html, path
+        assert f">{back}</a>" in html and all(text in html for text in listed), (path, params)
+        assert "HX-Request" in response["Vary"]
+        fragment = client.get(path, params, headers=HX).content.decode()
+        assert "<html" not in fragment and 'data-testid="search-page"' not in fragment

@@ -16,7 +16,7 @@ ambiguous name is an error that changes nothing. Changes are audited with the ac
 from django.core.management.base import CommandError
 
 from access import selectors, services
-from access.kinds import ObjectRef, kind_for
+from access.kinds import ObjectRef, ObjectsUnavailable, kind_for
 from access.models import AccessRule, ServiceAccount, UserGroup
 from access.permissions import explain
 from accounts.models import User
@@ -60,7 +60,10 @@ def resolve_object(workspace: Workspace, resource_type: str, value: str) -> tupl
         return str(object_id), name
     if resource_type == AccessRule.ResourceType.DATAVIEW:
         raise CommandError("Dataviews are named by id (the connected server has none to look up).")
-    found = kind.search(workspace=workspace, query=value, limit=200) if kind.search else []
+    try:
+        found = kind.search(workspace=workspace, query=value, limit=200) if kind.search else []
+    except ObjectsUnavailable as exc:  # the server is down: say so, change nothing
+        raise CommandError(f"The ClearML server could not be asked: {exc}") from None
 
     def short(label: str) -> str:  # "cats (Vision)" -> "cats"; "Vision/Detection" -> "Detection"
         return label.split(" (")[0].split("/")[-1]
