@@ -116,8 +116,9 @@ def drain_all() -> int:
 
 @shared_task(name="resources.reconcile_all", ignore_result=True)
 def reconcile_all() -> int:
-    """The beat: every linked workspace's queues checked on the server, and its live jobs
-    compared with their tasks (what happened elsewhere: the web app, the watchdog, deletions)."""
+    """The beat: every linked workspace's queues checked on the server, the tasks queued in its
+    policy queues without a job adopted, and its live jobs compared with their tasks (what
+    happened elsewhere: the web app, the watchdog, deletions)."""
     from gateway.models import UpstreamLink
 
     from .services import upstream
@@ -132,6 +133,7 @@ def reconcile_all() -> int:
             continue
         upstream.queues_sync(workspace)
         upstream.outbox_drain(workspace)
+        changed += len(upstream.jobs_adopt(workspace))
         changed += upstream.reconcile(workspace)
     return changed
 
