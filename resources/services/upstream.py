@@ -12,7 +12,10 @@
   crash is harmless (enqueueing into the queue the task is in changes nothing, and a task an
   agent already took is recognised). Calls of one batch go out in parallel.
 - `job_observed`: what the gateway's observers saw a task do (started, completed, ...).
-- `reconcile`: the safety net, `tasks.get_all` by ids with only_fields for every live job.
+- `reconcile`: the safety net, `tasks.get_all` by ids with only_fields for every live job; a
+  pending job whose task runs (an agent served the policy queue) is counted as running.
+- `jobs_adopt`: the safety net of `jobs_record`: tasks queued in a policy queue without a job
+  (the portal failed after the server accepted the enqueue) become pending jobs.
 
 docs/resource-scheduling.md ("Real queues on a ClearML server"), docs/adr/0005.
 """
