@@ -117,8 +117,9 @@ def drain_all() -> int:
 @shared_task(name="resources.reconcile_all", ignore_result=True)
 def reconcile_all() -> int:
     """The beat: every linked workspace's queues checked on the server, the tasks queued in its
-    policy queues without a job adopted, and its live jobs compared with their tasks (what
-    happened elsewhere: the web app, the watchdog, deletions)."""
+    policy queues without a job adopted, its live jobs compared with their tasks (what
+    happened elsewhere: the web app, the watchdog, deletions), and tasks queued again in an
+    agent queue after their jobs ended taken out."""
     from gateway.models import UpstreamLink
 
     from .services import upstream
@@ -135,6 +136,7 @@ def reconcile_all() -> int:
         upstream.outbox_drain(workspace)
         changed += len(upstream.jobs_adopt(workspace))
         changed += upstream.reconcile(workspace)
+        upstream.strays_stop(workspace)
     return changed
 
 

@@ -14,6 +14,8 @@
 - `job_observed`: what the gateway's observers saw a task do (started, completed, ...).
 - `reconcile`: the safety net, `tasks.get_all` by ids with only_fields for every live job; a
   pending job whose task runs (an agent served the policy queue) is counted as running.
+- `strays_stop`: a task queued again in an agent queue after its job ended (a stop racing a
+  move) is taken out again.
 - `jobs_adopt`: the safety net of `jobs_record`: tasks queued in a policy queue without a job
   (the portal failed after the server accepted the enqueue) become pending jobs.
 
@@ -438,6 +440,95 @@ def jobs_adopt(workspace: Workspace) -> list[Job]:
     if adopted:
         schedule_soon(workspace)
     return adopted
+
+
+def strays_stop(workspace: Workspace) -> int:
+    """Tasks queued in an agent queue whose job is over: taken out again (how many).
+
+    Only the scheduler puts tasks into agent queues, but the server has no compare-and-set: a
+    user stopping (or dequeuing) a task at the moment the outbox moves it sees it queued again
+    in the agent queue, its job already aborted (or back to draft), so an agent would run it
+    uncounted. One `queues.get_all` of the agent queues with their entries; a task whose latest
+    job is aborted or draft with nothing left in the outbox, and that `tasks.get_all` says is
+    still queued there, is dequeued again (its job ended as `created`: dequeued or reset) or
+    stopped again. A task with no job (put there straight on the server, not through the
+    gateway) is only logged."""
+    upstream = upstream_of(workspace)
+    if upstream is None:
+        return 0
+    agent_ids = set(
+        UpstreamQueue.objects.for_workspace(workspace)
+        .filter(kind=UpstreamQueueKind.AGENT)
+        .exclude(upstream_id="")
+        .values_list("upstream_id", flat=True)
+    )
+    if not agent_ids:
+        return 0
+    try:
+        listed = _ok(
+            system_call(
+                upstream, "queues.get_all", {"id": sorted(agent_ids), "only_fields": ["id", "entries"]}
+            ),
+            "queues",
+        ).get("queues", [])
+    except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+        logger.warning("checking the agent queues of %s: %s", workspace.pk, exc)
+        return 0
+    queued = {
+        entry["task"]: listed_queue["id"]
+        for listed_queue in listed
+        if listed_queue.get("id") in agent_ids
+        for entry in listed_queue.get("entries") or []
+        if isinstance(entry, dict) and isinstance(entry.get("task"), str)
+    }
+    latest: dict[str, tuple[int, str, str, str]] = {}
+    task_ids = list(queued)
+    for start in range(0, len(task_ids), ADOPT_CHUNK):
+        for pk, task_id, state, action, status in (
+            Job.objects.for_workspace(workspace)
+            .filter(task_id__in=task_ids[start : start + ADOPT_CHUNK], upstream=True)
+            .values_list("pk", "task_id", "state", "upstream_action", "upstream_status")
+        ):
+            if task_id not in latest or latest[task_id][0] < pk:
+                latest[task_id] = (pk, state, action, status)
+    for task_id in task_ids:
+        if task_id not in latest:
+            logger.warning("task %s is in an agent queue but the portal has no job for it", task_id)
+    # Dequeued or reset (back to `created`): dequeued again; stopped or aborted: stopped again.
+    strays = {
+        t: "dequeue" if status == "created" else "stop"
+        for t, (_pk, state, action, status) in latest.items()
+        if state in (JobState.ABORTED, JobState.DRAFT) and not action
+    }
+    if not strays:
+        return 0
+    taken = 0
+    try:
+        reply = system_call(
+            upstream,
+            "tasks.get_all",
+            {"id": sorted(strays), "only_fields": ["id", "status", "execution.queue"]},
+        )
+        for task in _ok(reply, "tasks").get("tasks", []):
+            task_id = task.get("id")
+            if task.get("status") != "queued" or (task.get("execution") or {}).get("queue") != queued.get(
+                task_id
+            ):
+                continue
+            if strays[task_id] == "dequeue":
+                call = system_call(upstream, "tasks.dequeue", {"task": task_id})
+            else:
+                call = system_call(
+                    upstream,
+                    "tasks.stop",
+                    {"task": task_id, "force": True, "status_reason": "aborted in the portal"},
+                )
+            if call.ok:
+                taken += 1
+                logger.warning("task %s was queued again after its job ended: taken out", task_id)
+    except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+        logger.warning("taking stray tasks out of the agent queues of %s: %s", workspace.pk, exc)
+    return taken
 
 
 def _owner_in_group(workspace: Workspace, upstream: Upstream, upstream_user, queue: Queue):

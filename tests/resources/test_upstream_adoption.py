@@ -216,3 +216,37 @@ def test_a_task_started_from_a_policy_queue_through_the_gateway_counts_against_i
     assert status == 200, body
     assert Job.objects.get(task_id=third).state == JobState.COMPLETED
     assert usage_by(example, "policy_id")[dev_policy.pk] == 8
+
+
+# --- A stop racing a move ----------------------------------------------------------------------------------
+
+
+def test_a_task_queued_again_by_a_move_racing_its_stop_or_dequeue_is_taken_out(
+    example, owner, people, standin
+):
+    tasks_by = enqueue_eight(example, owner, people)
+    resource_management_set(workspace=example, actor=owner, enabled=True)
+    dev, research, _outsider = people
+    queues = ids(example)
+    stopped, dequeued = tasks_by["dev"][0], tasks_by["research"][0]
+    dev.ok("tasks.stop", task=stopped)
+    research.ok("tasks.dequeue", task=dequeued)
+    assert Job.objects.get(task_id=stopped).state == JobState.ABORTED
+    assert Job.objects.get(task_id=dequeued).state == JobState.ABORTED  # admitted: freed
+    # The outbox's moves, sent at that very moment, reach the server after the stop and the dequeue.
+    system = upstream.upstream_of(example)
+    for task_id, queue in ((stopped, "4 GPU Low End"), (dequeued, "4 GPU H100")):
+        reply = upstream.system_call(system, "tasks.enqueue", {"task": task_id, "queue": queues[queue]})
+        assert reply.ok, reply.message
+        assert task_id in standin.queue_entries(queues[queue])
+    tasks.reconcile_all()
+    assert stopped not in standin.queue_entries(queues["4 GPU Low End"])
+    assert dequeued not in standin.queue_entries(queues["4 GPU H100"])
+    assert standin.task(stopped)["status"] == "stopped"
+    assert standin.task(dequeued)["status"] == "created"
+    assert Job.objects.get(task_id=stopped).state == JobState.ABORTED
+    assert Job.objects.get(task_id=dequeued).state == JobState.ABORTED  # admitted: freed
+    # Admitted tasks in the agent queues are left alone.
+    running = Job.objects.filter(state=JobState.RUNNING, upstream=True).values_list("task_id", flat=True)
+    in_agent_queues = {t for q in ("4 GPU Low End", "4 GPU H100") for t in standin.queue_entries(queues[q])}
+    assert in_agent_queues == set(running)
