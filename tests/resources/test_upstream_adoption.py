@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connections, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from access.services import service_account_create
@@ -192,7 +193,7 @@ def test_a_task_an_agent_runs_from_a_policy_queue_is_counted_on_the_pool_its_wor
 
 
 def test_a_task_started_from_a_policy_queue_through_the_gateway_counts_against_its_policy(
-    example, owner, people, standin, api
+    example, owner, people, standin, api, client
 ):
     tasks_by = enqueue_eight(example, owner, people)
     resource_management_set(workspace=example, actor=owner, enabled=True)
@@ -212,6 +213,12 @@ def test_a_task_started_from_a_policy_queue_through_the_gateway_counts_against_i
     job = Job.objects.get(task_id=third)
     assert job.state == JobState.RUNNING and job.pool is None and job.allotment == 4
     assert usage_by(example, "policy_id")[dev_policy.pk] == 12
+    # The pages show it running (no pool).
+    client.force_login(owner)
+    for page in ("resources:policies", "resources:config"):
+        response = client.get(reverse(page, args=[example.slug]))
+        assert response.status_code == 200
+    assert "dev-job-3" in client.get(reverse("resources:policies", args=[example.slug])).content.decode()
     status, body = agent.call("tasks.completed", {"task": third}, token=token)
     assert status == 200, body
     assert Job.objects.get(task_id=third).state == JobState.COMPLETED
