@@ -37,6 +37,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from gateway.interception import Forwarded, after_forward, before_forward
 from settings_portal.api import errors
 from workspaces import revocation
+from workspaces.models import Membership
 
 from . import upstream as up
 from .kinds import ObjectRef
@@ -709,8 +710,6 @@ CHECKED = (
 
 def register() -> None:
     before_forward(*CHECKED, when=wants)(check)
-    from workspaces.models import Membership
-
     for model in (AccessRule, UserGroup, Membership):
         post_save.connect(
             _publish_rules_changed, sender=model, dispatch_uid=f"access-rules-{model.__name__}-s"

@@ -32,7 +32,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from .kinds import ObjectKind, ObjectRef, kind_for, kind_get, kind_list, kind_of_model, kind_register
-from .models import AccessRule
+from .models import AccessRule, BuiltinGroup, UserGroup
 from .selectors import user_group_ids
 
 __all__ = [
@@ -340,8 +340,6 @@ def explain(
     The level is the one `level`/`can` decide (same index); the reasons say which rules, through
     which group, inherited from which ancestor. Bounded queries whatever the number of rules.
     """
-    from .models import BuiltinGroup, UserGroup
-
     ref = ref_of(obj)
     labels = labels or {}
 

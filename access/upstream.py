@@ -27,6 +27,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from gateway.client import UpstreamUnavailable
+from gateway.services import ProvisioningFailed, upstream_for
+from gateway.services import system_call as gateway_system_call
+
 from .kinds import ObjectKind, ObjectRef
 from .models import AccessRule
 
@@ -45,8 +49,6 @@ class UpstreamError(Exception):
 
 def upstream_of(workspace):
     """WORKSPACE's server (gateway.cache.Upstream) or None; WORKSPACE: a Workspace or its id."""
-    from gateway.services import upstream_for
-
     workspace_id = getattr(workspace, "id", workspace)
     key = workspace_id.hex if hasattr(workspace_id, "hex") else str(workspace_id).replace("-", "")
     return upstream_for(key)
@@ -58,10 +60,6 @@ def is_linked(workspace) -> bool:
 
 def system_call(upstream, endpoint: str, data: dict) -> dict:
     """The `data` of ENDPOINT called on UPSTREAM with its system credential; raises UpstreamError."""
-    from gateway.client import UpstreamUnavailable
-    from gateway.services import ProvisioningFailed
-    from gateway.services import system_call as gateway_system_call
-
     try:
         reply = gateway_system_call(upstream, endpoint, data)
     except (UpstreamUnavailable, ProvisioningFailed) as exc:

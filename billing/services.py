@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import Coalesce, Length
 from django.utils import timezone
 
 from vaults.models import Vault
 from workspaces.models import Workspace
 
-from .models import BillingAccount
+from . import stripe_api
+from .models import BillingAccount, Plan, UsageCounter
 
 
 def billing_account_ensure(*, workspace: Workspace) -> BillingAccount:
@@ -46,13 +49,6 @@ def usage_report(*, now=None) -> int:
     The identifier is derived from (workspace, metric, day, new total), so a retry after a
     crash between the report and the `reported_value` update is deduplicated by Stripe
     (identifiers are unique over 24 hours) instead of being billed twice."""
-    from datetime import UTC, datetime, time, timedelta
-
-    from django.db.models import F
-
-    from . import stripe_api
-    from .models import Plan, UsageCounter
-
     now = now or timezone.now()
     oldest = (now - timedelta(days=34)).date()  # Stripe accepts timestamps up to 35 days old
     rows = (

@@ -13,6 +13,7 @@ from django.http.request import validate_host
 from . import presets
 from .models import OIDC_PROVIDERS, SAML_PROVIDERS, IdentityConnection, Protocol
 from .net import UnsafeURL, check_url, discover
+from .saml import SAMLError, parse_metadata
 
 URL_FIELDS = [
     "issuer",
@@ -469,8 +470,6 @@ class ConnectionForm(forms.ModelForm):
             )
 
     def _clean_saml(self, data: dict) -> None:
-        from .saml import SAMLError, parse_metadata
-
         uploaded = data.get("idp_metadata_file")
         if uploaded:
             data["idp_metadata"] = uploaded

@@ -11,7 +11,8 @@ class ResourcesConfig(AppConfig):
 
         # api registers the resource-policy API endpoints; gateway the checks and observers of
         # forwarded calls on a linked ClearML server (gateway/interception.py).
-        from . import api, gateway, kinds  # noqa: F401
+        # tasks: the Celery tasks, registered in every process (services.background finds them by name).
+        from . import api, gateway, kinds, tasks  # noqa: F401
 
         # Access Rules govern the portal's queues and the jobs in them.
         kind_register(kinds.QUEUE)

@@ -22,6 +22,7 @@ from django.db.models import Q
 
 from access.models import BuiltinGroup
 from access.selectors import user_group_ids
+from accounts.models import DEFAULT_HIDDEN_CONTAINER_ARGS
 from workspaces.models import Membership, Workspace
 
 from . import masking, parsing
@@ -134,8 +135,6 @@ class EffectiveConfiguration:
 
 def hidden_names(*users) -> set[str]:
     """The union of the hidden container arguments of USERS (their defaults when unset)."""
-    from accounts.models import DEFAULT_HIDDEN_CONTAINER_ARGS
-
     names: set[str] = set()
     for user in users:
         prefs = getattr(user, "preferences", None)

@@ -41,6 +41,8 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connection
 
+from .models import Credential
+
 logger = logging.getLogger(__name__)
 
 PING_INTERVAL = 0.25
@@ -130,8 +132,6 @@ DbCheck = Callable[[], tuple[str | None, frozenset[str]]]
 
 def _db_credential(credential_id: int) -> tuple[str | None, frozenset[str]]:
     """REVOKED if the credential is revoked or gone, REFUSED if its user is deactivated."""
-    from .models import Credential
-
     row = (
         Credential.objects.filter(pk=credential_id)
         .values_list("revoked_at", "user_id", "user__is_active")

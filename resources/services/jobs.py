@@ -19,7 +19,8 @@ from workspaces.audit import audit_log
 from workspaces.models import Workspace
 from workspaces.selectors import membership_find
 
-from ..models import Job, JobState, Pool, Profile, Queue
+from ..models import Job, JobState, Pool, Profile, Queue, UpstreamAction
+from . import background
 from .scheduling import schedule_soon
 
 
@@ -150,9 +151,7 @@ def job_abort(*, job: Job, actor, audit: bool = True, membership=None) -> bool:
         )
     if done and job.upstream:
         # A real task on the linked server: stopped there by the outbox once this commits.
-        from .upstream import job_upstream_stop
-
-        job_upstream_stop(job=job)
+        _job_upstream_stop(job=job)
     if done:
         schedule_soon(job.workspace)
     return bool(done)
@@ -184,3 +183,12 @@ def job_fetch_next(*, workspace: Workspace, pool: Pool, worker: str = "") -> Job
     job.worker = (worker or "")[:255]
     job.save(update_fields=["fetched_at", "worker"])
     return job
+
+
+def _job_upstream_stop(*, job: Job) -> None:
+    """An aborted real task: marked for the outbox (services.upstream) to stop it on the server
+    once this commits."""
+    Job.objects.filter(pk=job.pk, upstream=True).update(
+        upstream_action=UpstreamAction.STOP, action_attempts=0, action_error="", action_due_at=None
+    )
+    transaction.on_commit(lambda: background.request_drain(str(job.workspace_id)))

@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from workspaces.audit import audit_log
 from workspaces.models import Workspace
 
-from .. import tasks
 from ..models import ResourceSettings
 from ..scheduler import lock_workspace
+from . import background
 
 
 def settings_get(*, workspace: Workspace, lock: bool = False) -> ResourceSettings:
@@ -62,6 +62,6 @@ def schedule_soon(workspace: Workspace) -> None:
         if workspace_id in batch["sent"]:
             return
         batch["sent"].add(workspace_id)
-        tasks.request_schedule(workspace_id)
+        background.request_schedule(workspace_id)
 
     transaction.on_commit(send)

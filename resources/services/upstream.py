@@ -37,6 +37,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from access.selectors import user_group_ids
+from accounts.models import User
 from gateway import services as gateway
 from gateway.cache import Upstream
 from gateway.client import Reply, UpstreamUnavailable
@@ -533,9 +535,6 @@ def strays_stop(workspace: Workspace) -> int:
 
 def _owner_in_group(workspace: Workspace, upstream: Upstream, upstream_user, queue: Queue):
     """The portal user behind UPSTREAM_USER if they are in the user group of QUEUE's policy."""
-    from access.selectors import user_group_ids
-    from accounts.models import User
-
     if not isinstance(upstream_user, str) or not upstream_user:
         return None
     user_hex = gateway.portal_user_for(upstream, upstream_user)
@@ -602,21 +601,6 @@ def job_observed(*, workspace: Workspace, task_ids: Iterable[str], event: str, r
     if changed:
         schedule_soon(workspace)
     return changed
-
-
-@transaction.atomic
-def job_upstream_stop(*, job: Job) -> None:
-    """An aborted real task: stop it upstream (from the outbox, after this commits)."""
-    Job.objects.filter(pk=job.pk, upstream=True).update(
-        upstream_action=UpstreamAction.STOP, action_attempts=0, action_error="", action_due_at=None
-    )
-    transaction.on_commit(lambda: _request_drain(job.workspace_id))
-
-
-def _request_drain(workspace_id) -> None:
-    from .. import tasks
-
-    tasks.request_drain(str(workspace_id))
 
 
 # --- the outbox ---------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def enqueue(workspace, owner, queue, n=1):
 @pytest.fixture
 def no_eager_pass(monkeypatch):
     """Passes run only when a test starts them (not after each enqueue)."""
-    monkeypatch.setattr("resources.tasks.request_schedule", lambda workspace_id: None)
+    monkeypatch.setattr("resources.services.background.request_schedule", lambda workspace_id: None)
 
 
 def test_a_pass_waits_for_the_one_running(owner, workspace, setup, no_eager_pass):

@@ -5,6 +5,7 @@ import pytest
 from access.models import UserGroup
 from resources import tasks
 from resources.models import JobState, ResourceSettings
+from resources.services import background
 from resources.services.jobs import job_complete, job_enqueue
 from resources.services.policies import QueueSpec, policy_create
 from resources.services.scheduling import resource_management_set, settings_get
@@ -92,7 +93,7 @@ def test_one_pass_per_commit_however_many_changes(
     from django.db import transaction
 
     sent = []
-    monkeypatch.setattr(tasks, "request_schedule", lambda workspace_id: sent.append(workspace_id))
+    monkeypatch.setattr(background, "request_schedule", lambda workspace_id: sent.append(workspace_id))
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         for _ in range(3):
             job_enqueue(workspace=workspace, actor=owner, queue=queue, check_group=False)

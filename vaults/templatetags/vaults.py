@@ -1,6 +1,7 @@
 from django import template
 
 from vaults import selectors
+from vaults.services import max_content_bytes
 
 register = template.Library()
 
@@ -23,6 +24,4 @@ def vault_preview_for(context, vault):
 
 @register.simple_tag
 def vault_max_bytes() -> int:
-    from vaults.services import max_content_bytes
-
     return max_content_bytes()

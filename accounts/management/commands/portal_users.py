@@ -10,6 +10,8 @@ from django.db.models import Count
 from accounts.models import User
 from accounts.services import user_create
 from settings_portal.commands import SubcommandCommand
+from workspaces.invitations import invitation_create
+from workspaces.models import Workspace
 from workspaces.selectors import personal_workspace_get
 
 
@@ -70,9 +72,6 @@ class Command(SubcommandCommand):
             )
 
     def handle_invite(self, *, workspace, email, json, **_):
-        from workspaces.invitations import invitation_create
-        from workspaces.models import Workspace
-
         target = Workspace.objects.filter(slug=workspace).first()
         if target is None:
             raise CommandError(f"No workspace with the slug {workspace!r}")
