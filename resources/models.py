@@ -270,6 +270,15 @@ class Job(models.Model):
                 name="resources_job_outbox",
             ),
         ]
+        constraints = [
+            # A real task waits in one policy queue at a time: the gateway's record and the
+            # reconciliation's adoption of the same task cannot make two pending jobs.
+            models.UniqueConstraint(
+                fields=["workspace", "task_id"],
+                condition=Q(upstream=True, state="pending"),
+                name="resources_job_pending_task_once",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -72,8 +72,10 @@ def drain_all() -> int:
 
 @shared_task(name="resources.reconcile_all", ignore_result=True)
 def reconcile_all() -> int:
-    """The beat: every linked workspace's queues checked on the server, and its live jobs
-    compared with their tasks (what happened elsewhere: the web app, the watchdog, deletions)."""
+    """The beat: every linked workspace's queues checked on the server, the tasks queued in its
+    policy queues without a job adopted, its live jobs compared with their tasks (what
+    happened elsewhere: the web app, the watchdog, deletions), and tasks queued again in an
+    agent queue after their jobs ended taken out."""
     changed = 0
     for workspace_id in UpstreamLink.objects.dangerously_all().values_list("workspace_id", flat=True):
         workspace = Workspace.objects.filter(pk=workspace_id).first()
@@ -84,7 +86,9 @@ def reconcile_all() -> int:
             continue
         upstream.queues_sync(workspace)
         upstream.outbox_drain(workspace)
+        changed += len(upstream.jobs_adopt(workspace))
         changed += upstream.reconcile(workspace)
+        upstream.strays_stop(workspace)
     return changed
 
 

@@ -12,7 +12,12 @@
   crash is harmless (enqueueing into the queue the task is in changes nothing, and a task an
   agent already took is recognised). Calls of one batch go out in parallel.
 - `job_observed`: what the gateway's observers saw a task do (started, completed, ...).
-- `reconcile`: the safety net, `tasks.get_all` by ids with only_fields for every live job.
+- `reconcile`: the safety net, `tasks.get_all` by ids with only_fields for every live job; a
+  pending job whose task runs (an agent served the policy queue) is counted as running.
+- `strays_stop`: a task queued again in an agent queue after its job ended (a stop racing a
+  move) is taken out again.
+- `jobs_adopt`: the safety net of `jobs_record`: tasks queued in a policy queue without a job
+  (the portal failed after the server accepted the enqueue) become pending jobs.
 
 docs/resource-scheduling.md ("Real queues on a ClearML server"), docs/adr/0005.
 """
@@ -27,16 +32,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from access.selectors import user_group_ids
+from accounts.models import User
 from gateway import services as gateway
 from gateway.cache import Upstream
 from gateway.client import Reply, UpstreamUnavailable
 from workspaces.models import Workspace
 
-from ..models import Job, JobState, Link, Queue, UpstreamAction, UpstreamQueue, UpstreamQueueKind
+from ..models import Job, JobState, Link, Pool, Queue, UpstreamAction, UpstreamQueue, UpstreamQueueKind
+from ..scheduler import lock_workspace
 from .jobs import job_seqs_next
 from .scheduling import schedule_soon
 
@@ -46,6 +55,7 @@ SYNC_LOCK_CLASS = 0x5255  # "RU": one queue sync at a time per workspace
 DRAIN_BATCH = 500
 DRAIN_THREADS = 16
 RECONCILE_BATCH = 500
+ADOPT_CHUNK = 5000
 MAX_RETRY_SECONDS = 60
 MOVE_CHUNK = 100
 TAG = "settings-portal"
@@ -268,6 +278,58 @@ def queue_by_name(upstream: Upstream, name: str) -> str | None:
 LIVE = (JobState.PENDING, JobState.RUNNING)
 
 
+def _pending_values(queue: Queue, seq: int, enqueued_at) -> dict:
+    return {
+        "state": JobState.PENDING,
+        "queue": queue,
+        "policy_id": queue.policy_id,
+        "profile_id": queue.profile_id,
+        "queue_name": queue.name,
+        "seq": seq,
+        "enqueued_at": enqueued_at,
+        "pool": None,
+        "pool_name": "",
+        "allotment": None,
+        "started_at": None,
+        "fetched_at": None,
+        "worker": "",
+        "finished_at": None,
+        "upstream": True,
+        "upstream_action": UpstreamAction.NONE,
+        "action_attempts": 0,
+        "action_error": "",
+        "action_due_at": None,
+        "moved_at": None,
+        "upstream_status": "queued",
+    }
+
+
+def _record_one(workspace: Workspace, task_id: str, values: dict, creator, name: str = "") -> Job:
+    """The job of TASK_ID made pending with VALUES: its pending job if it has one, else its latest
+    job that is not running, else a new one. A pending job of a task is unique (a partial unique
+    index), so a concurrent recording of the same task (the gateway's and the reconciliation's)
+    updates the row the other one made instead of adding a second."""
+    jobs = Job.objects.for_workspace(workspace).select_for_update().filter(task_id=task_id)
+    job = jobs.filter(state=JobState.PENDING, upstream=True).first()
+    if job is None:
+        job = jobs.exclude(state=JobState.RUNNING).order_by("-id").first()
+    if job is None:
+        try:
+            with transaction.atomic():
+                return Job.objects.create(
+                    workspace=workspace,
+                    name=name or task_id,
+                    task_id=task_id,
+                    created_by=creator if getattr(creator, "pk", None) else None,
+                    **values,
+                )
+        except IntegrityError:  # recorded by someone else meanwhile
+            job = jobs.filter(state=JobState.PENDING, upstream=True).get()
+    Job.objects.filter(pk=job.pk).update(**values)
+    job.refresh_from_db()
+    return job
+
+
 @transaction.atomic
 def jobs_record(*, workspace: Workspace, actor, queue: Queue, task_ids: Iterable[str]) -> list[Job]:
     """Tasks the server queued into QUEUE's policy queue: pending jobs at the end of QUEUE.
@@ -279,51 +341,208 @@ def jobs_record(*, workspace: Workspace, actor, queue: Queue, task_ids: Iterable
     now = timezone.now()
     recorded = []
     for task_id, seq in zip(task_ids, job_seqs_next(len(task_ids)), strict=True):
-        values = {
-            "state": JobState.PENDING,
-            "queue": queue,
-            "policy_id": queue.policy_id,
-            "profile_id": queue.profile_id,
-            "queue_name": queue.name,
-            "seq": seq,
-            "enqueued_at": now,
-            "pool": None,
-            "pool_name": "",
-            "allotment": None,
-            "started_at": None,
-            "fetched_at": None,
-            "worker": "",
-            "finished_at": None,
-            "upstream": True,
-            "upstream_action": UpstreamAction.NONE,
-            "action_attempts": 0,
-            "action_error": "",
-            "action_due_at": None,
-            "moved_at": None,
-            "upstream_status": "queued",
-        }
-        job = (
-            Job.objects.for_workspace(workspace)
-            .select_for_update()
-            .filter(task_id=task_id)
-            .exclude(state=JobState.RUNNING)
-            .order_by("-id")
-            .first()
-        )
-        if job is not None:
-            Job.objects.filter(pk=job.pk).update(**values)
-            job.refresh_from_db()
-        else:
-            job = Job.objects.create(
-                workspace=workspace,
-                name=task_id,
-                task_id=task_id,
-                created_by=actor if getattr(actor, "pk", None) else None,
-                **values,
-            )
-        recorded.append(job)
+        recorded.append(_record_one(workspace, task_id, _pending_values(queue, seq, now), actor))
     schedule_soon(workspace)
     return recorded
+
+
+def _unrecorded(workspace: Workspace, task_ids: list[str]) -> list[str]:
+    """Those of TASK_IDS the portal has no job for that is live or has an upstream action left."""
+    known: set[str] = set()
+    for start in range(0, len(task_ids), ADOPT_CHUNK):
+        chunk = task_ids[start : start + ADOPT_CHUNK]
+        known.update(
+            Job.objects.for_workspace(workspace)
+            .filter(task_id__in=chunk)
+            .filter(Q(state__in=LIVE) | ~Q(upstream_action=""))
+            .values_list("task_id", flat=True)
+        )
+    return [t for t in task_ids if t not in known]
+
+
+def jobs_adopt(workspace: Workspace) -> list[Job]:
+    """Tasks queued in a policy queue that have no job: recorded as pending jobs (the safety net
+    behind the gateway's record, which runs only after the server accepted the enqueue: a crash
+    or a database error between the two left the task queued where no agent serves it).
+
+    One `queues.get_all` of the policy queues with their entries; for the tasks no live job knows,
+    one `tasks.get_all` (still queued in that queue? whose?). The owner is the portal user the
+    task's upstream user is mapped to, and must be in the policy's user group (as the gateway's
+    check would have required); a task of anybody else is left where it is, logged. Enqueue time:
+    the entry's `added`; order: by that time, at the end of each queue. Idempotent: a task with a
+    live job is skipped, under the scheduler lock; a pending job of a task is unique."""
+    upstream = upstream_of(workspace)
+    if upstream is None:
+        return []
+    rows = {
+        r.upstream_id: r
+        for r in UpstreamQueue.objects.for_workspace(workspace)
+        .filter(kind=UpstreamQueueKind.POLICY, queue__isnull=False)
+        .exclude(upstream_id="")
+        .select_related("queue__policy")
+    }
+    if not rows:
+        return []
+    try:
+        listed = _ok(
+            system_call(upstream, "queues.get_all", {"id": sorted(rows), "only_fields": ["id", "entries"]}),
+            "queues",
+        ).get("queues", [])
+        entries: dict[str, tuple[str, object]] = {}
+        for listed_queue in listed:
+            if listed_queue.get("id") not in rows:
+                continue
+            for entry in listed_queue.get("entries") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("task"), str) and entry["task"]:
+                    added = parse_datetime(str(entry.get("added") or "")) or timezone.now()
+                    entries.setdefault(entry["task"], (listed_queue["id"], added))
+        unknown = _unrecorded(workspace, list(entries))
+        if not unknown:
+            return []
+        tasks = {}
+        for start in range(0, len(unknown), RECONCILE_BATCH):
+            reply = system_call(
+                upstream,
+                "tasks.get_all",
+                {
+                    "id": unknown[start : start + RECONCILE_BATCH],
+                    "only_fields": ["id", "name", "user", "status", "execution.queue"],
+                },
+            )
+            tasks.update({t["id"]: t for t in _ok(reply, "tasks").get("tasks", [])})
+    except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+        logger.warning("adopting the queued tasks of %s: %s", workspace.pk, exc)
+        return []
+    found = []
+    for task_id in unknown:
+        task = tasks.get(task_id) or {}
+        queue_id, added = entries[task_id]
+        if task.get("status") == "queued" and (task.get("execution") or {}).get("queue") == queue_id:
+            found.append((added, task_id, rows[queue_id].queue, task))
+    found.sort(key=lambda f: (f[0], f[1]))
+    adopted = []
+    with transaction.atomic():
+        lock_workspace(workspace)
+        still = set(_unrecorded(workspace, [f[1] for f in found]))
+        found = [f for f in found if f[1] in still]
+        for (added, task_id, queue, task), seq in zip(found, job_seqs_next(len(found)), strict=True):
+            owner = _owner_in_group(workspace, upstream, task.get("user"), queue)
+            if owner is None:
+                logger.warning(
+                    "task %s is queued in the policy queue %r but its owner is not in the policy's group",
+                    task_id,
+                    queue.name,
+                )
+                continue
+            values = _pending_values(queue, seq, added)
+            job = _record_one(workspace, task_id, values, owner, name=(task.get("name") or "")[:255])
+            Job.objects.filter(pk=job.pk).update(created_by=owner)
+            adopted.append(job)
+            logger.warning("task %s was queued in %r without a job: adopted", task_id, queue.name)
+    if adopted:
+        schedule_soon(workspace)
+    return adopted
+
+
+def strays_stop(workspace: Workspace) -> int:
+    """Tasks queued in an agent queue whose job is over: taken out again (how many).
+
+    Only the scheduler puts tasks into agent queues, but the server has no compare-and-set: a
+    user stopping (or dequeuing) a task at the moment the outbox moves it sees it queued again
+    in the agent queue, its job already aborted (or back to draft), so an agent would run it
+    uncounted. One `queues.get_all` of the agent queues with their entries; a task whose latest
+    job is aborted or draft with nothing left in the outbox, and that `tasks.get_all` says is
+    still queued there, is dequeued again (its job ended as `created`: dequeued or reset) or
+    stopped again. A task with no job (put there straight on the server, not through the
+    gateway) is only logged."""
+    upstream = upstream_of(workspace)
+    if upstream is None:
+        return 0
+    agent_ids = set(
+        UpstreamQueue.objects.for_workspace(workspace)
+        .filter(kind=UpstreamQueueKind.AGENT)
+        .exclude(upstream_id="")
+        .values_list("upstream_id", flat=True)
+    )
+    if not agent_ids:
+        return 0
+    try:
+        listed = _ok(
+            system_call(
+                upstream, "queues.get_all", {"id": sorted(agent_ids), "only_fields": ["id", "entries"]}
+            ),
+            "queues",
+        ).get("queues", [])
+    except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+        logger.warning("checking the agent queues of %s: %s", workspace.pk, exc)
+        return 0
+    queued = {
+        entry["task"]: listed_queue["id"]
+        for listed_queue in listed
+        if listed_queue.get("id") in agent_ids
+        for entry in listed_queue.get("entries") or []
+        if isinstance(entry, dict) and isinstance(entry.get("task"), str)
+    }
+    latest: dict[str, tuple[int, str, str, str]] = {}
+    task_ids = list(queued)
+    for start in range(0, len(task_ids), ADOPT_CHUNK):
+        for pk, task_id, state, action, status in (
+            Job.objects.for_workspace(workspace)
+            .filter(task_id__in=task_ids[start : start + ADOPT_CHUNK], upstream=True)
+            .values_list("pk", "task_id", "state", "upstream_action", "upstream_status")
+        ):
+            if task_id not in latest or latest[task_id][0] < pk:
+                latest[task_id] = (pk, state, action, status)
+    for task_id in task_ids:
+        if task_id not in latest:
+            logger.warning("task %s is in an agent queue but the portal has no job for it", task_id)
+    # Dequeued or reset (back to `created`): dequeued again; stopped or aborted: stopped again.
+    strays = {
+        t: "dequeue" if status == "created" else "stop"
+        for t, (_pk, state, action, status) in latest.items()
+        if state in (JobState.ABORTED, JobState.DRAFT) and not action
+    }
+    if not strays:
+        return 0
+    taken = 0
+    try:
+        reply = system_call(
+            upstream,
+            "tasks.get_all",
+            {"id": sorted(strays), "only_fields": ["id", "status", "execution.queue"]},
+        )
+        for task in _ok(reply, "tasks").get("tasks", []):
+            task_id = task.get("id")
+            if task.get("status") != "queued" or (task.get("execution") or {}).get("queue") != queued.get(
+                task_id
+            ):
+                continue
+            if strays[task_id] == "dequeue":
+                call = system_call(upstream, "tasks.dequeue", {"task": task_id})
+            else:
+                call = system_call(
+                    upstream,
+                    "tasks.stop",
+                    {"task": task_id, "force": True, "status_reason": "aborted in the portal"},
+                )
+            if call.ok:
+                taken += 1
+                logger.warning("task %s was queued again after its job ended: taken out", task_id)
+    except (UpstreamUnavailable, UpstreamError, gateway.ProvisioningFailed) as exc:
+        logger.warning("taking stray tasks out of the agent queues of %s: %s", workspace.pk, exc)
+    return taken
+
+
+def _owner_in_group(workspace: Workspace, upstream: Upstream, upstream_user, queue: Queue):
+    """The portal user behind UPSTREAM_USER if they are in the user group of QUEUE's policy."""
+    if not isinstance(upstream_user, str) or not upstream_user:
+        return None
+    user_hex = gateway.portal_user_for(upstream, upstream_user)
+    user = User.objects.filter(pk=user_hex).first() if user_hex else None
+    policy = queue.policy
+    if user is None or policy.group_id is None:
+        return None
+    return user if policy.group_id in user_group_ids(workspace=workspace, user=user) else None
 
 
 def _finish(job_ids: list[int], state: str, *, status: str = "") -> int:
@@ -362,6 +581,8 @@ def job_observed(*, workspace: Workspace, task_ids: Iterable[str], event: str, r
         now = timezone.now()
         changed = Job.objects.filter(pk__in=running, fetched_at__isnull=True).update(fetched_at=now)
         Job.objects.filter(pk__in=running).update(upstream_status="in_progress")
+        if pending:  # taken straight from a policy queue: counted (see _count_unadmitted)
+            changed += reconcile_jobs(workspace, Job.objects.filter(pk__in=pending, upstream_action=""))
         return changed
     if event in ("completed", "failed"):
         changed = _finish(running + pending, JobState.COMPLETED, status=event)
@@ -641,6 +862,7 @@ def reconcile_jobs(workspace: Workspace, qs) -> int:
         finish: dict[tuple[str, str], list[int]] = {}
         seen: list[Job] = []
         taken: set[int] = set()  # first seen running here
+        unadmitted: dict[int, str] = {}  # pending, yet running: pk -> its worker
         for pk, task_id, state, fetched_at, name, project_name in chunk:
             task = tasks.get(task_id)
             if task is None:
@@ -661,9 +883,8 @@ def reconcile_jobs(workspace: Workspace, qs) -> int:
                 finish.setdefault((JobState.ABORTED, status), []).append(pk)
             elif status in RUNNING_STATUSES:
                 if state == JobState.PENDING:
-                    # Run without an admission (an agent served the policy queue?): it uses
-                    # resources the scheduler did not give; it is left to finish, not counted.
-                    logger.warning("task %s runs but was never admitted", task_id)
+                    # Run without an admission (an agent served the policy queue): counted.
+                    unadmitted[pk] = (task.get("last_worker") or "")[:255]
                 elif fetched_at is None:
                     updates["fetched_at"] = now
                     updates["worker"] = (task.get("last_worker") or "")[:255]
@@ -690,9 +911,86 @@ def reconcile_jobs(workspace: Workspace, qs) -> int:
             _write_seen(seen, taken, now)
             for (state, status), pks in finish.items():
                 changed += _finish(pks, state, status=status)
+        if unadmitted:
+            changed += _count_unadmitted(workspace, upstream, unadmitted, now)
     if changed:
         schedule_soon(workspace)
     return changed
+
+
+def _count_unadmitted(workspace: Workspace, upstream: Upstream, unadmitted: dict[int, str], now) -> int:
+    """Pending jobs whose tasks run (an agent took them straight from the policy queue, which the
+    scheduler never admitted): counted as running, so that the policy's reservation and limit and
+    the pool's capacity stay honest; their resources are freed when the task finishes, as any.
+
+    Allotment: the profile's. Pool: the one whose agent queue the same worker serves (the job's
+    profile's connection first), as `workers.get_all` says; none if the worker serves no agent
+    queue (then only the policy counts it: no pool's capacity is known to be used). The outbox
+    has nothing to move. How many jobs changed."""
+    pools = _worker_pools(workspace, upstream, set(unadmitted.values()) - {""})
+    changed = 0
+    with transaction.atomic():
+        lock_workspace(workspace)
+        jobs = (
+            Job.objects.filter(pk__in=list(unadmitted), state=JobState.PENDING)
+            .select_related("profile")
+            .select_for_update(of=("self",))
+        )
+        for job in jobs:
+            worker = unadmitted[job.pk]
+            by_profile = pools.get(worker, {})
+            pool_id = by_profile.get(job.profile_id)
+            if pool_id is None and len(set(by_profile.values())) == 1:
+                pool_id = next(iter(by_profile.values()))
+            pool_name = Pool.objects.filter(pk=pool_id).values_list("name", flat=True).first() or ""
+            changed += Job.objects.filter(pk=job.pk, state=JobState.PENDING).update(
+                state=JobState.RUNNING,
+                pool_id=pool_id,
+                pool_name=pool_name,
+                allotment=job.profile.allotment if job.profile else None,
+                started_at=now,
+                fetched_at=now,
+                worker=worker,
+                upstream_status="in_progress",
+                upstream_action=UpstreamAction.NONE,
+            )
+            logger.warning(
+                "task %s runs from the policy queue %r without an admission (worker %r): counted on %s",
+                job.task_id,
+                job.queue_name,
+                worker,
+                pool_name or "no pool",
+            )
+    return changed
+
+
+def _worker_pools(workspace: Workspace, upstream: Upstream, workers: set[str]) -> dict[str, dict[int, int]]:
+    """WORKERS -> {profile id: pool id} of the agent queues each serves (one workers.get_all)."""
+    if not workers:
+        return {}
+    try:
+        reply = system_call(upstream, "workers.get_all", {})
+    except (UpstreamUnavailable, gateway.ProvisioningFailed):
+        return {}
+    if not reply.ok:
+        return {}
+    connections = {
+        upstream_id: (profile_id, pool_id)
+        for upstream_id, profile_id, pool_id in UpstreamQueue.objects.for_workspace(workspace)
+        .filter(link__isnull=False)
+        .exclude(upstream_id="")
+        .values_list("upstream_id", "link__profile_id", "link__pool_id")
+    }
+    found: dict[str, dict[int, int]] = {}
+    for worker in reply.data.get("workers") or []:
+        if not isinstance(worker, dict) or worker.get("id") not in workers:
+            continue
+        for served in worker.get("queues") or []:
+            queue_id = served.get("id") if isinstance(served, dict) else served
+            if queue_id in connections:
+                profile_id, pool_id = connections[queue_id]
+                found.setdefault(worker["id"], {}).setdefault(profile_id, pool_id)
+    return found
 
 
 def _write_seen(seen: list[Job], taken: set[int], now) -> None:
