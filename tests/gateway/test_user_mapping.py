@@ -14,6 +14,11 @@ from .test_linking import run
 pytestmark = pytest.mark.django_db
 
 
+def map_user(workspace, email, upstream_id, *, replace=False) -> str:
+    args = ["--workspace", workspace.slug, "--email", email, "--upstream-user", upstream_id]
+    return run("portal_upstream", "map", *args, *(["--replace"] if replace else []))
+
+
 @pytest.fixture
 def old_user(standin):
     """Someone with work on the server from before the portal."""
@@ -23,16 +28,7 @@ def old_user(standin):
 def test_a_mapped_member_works_as_their_existing_upstream_user(
     api, linked, workspace, member, member_token, standin, old_user
 ):
-    out = run(
-        "portal_upstream",
-        "map",
-        "--workspace",
-        workspace.slug,
-        "--email",
-        "MEMBER@example.com",
-        "--upstream-user",
-        old_user,
-    )
+    out = map_user(workspace, "MEMBER@example.com", old_user)
     assert out.strip() == f"Mapped member@example.com to the ClearML user {old_user} in {workspace.slug}"
     status, body = api.call("projects.create", {"name": "mine", "description": ""}, token=member_token)
     assert status == 200, body
@@ -63,52 +59,15 @@ def test_mapping_refuses_what_does_not_fit_and_changes_nothing(
     api.call("projects.get_all", {}, token=member_token)  # the member's first call provisions a new user
     provisioned = UpstreamUser.objects.get(user=member).upstream_id
     with pytest.raises(CommandError, match="pass --replace"):
-        run(
-            "portal_upstream",
-            "map",
-            "--workspace",
-            workspace.slug,
-            "--email",
-            member.email,
-            "--upstream-user",
-            old_user,
-        )
+        map_user(workspace, member.email, old_user)
     assert UpstreamUser.objects.get(user=member).upstream_id == provisioned
-    run(
-        "portal_upstream",
-        "map",
-        "--workspace",
-        workspace.slug,
-        "--email",
-        member.email,
-        "--upstream-user",
-        old_user,
-        "--replace",
-    )
+    map_user(workspace, member.email, old_user, replace=True)
     assert UpstreamUser.objects.get(user=member).upstream_id == old_user
     with pytest.raises(CommandError, match=r"already mapped to member@example\.com"):
-        run(
-            "portal_upstream",
-            "map",
-            "--workspace",
-            workspace.slug,
-            "--email",
-            "owner@example.com",
-            "--upstream-user",
-            old_user,
-        )
+        map_user(workspace, "owner@example.com", old_user)
     assert not UpstreamUser.objects.filter(upstream_id=other).exists()
 
 
 def test_mapping_a_standalone_workspace_is_a_clear_error(workspace, member):
     with pytest.raises(CommandError, match="is not linked to a ClearML server"):
-        run(
-            "portal_upstream",
-            "map",
-            "--workspace",
-            workspace.slug,
-            "--email",
-            member.email,
-            "--upstream-user",
-            "a" * 32,
-        )
+        map_user(workspace, member.email, "a" * 32)
