@@ -53,6 +53,15 @@ def _task_ids(body) -> list[str]:
     return [task] if isinstance(task, str) and task else []
 
 
+def _done_ids(forwarded: Forwarded, response: dict | None, asked: list[str]) -> list[str]:
+    """The tasks a call acted on: for a `_many` call, those its answer lists as succeeded."""
+    if forwarded.name.endswith("_many"):
+        succeeded = ((response or {}).get("data") or {}).get("succeeded")
+        if isinstance(succeeded, list):
+            return [s.get("id") for s in succeeded if isinstance(s, dict) and s.get("id")]
+    return asked
+
+
 def _ledger_row(workspace, *, upstream_id: str | None = None, name: str | None = None):
     qs = UpstreamQueue.objects.for_workspace(workspace).select_related("queue__policy")
     if upstream_id:
@@ -116,11 +125,7 @@ def record_enqueue(forwarded: Forwarded, status: int, response: dict | None) -> 
     if noted is None or status != 200:
         return
     queue, task_ids = noted
-    if forwarded.name == "tasks.enqueue_many":
-        data = (response or {}).get("data") or {}
-        succeeded = data.get("succeeded")
-        if isinstance(succeeded, list):
-            task_ids = [s.get("id") for s in succeeded if isinstance(s, dict) and s.get("id")]
+    task_ids = _done_ids(forwarded, response, task_ids)
     services.jobs_record(
         workspace=forwarded.call.workspace, actor=forwarded.call.user, queue=queue, task_ids=task_ids
     )
@@ -135,12 +140,7 @@ def read_body(forwarded: Forwarded) -> None:
 def observe(forwarded: Forwarded, status: int, response: dict | None) -> None:
     if status != 200:
         return
-    task_ids = _task_ids(forwarded.body)
-    if forwarded.name.endswith("_many"):
-        data = (response or {}).get("data") or {}
-        succeeded = data.get("succeeded")
-        if isinstance(succeeded, list):
-            task_ids = [s.get("id") for s in succeeded if isinstance(s, dict) and s.get("id")]
+    task_ids = _done_ids(forwarded, response, _task_ids(forwarded.body))
     if not task_ids:
         return
     services.job_observed(
