@@ -20,9 +20,10 @@ class AccessConfig(AppConfig):
         api.register_hooks()  # impersonation on auth.login
 
         # The ClearML server's objects (a linked workspace) and the gateway's enforcement.
-        from . import gateway, upstream
+        from . import answers, gateway, upstream
         from .kinds import upstream_kind_register
 
         for kind in upstream.kinds():
             upstream_kind_register(kind, linked=upstream.is_linked)
         gateway.register()
+        answers.register()

@@ -39,8 +39,10 @@ from settings_portal.api import errors
 from workspaces import revocation
 from workspaces.models import Membership
 
+from . import list_filters as lf
 from . import upstream as up
 from .kinds import ObjectRef
+from .list_filters import NOTHING, Keep
 from .models import AccessRule, BuiltinGroup, GroupMembership, UserGroup
 from .permissions import MODIFY, RANK, READ, RuleIndex, explain, rule_index
 
@@ -49,7 +51,6 @@ logger = logging.getLogger(__name__)
 RT = AccessRule.ResourceType
 KINDS = [rt.value for rt in RT]
 PROJECT, TASK, MODEL, DATASET, DATAVIEW, QUEUE = "project", "task", "model", "dataset", "dataview", "queue"
-NOTHING = "__no_object_matches__"  # an id no object has: a listing that must return nothing
 # The kinds whose rules bear on an object of each kind (the object's own, and its ancestors').
 CHAIN_KINDS = {
     PROJECT: {PROJECT, DATASET},
@@ -179,6 +180,18 @@ class View:
             chain = up.chain_of(self.upstream, ObjectRef(kind, object_id), tree=self.tree)
         return cover(self.index, chain).rank
 
+    def readable(self, kind: str, object_ids) -> set[str]:
+        """Those of OBJECT_IDS (tasks or models) the caller may read (one call for their projects)."""
+        object_ids = set(object_ids)
+        if not object_ids or not self.bears_on(kind):
+            return object_ids
+        parents = up.parent_projects(self.upstream, kind, sorted(object_ids))
+        return {
+            i
+            for i in object_ids
+            if cover(self.index, [ObjectRef(kind, i), *self.tree.refs(parents.get(i))]).rank >= 1
+        }
+
     def hides_children(self) -> bool:
         """Do task or model rules hide something from the caller (so per-project counts would leak it)?"""
         for kind in (TASK, MODEL):
@@ -306,23 +319,14 @@ def _ids(value) -> list[str]:
 
 
 def _narrow_ids(body: dict, *, hidden: set[str] | None = None, visible: set[str] | None = None) -> None:
-    """Add to BODY's `id` filter: leave out HIDDEN, or keep only VISIBLE."""
-    existing = body.get("id")
-    asked = _ids(existing)
-    if asked:  # ids asked for: keep those the caller may read (operators in the list are dropped)
-        kept = [i for i in asked if (visible is None or i in visible) and (hidden is None or i not in hidden)]
-        body["id"] = kept or [NOTHING]
-        return
-    if not body.get("search_hidden"):
+    """Keep out of BODY's listing the ids HIDDEN (or keep only VISIBLE), whatever filter on `id`
+    the caller wrote (operators, `filters`: access/list_filters.py)."""
+    gave_ids = body.get("id") is not None
+    allowed = Keep.ids(visible) if visible is not None else Keep.all_but(hidden or ())
+    lf.narrow(body, "id", allowed)
+    if not gave_ids and body.get("id") is not None and not body.get("search_hidden"):
         # The server stops leaving out `hidden` objects when ids are given: keep them out.
         body["system_tags"] = [*_as_list(body.get("system_tags")), "__$not", "hidden"]
-    if visible is not None:
-        body["id"] = sorted(visible) or [NOTHING]
-        return
-    terms = []
-    for object_id in sorted(hidden or ()):
-        terms += ["__$not", object_id]
-    body["id"] = [*_as_list(existing), *terms]
 
 
 def _as_list(value) -> list:
@@ -341,12 +345,40 @@ def narrow_projects(view: View, body: dict) -> None:
         _narrow_ids(body, visible=visible)
     else:
         _narrow_ids(body, hidden=hidden)
-    if body.get("include_stats") and view.hides_children():
-        body["include_stats"] = False
+    if body.get("include_stats"):
+        if view.hides_children() or (
+            body.get("children_type") == "dataset" and _hidden_below_visible(view, hidden)
+        ):
+            body["include_stats"] = False  # per-project counts would count hidden objects
+        elif body.get("stats_with_children", True) and _hidden_below_visible(view, hidden):
+            # The server would add hidden sub-projects' tasks to their parents' counts and name
+            # them in `sub_projects`: it counts each project's own tasks, and the answer's
+            # rewriter adds those of the visible sub-projects (answers.project_stats).
+            body["stats_with_children"] = False
+            view.notes["stats_of_children"] = {k: body[k] for k in STATS_PARAMETERS if k in body}
 
 
-def narrow_children(view: View, kind: str, body: dict) -> None:
-    """Tasks or models: leave out those the caller may not read (see the module's docstring)."""
+def _hidden_below_visible(view: View, hidden: set[str]) -> bool:
+    """Is a hidden project under a visible one (so a visible project's figures would count it)?"""
+    tree = view.tree
+    return any(parent not in hidden for pid in hidden for parent in tree.parent_ids(pid))
+
+
+# What decides a project's counts in projects.get_all_ex (copied into the rewriter's own call).
+STATS_PARAMETERS = (
+    "stats_for_state",
+    "search_hidden",
+    "include_stats_filter",
+    "children_type",
+    "children_tags",
+    "children_tags_filter",
+    "active_users",
+)
+
+
+def narrow_children(view: View, kind: str, body: dict, *, subprojects: bool = False) -> None:
+    """Tasks or models: leave out those the caller may not read (see the module's docstring).
+    SUBPROJECTS: the endpoint reads `include_subprojects` (the *_ex listings)."""
     rules = view.index.kinds[kind]
     covers = view.project_covers() if view.bears_on(PROJECT) and _project_rules(view) else {}
     hidden_projects = {pid for pid, c in covers.items() if c.covered and c.best < 1}
@@ -374,14 +406,14 @@ def narrow_children(view: View, kind: str, body: dict) -> None:
         hidden_ids |= up.children_of(view.upstream, kind, with_exceptions) - exceptions
         hidden_projects = hidden_projects - with_exceptions
     if hidden_projects:
-        terms = []
-        for pid in sorted(hidden_projects):
-            terms += ["__$not", pid]
-        asked = body.get("project")
-        if isinstance(asked, list | str) and _ids(asked) and len(_ids(asked)) == len(_as_list(asked)):
-            body["project"] = [p for p in _ids(asked) if p not in hidden_projects] or [NOTHING]
-        else:
-            body["project"] = [*_as_list(asked), *terms]
+        # The server widens a `project` filter with sub-projects by a set (operators lose their
+        # order there): the widening is done here, and the server told not to.
+        widen = subprojects and body.get("include_subprojects")
+        lf.narrow(
+            body, "project", Keep.all_but(hidden_projects), expand=view.tree.descendants if widen else None
+        )
+        if subprojects:
+            body.pop("include_subprojects", None)
     if hidden_ids:
         _narrow_ids(body, hidden=hidden_ids)
 
@@ -395,19 +427,11 @@ def _project_rules(view: View) -> bool:
 def narrow_queues(view: View, body: dict) -> None:
     rules = view.index.kinds[QUEUE]
     if rules.whole_kind_covered and rules.whole_kind_rank < 1:
-        _narrow_ids(body, visible={i for i, r in rules.ranks_by_id.items() if r >= 1})
+        lf.narrow(body, "id", Keep.ids(i for i, r in rules.ranks_by_id.items() if r >= 1))
     elif not rules.whole_kind_covered:
         hidden = {i for i, r in rules.ranks_by_id.items() if r < 1}
         if hidden:
-            existing = body.get("id")
-            asked = _ids(existing)
-            if asked:
-                body["id"] = [i for i in asked if i not in hidden] or [NOTHING]
-            else:
-                terms = []
-                for object_id in sorted(hidden):
-                    terms += ["__$not", object_id]
-                body["id"] = terms
+            lf.narrow(body, "id", Keep.all_but(hidden))
 
 
 # --- which workspaces have rules (the hot path: no query) ----------------------------------------------
@@ -498,16 +522,23 @@ LISTINGS = {
     "queues.get_all": QUEUE,
     "queues.get_all_ex": QUEUE,
 }
-# Aggregates over projects: narrowed to the projects the caller may read.
+# Aggregates over a list of projects (`projects`): narrowed to the projects the caller may read.
+# Those marked True also read `include_subprojects` (default true): the widening is done here.
 PROJECT_AGGREGATES = {
-    "tasks.get_types",
-    "models.get_frameworks",
-    "projects.get_task_tags",
-    "projects.get_model_tags",
+    "tasks.get_types": False,
+    "models.get_frameworks": False,
+    "projects.get_task_tags": False,
+    "projects.get_model_tags": False,
+    "projects.get_hyperparam_values": True,
+    "projects.get_task_parents": True,
+    "projects.get_model_metadata_values": True,
+    "projects.get_user_names": True,
+}
+# Aggregates over one project (`project`, none: the whole server) and its sub-projects.
+ONE_PROJECT_AGGREGATES = {
     "projects.get_unique_metric_variants",
     "projects.get_hyper_parameters",
-    "projects.get_hyperparam_values",
-    "projects.get_task_parents",
+    "projects.get_model_metadata_keys",
 }
 # endpoint -> (kind, field, action); FIELD holds one id or a list of ids.
 BY_ID: dict[str, tuple[str, str, str]] = {
@@ -613,16 +644,15 @@ def check(forwarded: Forwarded) -> None:
         elif kind == QUEUE:
             narrow_queues(view, body)
         else:
-            narrow_children(view, kind, body)
+            narrow_children(view, kind, body, subprojects=name.endswith("_ex"))
         return
     if name in PROJECT_AGGREGATES:
         if view.bears_on(PROJECT):
-            hidden = view.hidden_projects()
-            if hidden:
-                asked = _ids(body.get("projects"))
-                visible = [p for p in view.tree.names if p not in hidden]
-                body["projects"] = [p for p in asked if p not in hidden] if asked else visible
-                body["projects"] = body["projects"] or [NOTHING]
+            narrow_aggregate(view, name, body)
+        return
+    if name in ONE_PROJECT_AGGREGATES:
+        if view.bears_on(PROJECT):
+            narrow_one_project_aggregate(view, body)
         return
     if name == "events.add_batch":
         events = forwarded.body if isinstance(forwarded.body, list) else []
@@ -668,6 +698,34 @@ def check(forwarded: Forwarded) -> None:
             need_project(view, body.get("project"), what="move tasks into")
 
 
+def narrow_aggregate(view: View, name: str, body: dict) -> None:
+    hidden = view.hidden_projects()
+    if not hidden:
+        return
+    asked = _ids(body.get("projects"))
+    widen = PROJECT_AGGREGATES[name] and body.get("include_subprojects", True) is not False
+    wanted = set(view.tree.names)
+    if asked:
+        wanted = view.tree.descendants(asked) if widen else set(asked)
+    body["projects"] = sorted(wanted - hidden) or [NOTHING]
+    if PROJECT_AGGREGATES[name]:
+        body["include_subprojects"] = False
+
+
+def narrow_one_project_aggregate(view: View, body: dict) -> None:
+    """One project's figures must not include a hidden sub-project's; without a project (the
+    whole server) they cannot be narrowed to a list: the answer is that of no project."""
+    hidden = view.hidden_projects()
+    project = body.get("project")
+    if isinstance(project, str) and project:
+        need(view, PROJECT, project, READ)
+        if body.get("include_subprojects", True) is not False and hidden & view.tree.descendants([project]):
+            body["include_subprojects"] = False
+    elif hidden:
+        body["project"] = NOTHING
+        body["include_subprojects"] = False
+
+
 def _existing_parent(view: View, name) -> str | None:
     """The nearest existing project above a new project's NAME ("a/b/new" -> "a/b")."""
     if not isinstance(name, str):
@@ -680,14 +738,37 @@ def _existing_parent(view: View, name) -> str | None:
     return None
 
 
+# What a forwarded call changed on a server, told to every portal process (the revocation
+# channel) so that none keeps a stale project tree or project members for its TTL.
+PROJECTS_CHANGED = "access-projects"
+CHILDREN_CHANGED = "access-children"
+
+
+def _tree_dropped(link_id: str) -> None:
+    if link_id.isdigit():
+        up.projects_changed(int(link_id))
+
+
+def _children_dropped(link_id: str) -> None:
+    if link_id.isdigit():
+        up.children_changed(int(link_id))
+
+
+def _tell_others(kind: str, forwarded: Forwarded) -> None:
+    if rules_present(forwarded.call.workspace_id):  # (no rule: no process keeps a copy to drop)
+        revocation.publish(kind, str(forwarded.upstream.link_id))
+
+
 def projects_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
-    """A project was created, renamed, moved or deleted: the tree is read again."""
+    """A project was created, renamed, moved or deleted: the tree is read again, everywhere."""
     up.projects_changed(forwarded.upstream.link_id)
+    _tell_others(PROJECTS_CHANGED, forwarded)
 
 
 def children_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
     """A task or model was created (or cloned) in a project: the projects' members are read again."""
     up.children_changed(forwarded.upstream.link_id)
+    _tell_others(CHILDREN_CHANGED, forwarded)
 
 
 def parent_changed(forwarded: Forwarded, status: int, response: dict | None) -> None:
@@ -695,6 +776,7 @@ def parent_changed(forwarded: Forwarded, status: int, response: dict | None) -> 
     kind = MODEL if forwarded.name.startswith("models.") else TASK
     for object_id in _ids(body.get("task")) + _ids(body.get("model")) + _ids(body.get("ids")):
         up.parent_moved(forwarded.upstream, kind, object_id)
+    _tell_others(CHILDREN_CHANGED, forwarded)
 
 
 CHECKED = (
@@ -728,6 +810,8 @@ def register() -> None:
             _publish_m2m_changed, sender=through, dispatch_uid=f"access-rules-m2m-{through.__name__}"
         )
     revocation.add_listener(RULES_CHANGED, rules_changed)
+    revocation.add_listener(PROJECTS_CHANGED, _tree_dropped)
+    revocation.add_listener(CHILDREN_CHANGED, _children_dropped)
     after_forward("projects.create", "projects.update", "projects.delete", "projects.move", "projects.merge")(
         projects_changed
     )

@@ -81,11 +81,13 @@ def _pattern(query: str) -> str:
 @dataclass
 class ProjectTree:
     """Every project of one server: NAMES (id -> full name "a/b/c"), IDS (full name -> id),
-    DATASETS (ids of projects marked as datasets)."""
+    DATASETS (ids of projects marked as datasets), HIDDEN (ids of projects the server leaves out
+    of listings unless asked: system tag "hidden")."""
 
     names: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
     datasets: set[str] = field(default_factory=set)
+    hidden: set[str] = field(default_factory=set)
     loaded_at: float = 0.0
 
     def parent_ids(self, project_id: str) -> list[str]:
@@ -111,6 +113,14 @@ class ProjectTree:
             if pid in self.datasets:
                 out.append(ObjectRef(RT.DATASET.value, pid))
         return out
+
+    def below(self, project_id: str) -> list[str]:
+        """The projects under PROJECT_ID, at every depth (not itself)."""
+        name = self.names.get(project_id)
+        if not name:
+            return []
+        prefix = name + "/"
+        return [pid for pid, other in self.names.items() if other.startswith(prefix)]
 
     def descendants(self, project_ids) -> set[str]:
         """PROJECT_IDS and every project below them."""
@@ -152,6 +162,8 @@ def project_tree(upstream, *, fresh: bool = False) -> ProjectTree:
             tree.ids[name] = pid
             if DATASET_TAG in (row.get("system_tags") or []):
                 tree.datasets.add(pid)
+            if "hidden" in (row.get("system_tags") or []):
+                tree.hidden.add(pid)
         if len(rows) < PAGE or len(tree.names) >= TREE_LIMIT:
             break
         page += 1
@@ -188,11 +200,19 @@ def parent_projects(upstream, kind: str, ids) -> dict[str, str | None]:
             missing.append(object_id)
     if missing:
         service = "tasks" if kind == RT.TASK.value else "models"
-        rows = system_call(
-            upstream,
-            f"{service}.get_all",
-            {"id": missing, "only_fields": ["id", "project"], "search_hidden": True},
-        ).get(service, [])
+        rows = []
+        for start in range(0, len(missing), PAGE):  # (the server answers at most PAGE per call)
+            rows += system_call(
+                upstream,
+                f"{service}.get_all",
+                {
+                    "id": missing[start : start + PAGE],
+                    "only_fields": ["id", "project"],
+                    "search_hidden": True,
+                    "page": 0,
+                    "page_size": PAGE,
+                },
+            ).get(service, [])
         if len(_parents) > 100_000:
             _parents.clear()
         for row in rows:
@@ -224,12 +244,25 @@ def children_of(upstream, kind: str, project_ids) -> set[str]:
     if found is not None and now - found[0] < CHILDREN_TTL:
         return found[1]
     service = "tasks" if kind == RT.TASK.value else "models"
-    rows = system_call(
-        upstream,
-        f"{service}.get_all",
-        {"project": sorted(project_ids), "only_fields": ["id"], "search_hidden": True},
-    ).get(service, [])
-    ids = {row["id"] for row in rows if isinstance(row.get("id"), str)}
+    ids: set[str] = set()
+    page = 0
+    while True:  # every page: a sibling left out of the answer would be left visible
+        rows = system_call(
+            upstream,
+            f"{service}.get_all",
+            {
+                "project": sorted(project_ids),
+                "only_fields": ["id"],
+                "search_hidden": True,
+                "order_by": ["id"],
+                "page": page,
+                "page_size": PAGE,
+            },
+        ).get(service, [])
+        ids.update(row["id"] for row in rows if isinstance(row.get("id"), str))
+        if len(rows) < PAGE:
+            break
+        page += 1
     if len(_children) > 1000:
         _children.clear()
     _children[key] = (now, ids)

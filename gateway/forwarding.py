@@ -10,7 +10,8 @@ For each call (already authenticated and metered by the transport):
    of the headers only `X-ClearML-*` (minus Impersonate-As, Act-As, Tenant), Content-Type,
    Content-Encoding and Accept-Encoding pass;
 4. the answer's status, body, Content-Type and Content-Encoding come back unchanged (small
-   bodies in one piece, large ones streamed); its Set-Cookie and hop-by-hop headers never do.
+   bodies in one piece, large ones streamed), unless an answer rewriter edits it (read whole,
+   asked for uncompressed); its Set-Cookie and hop-by-hop headers never do.
 
 A server that is down, hangs up or is slow gets the answer a reverse proxy would give: a ClearML
 envelope with 502 (the clients retry it) or 504 after the read timeout, never a hang.
@@ -160,6 +161,8 @@ class Forwarder:
             raise errors.ServerError(f"your user could not be set up on the ClearML server: {exc}") from None
         befores, afters = interception.hooks_for(name)
         befores = interception.wanted(befores, call) if befores else befores
+        rewriters = interception.rewriters_for(name)
+        rewriters = interception.wanted(rewriters, call) if rewriters else rewriters
         forwarded = interception.Forwarded(
             call=call, name=name, version=call.path_version, upstream=upstream, upstream_user=who
         )
@@ -168,6 +171,8 @@ class Forwarder:
             body, headers = self._checked_body(call, forwarded, befores, token)
         else:
             body, headers = self._streamed_body(call, token)
+        if rewriters:  # the answer is edited: ask for it uncompressed
+            headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
         try:
             response = client.pool().urlopen(
                 call.request.method,
@@ -182,6 +187,8 @@ class Forwarder:
             )
         except (HTTPError, OSError) as exc:
             raise _proxy_error(client.unavailable(exc)) from None
+        if rewriters:
+            return self._rewritten(forwarded, response, afters, rewriters)
         return self._answer(forwarded, response, afters)
 
     # --- the request body ----------------------------------------------------------------------
@@ -248,6 +255,44 @@ class Forwarder:
                     func(forwarded, status, parsed)
                 except Exception:
                     logger.exception("after-forward hook %r failed on %s", func, forwarded.name)
+        return out
+
+    def _rewritten(self, forwarded, response, afters, rewriters) -> HttpResponse:
+        """The answer read whole, edited by REWRITERS, then sent (and shown to AFTERS) as edited."""
+        try:
+            data = response.read(interception.REWRITE_LIMIT + 1, decode_content=True)
+        except (HTTPError, OSError) as exc:
+            response.close()
+            raise _proxy_error(client.unavailable(exc)) from None
+        finally:
+            response.release_conn()
+        if len(data) > interception.REWRITE_LIMIT:
+            raise errors.BadGateway("the ClearML server's answer is too large to be checked")
+        status = response.status
+        content_type = response.headers.get("Content-Type") or "application/json"
+        parsed = _parsed_answer(data, None, content_type)
+        if parsed is not None and isinstance(parsed.get("data"), dict):
+            changed = False
+            for func in rewriters:
+                try:
+                    changed = bool(func(forwarded, status, parsed)) or changed
+                except Exception:
+                    logger.exception("answer rewriter %r failed on %s", func, forwarded.name)
+                    raise errors.BadGateway(
+                        "the ClearML server's answer could not be checked against your access"
+                    ) from None
+            if changed:
+                data = json.dumps(parsed).encode()
+        elif status == 200:  # a success the rewriters cannot read: never passed on unchecked
+            raise errors.BadGateway("the ClearML server's answer could not be read")
+        out = HttpResponse(data, status=status, content_type=content_type)
+        out["Content-Length"] = str(len(data))
+        out["Cache-Control"] = "no-store"
+        for func in afters:
+            try:
+                func(forwarded, status, parsed)
+            except Exception:
+                logger.exception("after-forward hook %r failed on %s", func, forwarded.name)
         return out
 
 

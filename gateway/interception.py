@@ -16,12 +16,24 @@ in here (docs/gateway.md).
     def remember(forwarded: Forwarded, status: int, response: dict | None) -> None:
         ...                                                  # response: the parsed envelope (small ones)
 
+    @rewrite_answer("queues.get_all", when=has_rules)
+    def hide_entries(forwarded: Forwarded, status: int, response: dict) -> bool:
+        response["data"]["queues"][0]["entries"] = []        # changed in place...
+        return True                                          # ...and said so: sent re-serialised
+
 Names are exact ("tasks.enqueue"), a service ("tasks.*") or everything ("*"). A call with a
 before-hook has its body read and parsed (gzip undone; `events.add_batch` json-lines become a
 list); calls without one are streamed untouched. A body that cannot be parsed is refused (400)
 when a before-hook needs it, so a check can never be skipped by a malformed body. After-hooks
 see the status and the parsed envelope when the answer is JSON of at most AFTER_PARSE_LIMIT
 bytes (else None); their exceptions are logged and never change the answer.
+
+Answer rewriters take out of an answer what the caller may not see (a hidden sub-project named
+in its parent's entry, say). A call with a wanted rewriter has its whole answer read (at most
+REWRITE_LIMIT bytes, asked for without compression) and parsed; each rewriter edits the parsed
+envelope in place and returns True when it changed something. A rewriter that fails, or an
+answer that cannot be read or parsed, is never passed on as it came: the caller gets a 502
+envelope (a rewriter guards secrets, so failing open is not an option).
 
 Register from your app's `AppConfig.ready()`.
 """
@@ -40,6 +52,7 @@ if TYPE_CHECKING:
     from .cache import Upstream, UpstreamIdentity
 
 AFTER_PARSE_LIMIT = 1024 * 1024
+REWRITE_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -57,10 +70,12 @@ class Forwarded:
 
 Before = Callable[[Forwarded], None]
 After = Callable[[Forwarded, int, "dict | None"], None]
+Rewriter = Callable[[Forwarded, int, dict], bool]
 
 _before: list[tuple[str, Before]] = []
 _after: list[tuple[str, After]] = []
-_when: dict[Before, Callable[[ApiCall], bool]] = {}
+_rewriters: list[tuple[str, Rewriter]] = []
+_when: dict[Callable, Callable[[ApiCall], bool]] = {}
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -113,11 +128,33 @@ def after_forward(*names: str) -> Callable[[After], After]:
     return register
 
 
+def rewrite_answer(
+    *names: str, when: Callable[[ApiCall], bool] | None = None
+) -> Callable[[Rewriter], Rewriter]:
+    """Register FUNC(forwarded, status, response) -> changed to edit the answers to NAMES.
+
+    WHEN(call), as for before_forward, keeps the hot path unbuffered for calls it does not want."""
+    patterns = _check(names)
+
+    def register(func: Rewriter) -> Rewriter:
+        if when is not None:
+            _when[func] = when
+        for pattern in patterns:
+            if (pattern, func) not in _rewriters:
+                _rewriters.append((pattern, func))
+        rewriters_for.cache_clear()
+        return func
+
+    return register
+
+
 def unregister(func: Callable) -> None:
     _before[:] = [entry for entry in _before if entry[1] is not func]
     _when.pop(func, None)
     _after[:] = [entry for entry in _after if entry[1] is not func]
+    _rewriters[:] = [entry for entry in _rewriters if entry[1] is not func]
     hooks_for.cache_clear()
+    rewriters_for.cache_clear()
 
 
 @cache
@@ -128,21 +165,31 @@ def hooks_for(name: str) -> tuple[tuple[Before, ...], tuple[After, ...]]:
     return befores, afters
 
 
-def wanted(befores: tuple[Before, ...], call: ApiCall) -> tuple[Before, ...]:
-    """The BEFORES that want CALL (their `when`, if any, says yes)."""
-    return tuple(func for func in befores if func not in _when or _when[func](call))
+@cache
+def rewriters_for(name: str) -> tuple[Rewriter, ...]:
+    """The answer rewriters of NAME, in registration order (cached per name)."""
+    return tuple(func for pattern, func in _rewriters if _matches(pattern, name))
+
+
+def wanted(funcs: tuple, call: ApiCall) -> tuple:
+    """The FUNCS (before-hooks or rewriters) that want CALL (their `when`, if any, says yes)."""
+    return tuple(func for func in funcs if func not in _when or _when[func](call))
 
 
 @contextmanager
-def registered(*names: str, before: Before | None = None, after: After | None = None) -> Iterator[None]:
+def registered(
+    *names: str, before: Before | None = None, after: After | None = None, rewrite: Rewriter | None = None
+) -> Iterator[None]:
     """Tests: hooks for NAMES inside the block only."""
     if before is not None:
         before_forward(*names)(before)
     if after is not None:
         after_forward(*names)(after)
+    if rewrite is not None:
+        rewrite_answer(*names)(rewrite)
     try:
         yield
     finally:
-        for func in (before, after):
+        for func in (before, after, rewrite):
             if func is not None:
                 unregister(func)

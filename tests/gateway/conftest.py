@@ -8,6 +8,7 @@ from accounts import api as accounts_api
 from gateway import cache, services
 from settings_portal.api import authentication
 from tests.api.conftest import Api, basic  # noqa: F401
+from tests.upstream.client import ApiClient
 from tests.upstream.fixtures import clearml_upstream, clearml_upstream_factory, upstream_as  # noqa: F401
 from workspaces import revocation
 from workspaces.credentials import credential_create
@@ -97,3 +98,40 @@ def member_key(workspace, member):
 def member_token(api, member_key):
     credential, secret = member_key
     return api.login(credential.access_key, secret)
+
+
+@pytest.fixture
+def world(linked, standin, workspace, owner):
+    """Vision > Vision/Detection with a task, a model and a dataset (a version task) in it; a sibling
+    task; Other with a task; two queues. Created by the server's system user."""
+    system = ApiClient(standin.url, token=standin.system_token())
+    ids = {}
+    ids["vision"] = system.ok("projects.create", name="Vision")["id"]
+    ids["detection"] = system.ok("projects.create", name="Vision/Detection")["id"]
+    ids["other"] = system.ok("projects.create", name="Other")["id"]
+    ids["task"] = system.ok("tasks.create", name="train-detector", type="training", project=ids["detection"])[
+        "id"
+    ]
+    ids["sibling"] = system.ok(
+        "tasks.create", name="sibling-task", type="training", project=ids["detection"]
+    )["id"]
+    ids["other_task"] = system.ok("tasks.create", name="other-task", type="training", project=ids["other"])[
+        "id"
+    ]
+    ids["model"] = system.ok("models.create", name="detector-v1", project=ids["detection"], task=ids["task"])[
+        "id"
+    ]
+    ids["dataset"] = system.ok(
+        "projects.create", name="Vision/Detection/.datasets/cats", system_tags=["hidden", "dataset"]
+    )["id"]
+    ids["version"] = system.ok(
+        "tasks.create",
+        name="cats v1",
+        type="data_processing",
+        project=ids["dataset"],
+        system_tags=["dataset"],
+    )["id"]
+    ids["queue"] = system.ok("queues.create", name="gpu-pool")["id"]
+    ids["queue2"] = system.ok("queues.create", name="cpu-pool")["id"]
+    system.close()
+    return ids

@@ -24,43 +24,6 @@ def _fresh_trees():
     upstream.reset()
 
 
-@pytest.fixture
-def world(linked, standin, workspace, owner):
-    """Vision > Vision/Detection with a task, a model and a dataset (a version task) in it; a sibling
-    task; Other with a task; two queues. Created by the server's system user."""
-    system = ApiClient(standin.url, token=standin.system_token())
-    ids = {}
-    ids["vision"] = system.ok("projects.create", name="Vision")["id"]
-    ids["detection"] = system.ok("projects.create", name="Vision/Detection")["id"]
-    ids["other"] = system.ok("projects.create", name="Other")["id"]
-    ids["task"] = system.ok("tasks.create", name="train-detector", type="training", project=ids["detection"])[
-        "id"
-    ]
-    ids["sibling"] = system.ok(
-        "tasks.create", name="sibling-task", type="training", project=ids["detection"]
-    )["id"]
-    ids["other_task"] = system.ok("tasks.create", name="other-task", type="training", project=ids["other"])[
-        "id"
-    ]
-    ids["model"] = system.ok("models.create", name="detector-v1", project=ids["detection"], task=ids["task"])[
-        "id"
-    ]
-    ids["dataset"] = system.ok(
-        "projects.create", name="Vision/Detection/.datasets/cats", system_tags=["hidden", "dataset"]
-    )["id"]
-    ids["version"] = system.ok(
-        "tasks.create",
-        name="cats v1",
-        type="data_processing",
-        project=ids["dataset"],
-        system_tags=["dataset"],
-    )["id"]
-    ids["queue"] = system.ok("queues.create", name="gpu-pool")["id"]
-    ids["queue2"] = system.ok("queues.create", name="cpu-pool")["id"]
-    system.close()
-    return ids
-
-
 def token_of(api, workspace, user):
     credential, secret = credential_create(workspace=workspace, actor=user, label="t")
     return api.login(credential.access_key, secret)

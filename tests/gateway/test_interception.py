@@ -103,6 +103,45 @@ def test_an_after_hook_sees_status_and_answer_and_cannot_break_it(api, linked, m
     assert upstream_user == standin.requests_for("projects.create")[-1].effective_identity.user
 
 
+def test_a_rewriter_edits_the_answer_even_when_gzip_was_asked_for(api, linked, member_token, standin):
+    def rename(forwarded: Forwarded, status: int, response: dict) -> bool:
+        for project in response["data"]["projects"]:
+            project["name"] = "(renamed)"
+        return True
+
+    api.call("projects.create", {"name": "Original"}, token=member_token)
+    with registered("projects.get_all", rewrite=rename):
+        response = api.send(
+            "projects.get_all", b"{}", token=member_token, headers={"Accept-Encoding": "gzip"}
+        )
+    assert response.status_code == 200 and "Content-Encoding" not in response
+    assert [p["name"] for p in api.json_of(response)["data"]["projects"]] == ["(renamed)"]
+    assert "gzip" not in (standin.requests_for("projects.get_all")[-1].header("Accept-Encoding") or "")
+
+
+def test_a_rewriter_that_fails_never_lets_the_answer_through(api, linked, member_token):
+    def broken(forwarded: Forwarded, status: int, response: dict) -> bool:
+        raise RuntimeError("a broken rewriter")
+
+    api.call("projects.create", {"name": "Secretive"}, token=member_token)
+    with registered("projects.get_all", rewrite=broken):
+        status, body = api.call("projects.get_all", {}, token=member_token)
+    assert (status, body["meta"]["result_code"]) == (502, 502)
+    assert "Secretive" not in json.dumps(body)
+
+
+def test_a_rewriter_sees_errors_and_unchanged_answers_pass_as_they_came(api, linked, member_token):
+    seen = []
+
+    def look(forwarded: Forwarded, status: int, response: dict) -> bool:
+        seen.append(status)
+        return False
+
+    with registered("projects.get_by_id", rewrite=look):
+        status, body = api.call("projects.get_by_id", {"project": "nope"}, token=member_token)
+    assert (status, body["meta"]["result_subcode"], seen) == (400, 401, [400])
+
+
 def test_calls_without_hooks_are_not_parsed():
     # Apps register their own hooks at startup (access: Access Rules); this test's come after them.
     apps_models, apps_tasks = hooks_for("models.get_all"), hooks_for("tasks.get_all")

@@ -1,26 +1,62 @@
-"""List-field filters with operators, as the apiserver reads them (`"id": ["__$not", "a", "__$not", "b"]`).
+"""List-field filters as the apiserver reads them (`"id": ["__$not", "a", "__$not", "b"]`).
 
-The apiserver's get_all list fields (id, project, user, status, ...) take a list of values with
-operators: `__$not` excludes the value after it, `__$all`/`__$and` and `__$any`/`__$or` switch
-the context (include all / any of the values that follow), `__$nop` resets it; without any
-operator a leading "-" excludes a value (older API versions). The gateway's Access Rules narrow
-listings with these (access/gateway.py).
+The apiserver's get_all list fields (id, project, user, status, tags, ...) take a list of values
+with operators (GetMixin's list-field query): `__$not` excludes the value after it,
+`__$all`/`__$and` and `__$any`/`__$or` switch the context in which the following values are
+included (`all` / `in`), `__$nop` resets it; without operators a leading "-" excludes (older API
+versions); a None also admits objects without a value. The values are bucketed into MongoDB
+actions (`in`, `all`, `nin`), and the actions combined with the list's *first* operator (AND
+when it starts with a value). Newer servers also take `filters: {field: {any: {include,
+exclude}, all: {...}, op}}` and then ignore the top-level field. The gateway's Access Rules
+narrow listings with these (access/list_filters.py); this module is the server's reading the
+gateway is tested against.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 
 OPERATOR_PREFIX = "__$"
 _parsed = threading.local()  # the lists parsed lately in this thread (a listing checks every document)
 
 
-def has_operators(wanted: list) -> bool:
-    return parsed_list_filter(wanted) is not None
+@dataclass
+class ListFilter:
+    """The MongoDB query a list filter becomes: ACTIONS combined by AND (or OR); EMPTY admits
+    documents without a value."""
+
+    actions: dict[str, set] = field(default_factory=dict)  # "in" / "all" / "nin" -> values
+    global_and: bool = True
+    allow_empty: bool = False
+
+    def matches(self, value) -> bool:
+        empty = value is None or value == []
+        results = [_action_matches(action, values, value) for action, values in self.actions.items()]
+        if not results:
+            kept = True
+        elif self.global_and:
+            kept = all(results)
+        else:
+            kept = any(results)
+        return kept or (self.allow_empty and empty)
 
 
-def parsed_list_filter(wanted: list):
-    """(include any, include all, exclude) of WANTED, or None without operators; cached per list."""
+def _action_matches(action: str, wanted: set, value) -> bool:
+    values = set(value) if isinstance(value, list) else ({value} - {None})
+    if action == "in":
+        return bool(values & wanted)
+    if action == "all":
+        return bool(values) and wanted <= values
+    if action == "not_all":
+        return not (bool(values) and wanted <= values)
+    return not (values & wanted)  # nin
+
+
+def parsed_list_filter(wanted) -> ListFilter:
+    """WANTED (a list, or one value) as the server reads it; cached per list; raises ApiError."""
+    if not isinstance(wanted, list):
+        return parse(wanted)
     seen = getattr(_parsed, "seen", None)
     if seen is None:
         seen = _parsed.seen = {}
@@ -28,55 +64,107 @@ def parsed_list_filter(wanted: list):
     if found is None or found[0] is not wanted:
         if len(seen) > 16:
             seen.clear()
-        operators = any(isinstance(v, str) and v.startswith(OPERATOR_PREFIX) for v in wanted)
-        found = seen[id(wanted)] = (wanted, _parse(wanted) if operators else None)
+        found = seen[id(wanted)] = (wanted, parse(wanted))
     return found[1]
 
 
-def list_filter_matches(value, wanted: list, parsed=None) -> bool:
+def list_filter_matches(value, wanted) -> bool:
     """Does a document's VALUE (a scalar, a list, or None) pass the list filter WANTED?"""
-    include_any, include_all, exclude = parsed or parsed_list_filter(wanted) or _parse(wanted)
-    if isinstance(value, str):  # the common case: an id, a project
-        if value in exclude or (include_any and value not in include_any):
-            return False
-        return not include_all or include_all <= {value}
-    values = set(value) if isinstance(value, list) else ({value} if value is not None else set())
-    if include_any and not (values & include_any or (None in include_any and not values)):
-        return False
-    if include_all and not include_all <= values:
-        return False
-    return not (values & exclude)
+    return parsed_list_filter(wanted).matches(value)
 
 
-def _parse(wanted: list) -> tuple[set, set, set]:
-    include_any: list = []
-    include_all: list = []
-    exclude: list = []
-    context_all = False
+def _error(kind: str, why: str, **params):
+    from .standin_model import ApiError  # (standin_model reads filters with this module)
+
+    return ApiError.of(kind, why, **params)
+
+
+def _bad(field_name: str, why: str, **params):
+    return _error("fields_value_error", why, field=field_name, **params)
+
+
+def parse(wanted, field_name: str = "") -> ListFilter:
+    items = wanted if isinstance(wanted, list | tuple) else [wanted]
+    out = ListFilter()
+    global_op = None
+    context_and = False
+    legacy = True
     negate = False
-    legacy = True  # "-value" excludes until the first operator
-    for item in wanted:
-        if isinstance(item, str) and item.startswith(OPERATOR_PREFIX):
-            legacy = False
-        if item == "__$not":
-            negate = True
-            continue
-        if item in ("__$all", "__$and"):
-            context_all = True
-            continue
-        if item in ("__$any", "__$or"):
-            context_all = False
-            continue
-        if item == "__$nop":
-            context_all = False
-            continue
-        if legacy and isinstance(item, str) and item.startswith("-") and len(item) > 1:
-            exclude.append(item[1:])
-        elif negate:
-            exclude.append(item)
+    for item in items:
+        if item is None:
             negate = False
-        elif context_all:
-            include_all.append(item)
-        else:
-            include_any.append(item)
-    return set(include_any), set(include_all), set(exclude)
+            global_op = True if global_op is None else global_op
+            out.allow_empty = True
+            continue
+        if not isinstance(item, str):
+            raise _bad(field_name, "invalid value type, string expected", value=str(item))
+        if item == "__$nop":
+            negate = False
+            global_op = True if global_op is None else global_op
+            context_and, legacy = False, True
+            continue
+        if item.startswith(OPERATOR_PREFIX):
+            if negate:
+                raise _bad(field_name, "Value is expected after", operator="__$not")
+            if item == "__$not":
+                negate = True
+                continue
+            if item in ("__$all", "__$and"):
+                context_and = True
+            elif item in ("__$any", "__$or"):
+                context_and = False
+            else:
+                raise _bad(field_name, "Unsupported operator", operator=item)
+            legacy = False
+            global_op = context_and if global_op is None else global_op
+            continue
+        global_op = True if global_op is None else global_op
+        if not negate and legacy and item.startswith("-"):
+            if len(item) == 1:
+                raise _bad(field_name, "Missing value after the exclude prefix -", value=item)
+            out.actions.setdefault("nin", set()).add(item[1:])
+            continue
+        action = "nin" if negate else ("all" if context_and else "in")
+        negate = False
+        out.actions.setdefault(action, set()).add(item)
+    if negate:
+        raise _bad(field_name, "Value is expected after", operator="__$not")
+    out.global_and = global_op is not False
+    return out
+
+
+MODIFIERS = {(False, True): "in", (False, False): "not_all", (True, True): "all", (True, False): "nin"}
+
+
+def parse_filters_entry(field_name: str, data) -> _Combined:
+    """`filters: {FIELD: DATA}` as a function of a document's value."""
+    if not isinstance(data, dict) or set(data) - {"any", "all", "op"}:
+        raise _error("validation_error", "invalid filter for field, dictionary expected", field=field_name)
+    op = data.get("op", "and")
+    if op not in ("and", "or"):
+        raise _error("validation_error", f"Invalid list query filter operator: {op}", field=field_name)
+    parts = []
+    for name, combine_and in (("any", False), ("all", True)):
+        part = data.get(name)
+        if not part:
+            continue
+        actions = {}
+        for key, include in (("include", True), ("exclude", False)):
+            values = set(part.get(key) or []) - {None}  # (None: a $size test; not modelled)
+            if values:
+                actions[MODIFIERS[(combine_and, include)]] = values
+        if actions:
+            parts.append(ListFilter(actions=actions, global_and=combine_and))
+    return _Combined(parts, op == "and")
+
+
+@dataclass
+class _Combined:
+    parts: list
+    conjunction: bool
+
+    def matches(self, value) -> bool:
+        if not self.parts:
+            return True
+        results = (p.matches(value) for p in self.parts)
+        return all(results) if self.conjunction else any(results)

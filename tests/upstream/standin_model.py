@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .standin_filters import has_operators, list_filter_matches, parsed_list_filter
+from .standin_filters import list_filter_matches, parse_filters_entry
 
 SERVER_VERSION = "2.0.0"
 API_VERSION = "2.31"
@@ -46,6 +46,7 @@ ERRORS = {
     "invalid_id": (400, 10, "Invalid object id"),
     "missing_required_fields": (400, 11, "Missing required fields"),
     "validation_error": (400, 12, "Validation error"),
+    "fields_value_error": (400, 16, "Invalid value for fields"),
     "invalid_access_key": (400, 75, "Access key not found"),
     "invalid_fields": (
         400,
@@ -274,6 +275,13 @@ _NON_FILTER_KEYS = {
     "method",
     "max_task_entries",
     "include_stats",
+    "stats_with_children",
+    "stats_for_state",
+    "include_stats_filter",
+    "children_type",
+    "children_tags",
+    "children_tags_filter",
+    "include_dataset_stats",
     "check_own_contents",
     "search_text",
     "active_users",
@@ -292,17 +300,6 @@ def _get_path(doc, path: str):
     return value
 
 
-def _tags_match(doc_tags, wanted) -> bool:
-    if has_operators(wanted):
-        return list_filter_matches(list(doc_tags or []), wanted)
-    doc_tags = set(doc_tags or [])
-    include = [t for t in wanted if isinstance(t, str) and t and not t.startswith(("-", "__$"))]
-    exclude = [t[1:] for t in wanted if isinstance(t, str) and t.startswith("-")]
-    if include and not doc_tags.intersection(include):
-        return False
-    return not doc_tags.intersection(exclude)
-
-
 def _regex(pattern: str) -> re.Pattern:
     try:
         return re.compile(pattern, re.IGNORECASE)
@@ -311,32 +308,37 @@ def _regex(pattern: str) -> re.Pattern:
 
 
 def matches(doc: dict, data: dict, filter_fields: set[str]) -> bool:
+    """Does DOC pass the get_all filters of DATA? List values are read as the server reads them
+    (operators, legacy "-", None: standin_filters); `filters: {field: {...}}` replaces the
+    top-level FIELD, as on the server."""
+    filters = data.get("filters") if isinstance(data.get("filters"), dict) else {}
     for key, wanted in data.items():
-        if key in _NON_FILTER_KEYS or wanted is None:
+        if key in _NON_FILTER_KEYS or key == "filters" or wanted is None:
             continue
-        if key in ("tags", "system_tags"):
-            if isinstance(wanted, list) and not _tags_match(doc.get(key), wanted):
-                return False
-            continue
+        if key in filters and filters[key] is not None:
+            continue  # the server pops the top-level field
         field = key.replace("__", ".")
-        if field not in filter_fields and field.split(".")[0] not in filter_fields:
+        if (
+            key not in ("tags", "system_tags")
+            and field not in filter_fields
+            and field.split(".")[0] not in filter_fields
+        ):
             continue
         value = doc.get(field) if "." not in field else _get_path(doc, field)
         if key in _PATTERN_FIELDS and isinstance(wanted, str):
             if not isinstance(value, str) or not _regex(wanted).search(value):
                 return False
-        elif isinstance(wanted, list) and (parsed := parsed_list_filter(wanted)) is not None:
-            if not list_filter_matches(value, wanted, parsed):
-                return False
         elif isinstance(wanted, list):
-            if not wanted:
-                continue
-            if isinstance(value, list):
-                if not set(value).intersection(wanted):
-                    return False
-            elif value not in wanted:
+            if wanted and not list_filter_matches(value, wanted):
                 return False
         elif value != wanted:
+            return False
+    for key, entry in filters.items():
+        if entry is None:
+            continue
+        field = key.replace("__", ".")
+        value = doc.get(field) if "." not in field else _get_path(doc, field)
+        if not parse_filters_entry(key, entry).matches(value):
             return False
     any_of = data.get("_any_")
     if isinstance(any_of, dict) and any_of.get("pattern") and any_of.get("fields"):
@@ -384,6 +386,9 @@ def _sort_key(value):
     return (2, str(value))
 
 
+MAX_PAGE_SIZE = 500  # the server's mongo max_page_size
+
+
 def order_and_page(docs: list[dict], data: dict) -> list[dict]:
     order_by = data.get("order_by") or []
     if isinstance(order_by, str):
@@ -392,12 +397,15 @@ def order_and_page(docs: list[dict], data: dict) -> list[dict]:
         descending = field.startswith("-")
         name = field.lstrip("-+")
         docs = sorted(docs, key=lambda d, n=name: _sort_key(_get_path(d, n)), reverse=descending)
+    if isinstance(data.get("size"), int) and data["size"] > 0 and "page_size" not in data:
+        return docs[: data["size"]]
+    # As the server: pages of at most MAX_PAGE_SIZE, which is also the default page size.
     page, page_size = data.get("page"), data.get("page_size")
-    if isinstance(page, int) and isinstance(page_size, int) and page >= 0 and page_size > 0:
-        docs = docs[page * page_size : (page + 1) * page_size]
-    elif isinstance(data.get("size"), int) and data["size"] > 0:
-        docs = docs[: data["size"]]
-    return docs
+    page = page if isinstance(page, int) and page >= 0 else 0
+    page_size = (
+        min(page_size, MAX_PAGE_SIZE) if isinstance(page_size, int) and page_size > 0 else MAX_PAGE_SIZE
+    )
+    return docs[page * page_size : (page + 1) * page_size]
 
 
 def listing(

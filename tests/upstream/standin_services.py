@@ -716,24 +716,105 @@ def projects_get_all(call, data):
 
 @endpoint("projects.get_all_ex")
 def projects_get_all_ex(call, data):
-    def joined(doc):
-        doc = _project_out(doc)
-        doc["company"] = {"id": doc["company"]}
-        doc["user"] = {"id": doc["user"]}
-        if data.get("include_stats"):
-            tasks = [
-                t for t in call.state.scoped(call.state.tasks, call.company) if t.get("project") == doc["id"]
-            ]
-            counts: dict[str, int] = {}
-            for task in tasks:
-                counts[task["status"]] = counts.get(task["status"], 0) + 1
-            doc["stats"] = {"active": {"status_count": counts, "total_tasks": len(tasks), "total_runtime": 0}}
-        return doc
+    """With `include_stats`, as the server (ProjectBLL.get_project_stats): each project's counts
+    over its own tasks and, unless `stats_with_children` is false, those of every project below
+    it (hidden ones only with `search_hidden`), which `sub_projects` lists ({id, name}, by name)."""
+    every = call.state.scoped(call.state.projects, call.company)
+    tasks = call.state.scoped(call.state.tasks, call.company)
+    with_children = data.get("stats_with_children", True) is not False
 
-    docs = call.state.scoped(call.state.projects, call.company)
-    return {
-        "projects": listing(docs, data, filter_fields=PROJECT_FIELDS, hidden_filter=True, transform=joined)
+    def below(doc) -> list[dict]:
+        if not with_children:
+            return []
+        return [
+            p
+            for p in every
+            if doc["id"] in (p.get("path") or [])
+            and (data.get("search_hidden") or "hidden" not in (p.get("system_tags") or []))
+        ]
+
+    def stats(out: dict) -> None:
+        doc = call.state.projects.get(out.get("id"))
+        if doc is None:
+            return
+        children = below(doc)
+        counted = {doc["id"], *(c["id"] for c in children)}
+        counts: dict[str, int] = {}
+        for task in tasks:
+            if task.get("project") in counted:
+                counts[task["status"]] = counts.get(task["status"], 0) + 1
+        out["stats"] = {
+            "active": {"status_count": counts, "total_tasks": sum(counts.values()), "total_runtime": 0}
+        }
+        out["sub_projects"] = sorted(
+            ({"id": c["id"], "name": c["name"]} for c in children), key=lambda c: c["name"]
+        )
+
+    def joined(doc):
+        out = _project_out(doc)
+        out["company"] = {"id": out["company"]}
+        out["user"] = {"id": out["user"]}
+        return out
+
+    projects = listing(every, data, filter_fields=PROJECT_FIELDS, hidden_filter=True, transform=joined)
+    if data.get("include_stats"):  # (added after the projection, as on the server)
+        for out in projects:
+            stats(out)
+    return {"projects": projects}
+
+
+def _projects_with_children(call: Call, projects, include_subprojects: bool) -> set | None:
+    """The projects an aggregate looks at (None: the whole company)."""
+    if not projects:
+        return None
+    wanted = set(projects if isinstance(projects, list) else [projects])
+    if include_subprojects:
+        wanted |= {
+            p["id"]
+            for p in call.state.scoped(call.state.projects, call.company)
+            if set(p.get("path") or []) & wanted
+        }
+    return wanted
+
+
+@endpoint("projects.get_task_parents", "2.12")
+def projects_get_task_parents(call, data):
+    """The tasks that are parents of tasks in `projects` (and their sub-projects)."""
+    wanted = _projects_with_children(call, data.get("projects"), data.get("include_subprojects", True))
+    tasks = call.state.scoped(call.state.tasks, call.company)
+    parents = {
+        t.get("parent") for t in tasks if t.get("parent") and (wanted is None or t.get("project") in wanted)
     }
+    return {
+        "parents": sorted(
+            (
+                {"id": t["id"], "name": t["name"], "project": {"id": t.get("project")}}
+                for t in tasks
+                if t["id"] in parents
+            ),
+            key=lambda p: p["name"],
+        )
+    }
+
+
+@endpoint("projects.get_unique_metric_variants")
+def projects_get_unique_metric_variants(call, data):
+    """The metric/variant pairs reported by the tasks of `project` (and its sub-projects)."""
+    wanted = _projects_with_children(call, data.get("project"), data.get("include_subprojects", True))
+    pairs = {}
+    for task in call.state.scoped(call.state.tasks, call.company):
+        if wanted is not None and task.get("project") not in wanted:
+            continue
+        for metric_hash, variants in (task.get("last_metrics") or {}).items():
+            for variant_hash, entry in (variants or {}).items():
+                if isinstance(entry, dict) and "metric" in entry:
+                    pairs[(metric_hash, variant_hash)] = {
+                        "metric": entry["metric"],
+                        "variant": entry.get("variant"),
+                        "metric_hash": metric_hash,
+                        "variant_hash": variant_hash,
+                    }
+    return {"metrics": sorted(pairs.values(), key=lambda m: (m["metric"], m["variant"] or ""))}
 
 
 @endpoint("projects.update")
@@ -944,8 +1025,28 @@ def _task_joined(doc: dict) -> dict:
     return doc
 
 
+def _with_subprojects(call: Call, data: dict) -> dict:
+    """The server's `include_subprojects` (tasks/models get_all_ex): the `project` filter becomes
+    its values and every project below them, gathered in a set (so operators in the list lose
+    their places: sorted here, to be the same in every run)."""
+    data = dict(data)
+    include = data.pop("include_subprojects", False)
+    wanted = data.get("project")
+    if not wanted or not include:
+        return data
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    below = [
+        p["id"]
+        for p in call.state.scoped(call.state.projects, call.company)
+        if set(p.get("path") or []) & set(wanted)
+    ]
+    data["project"] = sorted({*wanted, *below}, key=lambda v: (v is None, str(v)))
+    return data
+
+
 @endpoint("tasks.get_all_ex")
 def tasks_get_all_ex(call, data):
+    data = _with_subprojects(call, data)
     return {"tasks": _task_listing(call, data, transform=_task_joined, hidden_filter=True)}
 
 
@@ -1523,8 +1624,12 @@ def _models(call, data):
     return {"models": listing(docs, data, filter_fields=MODEL_FIELDS, hidden_filter=True)}
 
 
+@endpoint("models.get_all_ex")
+def models_get_all_ex(call, data):
+    return _models(call, _with_subprojects(call, data))
+
+
 endpoint("models.get_all")(_models)
-endpoint("models.get_all_ex")(_models)
 
 
 def _model_edit(call, data):

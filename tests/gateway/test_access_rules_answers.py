@@ -1,0 +1,250 @@
+"""Access Rules where a request filter is not enough (issue 12): filters written with the server's
+operators, `include_subprojects`, a visible project's sub-projects and counts, the tasks queues
+and workers name, aggregates over projects, and the caches of other portal processes. Through the
+portal's /api into the upstream stand-in; each hidden object is checked against what an
+administrator sees of the same call."""
+
+import json
+
+import pytest
+
+from access import gateway as access_gateway
+from access import upstream
+from tests.upstream.client import ApiClient
+from workspaces import revocation
+
+from .test_access_rules_matrix import READ, _fresh_trees, listed, rule, token_of  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def more(world, standin):
+    """Vision/Segmentation (visible) with a task, beside Vision/Detection (which tests hide)."""
+    system = ApiClient(standin.url, token=standin.system_token())
+    world["segmentation"] = system.ok("projects.create", name="Vision/Segmentation")["id"]
+    world["seg_task"] = system.ok(
+        "tasks.create", name="segment", type="training", project=world["segmentation"]
+    )["id"]
+    world["system"] = system
+    yield world
+    system.close()
+
+
+@pytest.fixture
+def hide_detection(workspace, owner, more):
+    """A rule on Vision/Detection that names only the owner: hidden from every other member."""
+    rule(workspace, owner, "project", more["detection"], READ, user_ids=[owner.pk])
+    return more
+
+
+def test_a_hidden_sub_project_is_neither_named_nor_counted_in_its_parent(
+    api, workspace, owner, member, hide_detection, standin
+):
+    world = hide_detection
+    token, admin = token_of(api, workspace, member), token_of(api, workspace, owner)
+
+    def vision(as_token):
+        status, reply = api.call(
+            "projects.get_all_ex", {"id": [world["vision"]], "include_stats": True}, token=as_token
+        )
+        assert status == 200, reply
+        (project,) = reply["data"]["projects"]
+        return project
+
+    seen_by_admin = vision(admin)
+    assert {"Vision/Detection", "Vision/Segmentation"} <= {p["name"] for p in seen_by_admin["sub_projects"]}
+    assert seen_by_admin["stats"]["active"]["total_tasks"] == 3  # two in Detection, one in Segmentation
+    seen = vision(token)
+    assert seen["sub_projects"] == [{"id": world["segmentation"], "name": "Vision/Segmentation"}]
+    assert seen["stats"]["active"]["total_tasks"] == 1
+    assert seen["stats"]["active"]["status_count"] == {"created": 1}
+    # The server was asked for own counts only; nothing about Detection reached the member.
+    assert standin.requests_for("projects.get_all_ex")[-2].json()["stats_with_children"] is False
+    assert world["detection"] not in str(seen)
+
+
+def test_counts_of_a_project_without_hidden_sub_projects_are_the_servers(
+    api, workspace, owner, member, more, standin
+):
+    rule(workspace, owner, "project", more["other"], READ, user_ids=[owner.pk])  # a top-level one
+    token = token_of(api, workspace, member)
+    status, reply = api.call("projects.get_all_ex", {"include_stats": True}, token=token)
+    assert status == 200
+    vision = next(p for p in reply["data"]["projects"] if p["id"] == more["vision"])
+    assert vision["stats"]["active"]["total_tasks"] == 3
+    assert "stats_with_children" not in standin.requests_for("projects.get_all_ex")[-1].json()
+
+
+# --- filters with the server's operators ------------------------------------------------------------
+
+SHAPES = {
+    "or": lambda w: {"id": ["__$or", w["task"], w["other_task"]]},
+    "not": lambda w: {"id": ["__$not", w["other_task"]]},
+    "or-not": lambda w: {"id": ["__$or", w["other_task"], "__$not", w["sibling"]]},
+    "legacy-minus": lambda w: {"id": ["-" + w["other_task"]]},
+    "and-one": lambda w: {"id": ["__$and", w["task"]]},
+    "none-and-ids": lambda w: {"id": [None, w["task"], w["seg_task"]]},
+    "filters-any": lambda w: {"filters": {"id": {"any": {"include": [w["task"], w["seg_task"]]}}}},
+    "filters-or": lambda w: {
+        "id": [w["other_task"]],  # ignored by the server when `filters` names the field
+        "filters": {"id": {"any": {"include": [w["task"]]}, "all": {"exclude": [w["sibling"]]}, "op": "or"}},
+    },
+    "project-or": lambda w: {"project": ["__$or", w["detection"], w["other"]]},
+    "project-not": lambda w: {"project": ["__$not", w["other"]]},
+    "subprojects": lambda w: {"project": [w["vision"]], "include_subprojects": True},
+    "subprojects-or": lambda w: {"project": ["__$or", w["vision"], w["other"]], "include_subprojects": True},
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("how", ["project", "task"])
+def test_a_filter_written_with_operators_is_narrowed_never_widened(
+    api, workspace, owner, member, more, shape, how
+):
+    world = more
+    if how == "project":
+        rule(workspace, owner, "project", world["detection"], READ, user_ids=[owner.pk])
+        hidden = {world["task"], world["sibling"], world["version"]}
+    else:
+        rule(workspace, owner, "task", world["task"], READ, user_ids=[owner.pk])
+        hidden = {world["task"]}
+    body = SHAPES[shape](world)
+    everything = listed(api, token_of(api, workspace, owner), "tasks.get_all_ex", "tasks", **body)
+    seen = listed(api, token_of(api, workspace, member), "tasks.get_all_ex", "tasks", **body)
+    assert everything and seen == everything - hidden
+
+
+def test_a_filter_the_server_would_refuse_is_refused_before_it_is_forwarded(
+    api, workspace, owner, member, hide_detection, standin
+):
+    token = token_of(api, workspace, member)
+    before = len(standin.requests_for("tasks.get_all"))
+    for bad in (["__$not"], ["__$xor", "a"], [1, 2], ["-"]):
+        status, reply = api.call("tasks.get_all", {"project": bad}, token=token)
+        assert (status, reply["meta"]["result_subcode"]) == (400, 16), bad
+        assert "project" in reply["meta"]["result_msg"]
+    assert len(standin.requests_for("tasks.get_all")) == before
+
+
+# --- queues and workers name tasks ------------------------------------------------------------------
+
+
+def test_queues_and_workers_do_not_name_hidden_tasks(api, workspace, owner, member, more, standin):
+    world = more
+    system = world["system"]
+    for task in (world["task"], world["other_task"]):
+        system.ok("tasks.enqueue", task=task, queue=world["queue"])
+    system.ok("workers.status_report", worker="gpu-box:0", task=world["task"], queue=world["queue"])
+    rule(workspace, owner, "task", world["task"], READ, user_ids=[owner.pk])
+    token, admin = token_of(api, workspace, member), token_of(api, workspace, owner)
+
+    def entries(as_token, endpoint="queues.get_all_ex"):
+        status, reply = api.call(endpoint, {"id": [world["queue"]]}, token=as_token)
+        assert status == 200, reply
+        (queue,) = reply["data"]["queues"]
+        return [e["task"]["id"] if isinstance(e["task"], dict) else e["task"] for e in queue["entries"]]
+
+    assert entries(admin) == [world["task"], world["other_task"]]
+    assert entries(token) == [world["other_task"]]
+    assert entries(token, "queues.get_all") == [world["other_task"]]
+    _status, reply = api.call("queues.get_by_id", {"queue": world["queue"]}, token=token)
+    assert [e["task"] for e in reply["data"]["queue"]["entries"]] == [world["other_task"]]
+    assert api.call("queues.get_num_entries", {"queue": world["queue"]}, token=token)[1]["data"]["num"] == 1
+    assert api.call("queues.get_num_entries", {"queue": world["queue"]}, token=admin)[1]["data"]["num"] == 2
+    peeked = api.call("queues.peek_task", {"queue": world["queue"]}, token=token)[1]["data"]["task"]
+    assert peeked == world["other_task"]
+
+    _status, reply = api.call("workers.get_all", {}, token=admin)
+    assert reply["data"]["workers"][0]["task"]["id"] == world["task"]
+    _status, reply = api.call("workers.get_all", {}, token=token)
+    (worker,) = reply["data"]["workers"]
+    assert worker["task"] is None
+    assert worker["project"]["id"] == world["detection"]  # the project itself is not hidden
+    assert world["task"] not in str(reply) and "train-detector" not in str(reply)
+
+
+def test_a_worker_does_not_name_a_hidden_queue(api, workspace, owner, member, more):
+    world = more
+    world["system"].ok("workers.register", worker="cpu-box:0", queues=[world["queue"], world["queue2"]])
+    rule(workspace, owner, "queue", world["queue"], READ, user_ids=[owner.pk])
+    _status, reply = api.call("workers.get_all", {}, token=token_of(api, workspace, member))
+    (worker,) = reply["data"]["workers"]
+    assert [q["id"] for q in worker["queues"]] == [world["queue2"]]
+
+
+# --- aggregates over projects ------------------------------------------------------------------------
+
+
+def test_aggregates_over_projects_leave_hidden_sub_projects_out(
+    api, workspace, owner, member, hide_detection, standin
+):
+    world = hide_detection
+    system = world["system"]
+    for project, name in ((world["detection"], "secret"), (world["segmentation"], "open")):
+        child = system.ok("tasks.create", name=f"{name}-child", type="training", project=project)["id"]
+        parent = system.ok("tasks.create", name=f"{name}-parent", type="training", project=world["other"])[
+            "id"
+        ]
+        system.ok("tasks.edit", task=child, parent=parent)
+        event = {"type": "training_stats_scalar", "task": child, "metric": f"{name}-loss", "variant": "v"}
+        reply = system.call(
+            "events.add_batch",
+            raw=json.dumps({**event, "iter": 1, "value": 1}).encode(),
+            headers={"Content-Type": "application/json-lines"},
+        )
+        assert reply.status == 200, reply.meta
+    token, admin = token_of(api, workspace, member), token_of(api, workspace, owner)
+
+    def parents(as_token):
+        status, reply = api.call("projects.get_task_parents", {"projects": [world["vision"]]}, token=as_token)
+        assert status == 200, reply
+        return {p["name"] for p in reply["data"]["parents"]}
+
+    def metrics(as_token, **body):
+        status, reply = api.call("projects.get_unique_metric_variants", body, token=as_token)
+        assert status == 200, reply
+        return {m["metric"] for m in reply["data"]["metrics"]}
+
+    assert parents(admin) == {"secret-parent", "open-parent"}
+    assert parents(token) == {"open-parent"}
+    sent = standin.requests_for("projects.get_task_parents")[-1].json()
+    assert sent["include_subprojects"] is False and world["detection"] not in sent["projects"]
+    assert metrics(admin, project=world["vision"]) == {"secret-loss", "open-loss"}
+    # One project: its hidden sub-project's figures are left out (its visible ones with it: the
+    # server's call takes one project, not a list).
+    assert metrics(token, project=world["vision"]) == set()
+    assert metrics(token, project=world["segmentation"]) == {"open-loss"}
+    assert metrics(admin) == {"secret-loss", "open-loss"}
+    assert metrics(token) == set()  # the whole server cannot be narrowed to a list
+    status, reply = api.call(
+        "projects.get_unique_metric_variants", {"project": world["detection"]}, token=token
+    )
+    assert (status, reply["meta"]["result_subcode"]) == (400, 401)
+
+
+# --- other portal processes ---------------------------------------------------------------------------
+
+
+def test_a_new_project_reaches_the_other_processes_at_once(
+    api, workspace, owner, member, hide_detection, linked, monkeypatch
+):
+    told = []
+    monkeypatch.setattr(access_gateway.revocation, "publish", lambda kind, value: told.append((kind, value)))
+    token = token_of(api, workspace, member)
+    status, _ = api.call("projects.create", {"name": "Vision/Fresh"}, token=token)
+    assert status == 200
+    status, _ = api.call(
+        "tasks.create", {"name": "fresh", "type": "training", "project": hide_detection["other"]}, token=token
+    )
+    assert status == 200
+    link_id = str(linked.pk)
+    assert (access_gateway.PROJECTS_CHANGED, link_id) in told
+    assert (access_gateway.CHILDREN_CHANGED, link_id) in told
+    monkeypatch.undo()
+    # Another process receiving the message drops its copy of the tree.
+    upstream_link = access_gateway.up.upstream_of(workspace)
+    upstream.project_tree(upstream_link)
+    assert upstream_link.link_id in upstream._trees
+    revocation._apply(revocation._current(), f"{access_gateway.PROJECTS_CHANGED}:{link_id}")
+    assert upstream_link.link_id not in upstream._trees
