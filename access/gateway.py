@@ -160,10 +160,19 @@ class View:
         return self._tree
 
     def project_covers(self) -> dict[str, Cover]:
-        """Every project's cover by project and dataset rules (its chain)."""
+        """Every project's cover by project and dataset rules (its chain); the same rule index
+        over the same tree gives the same covers, so they are kept with the index."""
         if self._project_covers is None:
             tree = self.tree
-            self._project_covers = {pid: cover(self.index, tree.refs(pid)) for pid in tree.names}
+            key = (id(self.index), id(tree))
+            found = _covers.get(key)
+            if found is not None and found[0] is self.index and found[1] is tree:
+                self._project_covers = found[2]
+            else:
+                self._project_covers = {pid: cover(self.index, tree.refs(pid)) for pid in tree.names}
+                if len(_covers) > 1000:
+                    _covers.clear()
+                _covers[key] = (self.index, tree, self._project_covers)
         return self._project_covers
 
     def hidden_projects(self) -> set[str]:
@@ -206,6 +215,11 @@ class View:
         if not project_id or not self.bears_on(PROJECT):
             return RANK[MODIFY]
         return cover(self.index, self.tree.refs(project_id)).rank
+
+
+# (rule index, project tree) -> every project's cover; both are replaced, never changed, when
+# rules or projects change, so an entry can only be found for the current pair.
+_covers: dict[tuple[int, int], tuple[RuleIndex, up.ProjectTree, dict[str, Cover]]] = {}
 
 
 def view_of(forwarded: Forwarded) -> View | None:
@@ -405,6 +419,8 @@ def narrow_children(view: View, kind: str, body: dict, *, subprojects: bool = Fa
         with_exceptions = {parents[i] for i in exceptions}
         hidden_ids |= up.children_of(view.upstream, kind, with_exceptions) - exceptions
         hidden_projects = hidden_projects - with_exceptions
+    # (an object in a project left out as a whole needs no term of its own)
+    hidden_ids = {i for i in hidden_ids if parents.get(i) not in hidden_projects}
     if hidden_projects:
         # The server widens a `project` filter with sub-projects by a set (operators lose their
         # order there): the widening is done here, and the server told not to.

@@ -115,6 +115,9 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where a filtered listing spends its time"
+    )
     args = parser.parse_args()
     database_url = postgres_url_or_exit()
     with throwaway_database(database_url, "portal_rules_bench", keep=args.keep_db) as (db_name, url):
@@ -247,6 +250,13 @@ def main() -> int:
                 make_rules(workspace, owner, member, groups, made, args.rules, rng)
                 access_gateway.rules_changed()
                 filtered.append(measure())
+                if args.profile:
+                    import cProfile
+                    import pstats
+
+                    profiler = cProfile.Profile()
+                    profiler.runcall(lambda: [listing() for _ in range(50)])
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
                 counts = []
                 for _ in range(5):
                     with CaptureQueriesContext(connection) as queries:
@@ -260,7 +270,13 @@ def main() -> int:
                     f"round {round_ + 1}: unfiltered median {unfiltered[-1]:.2f} ms, "
                     f"filtered median {filtered[-1]:.2f} ms ({args.rules} rules), {shown[-1]} queries; "
                     f"the stand-in alone: {upstream_only[-1][0]:.2f} ms for the original body, "
-                    f"{upstream_only[-1][1]:.2f} ms for the rewritten one ({len(json.dumps(sent[-1]))} bytes)"
+                    f"{upstream_only[-1][1]:.2f} ms for the rewritten one ({len(json.dumps(sent[-1]))} bytes: "
+                    + ", ".join(
+                        f"{len(v)} {k} terms"
+                        for k, v in sent[-1].items()
+                        if isinstance(v, list) and len(v) > 2
+                    )
+                    + ")"
                 )
             response = client.post(
                 "/api/tasks.get_all",

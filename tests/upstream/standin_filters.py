@@ -30,19 +30,29 @@ class ListFilter:
     global_and: bool = True
     allow_empty: bool = False
 
+    fast: object = None  # for one action, the test of a string value (parse() sets it)
+
     def matches(self, value) -> bool:
-        empty = value is None or value == []
-        results = [_action_matches(action, values, value) for action, values in self.actions.items()]
-        if not results:
-            kept = True
-        elif self.global_and:
-            kept = all(results)
+        if self.fast is not None and value.__class__ in (str, list):
+            return self.fast(value)
+        if not self.actions:
+            return True
+        if self.global_and:
+            kept = all(_action_matches(action, values, value) for action, values in self.actions.items())
         else:
-            kept = any(results)
-        return kept or (self.allow_empty and empty)
+            kept = any(_action_matches(action, values, value) for action, values in self.actions.items())
+        return kept or (self.allow_empty and (value is None or value == []))
 
 
 def _action_matches(action: str, wanted: set, value) -> bool:
+    if isinstance(value, str):  # the common case (an id, a project): no set built
+        if action == "in":
+            return value in wanted
+        if action == "all":
+            return len(wanted) == 1 and value in wanted
+        if action == "not_all":
+            return not (len(wanted) == 1 and value in wanted)
+        return value not in wanted
     values = set(value) if isinstance(value, list) else ({value} - {None})
     if action == "in":
         return bool(values & wanted)
@@ -130,10 +140,34 @@ def parse(wanted, field_name: str = "") -> ListFilter:
     if negate:
         raise _bad(field_name, "Value is expected after", operator="__$not")
     out.global_and = global_op is not False
+    if len(out.actions) == 1:  # (a listing tests every document: no set built, no loop)
+        ((action, values),) = out.actions.items()
+        if action == "in":
+            out.fast = _fast_in(values, out.allow_empty)
+        elif action == "nin":
+            out.fast = _fast_nin(values)
+    elif not out.actions:
+        out.fast = lambda value: True
     return out
 
 
 MODIFIERS = {(False, True): "in", (False, False): "not_all", (True, True): "all", (True, False): "nin"}
+
+
+def _fast_in(values: set, allow_empty: bool):
+    def test(value) -> bool:
+        if value.__class__ is str:
+            return value in values
+        return not values.isdisjoint(value) or (allow_empty and not value)
+
+    return test
+
+
+def _fast_nin(values: set):
+    def test(value) -> bool:
+        return value not in values if value.__class__ is str else values.isdisjoint(value)
+
+    return test
 
 
 def parse_filters_entry(field_name: str, data) -> _Combined:

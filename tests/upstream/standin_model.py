@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .standin_filters import list_filter_matches, parse_filters_entry
+from .standin_filters import parse_filters_entry, parsed_list_filter
 
 SERVER_VERSION = "2.0.0"
 API_VERSION = "2.31"
@@ -307,11 +307,12 @@ def _regex(pattern: str) -> re.Pattern:
         return re.compile(re.escape(pattern), re.IGNORECASE)
 
 
-def matches(doc: dict, data: dict, filter_fields: set[str]) -> bool:
-    """Does DOC pass the get_all filters of DATA? List values are read as the server reads them
-    (operators, legacy "-", None: standin_filters); `filters: {field: {...}}` replaces the
-    top-level FIELD, as on the server."""
+def compiled_filter(data: dict, filter_fields: set[str]):
+    """The get_all filters of DATA as one test of a document, built once per listing. List values
+    are read as the server reads them (operators, legacy "-", None: standin_filters);
+    `filters: {field: {...}}` replaces the top-level FIELD, as on the server."""
     filters = data.get("filters") if isinstance(data.get("filters"), dict) else {}
+    tests = []  # (field, test of the field's value)
     for key, wanted in data.items():
         if key in _NON_FILTER_KEYS or key == "filters" or wanted is None:
             continue
@@ -324,30 +325,40 @@ def matches(doc: dict, data: dict, filter_fields: set[str]) -> bool:
             and field.split(".")[0] not in filter_fields
         ):
             continue
-        value = doc.get(field) if "." not in field else _get_path(doc, field)
         if key in _PATTERN_FIELDS and isinstance(wanted, str):
-            if not isinstance(value, str) or not _regex(wanted).search(value):
-                return False
+            regex = _regex(wanted)
+            tests.append((field, lambda value, r=regex: isinstance(value, str) and bool(r.search(value))))
         elif isinstance(wanted, list):
-            if wanted and not list_filter_matches(value, wanted):
-                return False
-        elif value != wanted:
-            return False
+            if wanted:
+                tests.append((field, parsed_list_filter(wanted).matches))
+        else:
+            tests.append((field, lambda value, w=wanted: value == w))
     for key, entry in filters.items():
-        if entry is None:
-            continue
-        field = key.replace("__", ".")
-        value = doc.get(field) if "." not in field else _get_path(doc, field)
-        if not parse_filters_entry(key, entry).matches(value):
-            return False
+        if entry is not None:
+            tests.append((key.replace("__", "."), parse_filters_entry(key, entry).matches))
     any_of = data.get("_any_")
     if isinstance(any_of, dict) and any_of.get("pattern") and any_of.get("fields"):
-        pattern = _regex(str(any_of["pattern"]))
-        if not any(
-            isinstance(_get_path(doc, f), str) and pattern.search(_get_path(doc, f)) for f in any_of["fields"]
-        ):
-            return False
-    return True
+        pattern, fields = _regex(str(any_of["pattern"])), list(any_of["fields"])
+
+        def any_field(doc) -> bool:
+            return any(
+                isinstance(_get_path(doc, f), str) and pattern.search(_get_path(doc, f)) for f in fields
+            )
+    else:
+        any_field = None
+
+    def test(doc: dict) -> bool:
+        for field, passes in tests:
+            if not passes(doc.get(field) if "." not in field else _get_path(doc, field)):
+                return False
+        return any_field is None or any_field(doc)
+
+    return test
+
+
+def matches(doc: dict, data: dict, filter_fields: set[str]) -> bool:
+    """Does DOC pass the get_all filters of DATA?"""
+    return compiled_filter(data, filter_fields)(doc)
 
 
 def project(doc: dict, only_fields, allowed_fields: set[str] | None = None) -> dict:
@@ -418,7 +429,8 @@ def listing(
     transform=None,
 ) -> list[dict]:
     """The body of a get_all: filter, hide `hidden` objects unless asked, order, page, project."""
-    selected = [doc for doc in docs if matches(doc, data, filter_fields)]
+    passes = compiled_filter(data, filter_fields)
+    selected = [doc for doc in docs if passes(doc)]
     if hidden_filter and not data.get("search_hidden") and not data.get("id"):
         selected = [doc for doc in selected if "hidden" not in (doc.get("system_tags") or [])]
     selected = order_and_page(selected, data)
