@@ -560,6 +560,7 @@ ONE_PROJECT_AGGREGATES = {
 BY_ID: dict[str, tuple[str, str, str]] = {
     "tasks.get_by_id": (TASK, "task", READ),
     "projects.get_by_id": (PROJECT, "project", READ),
+    "projects.validate_delete": (PROJECT, "project", READ),
     "models.get_by_id": (MODEL, "model", READ),
     "queues.get_by_id": (QUEUE, "queue", READ),
     "queues.get_next_task": (QUEUE, "queue", READ),
@@ -599,21 +600,19 @@ BY_ID: dict[str, tuple[str, str, str]] = {
     "tasks.archive": (TASK, "tasks", MODIFY),
     "tasks.unarchive": (TASK, "tasks", MODIFY),
 }
-TASK_READS = {
-    "events.get_task_log",
-    "events.get_task_events",
-    "events.get_task_plots",
-    "events.get_task_metrics",
-    "events.get_scalar_metrics_and_variants",
-    "events.scalar_metrics_iter_histogram",
-    "events.get_task_latest_scalar_values",
-    "events.debug_images",
-    "events.plots",
-    "events.download_task_log",
-    "events.get_vector_metrics_and_variants",
-    "events.vector_metrics_iter_histogram",
-    "events.get_scalar_metric_data",
-}
+# Every other events.* call reads the events of the tasks it names (`task`, `tasks`, or
+# `metrics: [{"task": ...}]`), or of models with `model_events`; these change them.
+EVENT_WRITES = {"events.delete_for_task", "events.delete_for_model", "events.clear_task_log"}
+
+
+def _event_targets(body: dict) -> list[str]:
+    named = _ids(body.get("task")) + _ids(body.get("tasks")) + _ids(body.get("model"))
+    for entry in body.get("metrics") or [] if isinstance(body.get("metrics"), list) else []:
+        if isinstance(entry, dict):
+            named += _ids(entry.get("task"))
+    return named
+
+
 # Every other tasks.* call naming a "task" modifies it (edit, update, delete, publish, enqueue,
 # stop, reset, started, completed, ping, add_or_update_artifacts, ...).
 TASK_NON_WRITES = {
@@ -689,9 +688,14 @@ def check(forwarded: Forwarded) -> None:
         if name == "models.move" or name == "projects.move":
             need_project(view, body.get("project") or body.get("new_location"))
         return
-    if name in TASK_READS:
-        for object_id in _ids(body.get("task")) + _ids(body.get("tasks")):
-            need(view, TASK, object_id, READ)
+    if name.startswith("events."):
+        kind = MODEL if body.get("model_events") or name == "events.delete_for_model" else TASK
+        action = MODIFY if name in EVENT_WRITES else READ
+        for object_id in _event_targets(body):
+            need(view, kind, object_id, action, what="change the events of")
+        return
+    if name == "models.get_by_task_id":
+        need(view, TASK, body.get("task"), READ)
         return
     if name == "tasks.create":
         need_project(view, body.get("project"))
@@ -800,9 +804,7 @@ CHECKED = (
     "tasks.*",
     "models.*",
     "queues.*",
-    "events.add",
-    "events.add_batch",
-    *sorted(TASK_READS),
+    "events.*",
 )
 
 

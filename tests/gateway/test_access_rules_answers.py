@@ -248,3 +248,36 @@ def test_a_new_project_reaches_the_other_processes_at_once(
     assert upstream_link.link_id in upstream._trees
     revocation._apply(revocation._current(), f"{access_gateway.PROJECTS_CHANGED}:{link_id}")
     assert upstream_link.link_id not in upstream._trees
+
+
+# --- events name their tasks in several ways ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "subcode"),
+    [
+        ("events.get_task_log", lambda w: {"task": w["task"]}, 101),
+        ("events.debug_images", lambda w: {"metrics": [{"task": w["task"], "metric": "m"}]}, 101),
+        ("events.plots", lambda w: {"metrics": [{"task": w["other_task"]}, {"task": w["task"]}]}, 101),
+        ("events.get_multi_task_plots", lambda w: {"tasks": [w["other_task"], w["task"]]}, 101),
+        ("events.scalar_metrics_iter_raw", lambda w: {"task": w["task"], "metric": {"metric": "m"}}, 101),
+        ("events.get_task_metrics", lambda w: {"tasks": [w["model"]], "model_events": True}, 201),
+        ("models.get_by_task_id", lambda w: {"task": w["task"]}, 101),
+    ],
+)
+def test_every_events_read_names_its_tasks(
+    api, workspace, owner, member, world, standin, endpoint, body, subcode
+):
+    rule(workspace, owner, "project", world["detection"], READ, user_ids=[owner.pk])
+    before = len(standin.requests_for(endpoint))
+    status, reply = api.call(endpoint, body(world), token=token_of(api, workspace, member))
+    assert (status, reply["meta"]["result_subcode"]) == (400, subcode), reply
+    assert len(standin.requests_for(endpoint)) == before  # never reached the server
+
+
+def test_deleting_events_needs_read_and_modify(api, workspace, owner, member, world, standin):
+    rule(workspace, owner, "task", world["task"], READ, user_ids=[member.pk])
+    status, reply = api.call(
+        "events.delete_for_task", {"task": world["task"]}, token=token_of(api, workspace, member)
+    )
+    assert status == 403 and "Read Only" in reply["meta"]["result_msg"]
