@@ -332,13 +332,17 @@ def _ids(value) -> list[str]:
 # --- listings --------------------------------------------------------------------------------------------
 
 
-def _narrow_ids(body: dict, *, hidden: set[str] | None = None, visible: set[str] | None = None) -> None:
+def _narrow_ids(
+    body: dict, *, hidden: set[str] | None = None, visible: set[str] | None = None, listing: bool = True
+) -> None:
     """Keep out of BODY's listing the ids HIDDEN (or keep only VISIBLE), whatever filter on `id`
-    the caller wrote (operators, `filters`: access/list_filters.py)."""
+    the caller wrote (operators, `filters`: access/list_filters.py). LISTING: a get_all, where
+    the server's leaving out of `hidden` objects depends on whether ids were given (counts of
+    organization.get_entities_count decide it otherwise)."""
     gave_ids = body.get("id") is not None
     allowed = Keep.ids(visible) if visible is not None else Keep.all_but(hidden or ())
     lf.narrow(body, "id", allowed)
-    if not gave_ids and body.get("id") is not None and not body.get("search_hidden"):
+    if listing and not gave_ids and body.get("id") is not None and not body.get("search_hidden"):
         # The server stops leaving out `hidden` objects when ids are given: keep them out.
         body["system_tags"] = [*_as_list(body.get("system_tags")), "__$not", "hidden"]
 
@@ -349,16 +353,16 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
-def narrow_projects(view: View, body: dict) -> None:
+def narrow_projects(view: View, body: dict, *, listing: bool = True) -> None:
     covers = view.project_covers()
     hidden = {pid for pid, c in covers.items() if c.rank < 1}
     if not hidden:
         return
     visible = set(covers) - hidden
     if len(visible) < len(hidden):
-        _narrow_ids(body, visible=visible)
+        _narrow_ids(body, visible=visible, listing=listing)
     else:
-        _narrow_ids(body, hidden=hidden)
+        _narrow_ids(body, hidden=hidden, listing=listing)
     if body.get("include_stats"):
         if view.hides_children() or (
             body.get("children_type") == "dataset" and _hidden_below_visible(view, hidden)
@@ -390,7 +394,9 @@ STATS_PARAMETERS = (
 )
 
 
-def narrow_children(view: View, kind: str, body: dict, *, subprojects: bool = False) -> None:
+def narrow_children(
+    view: View, kind: str, body: dict, *, subprojects: bool = False, listing: bool = True
+) -> None:
     """Tasks or models: leave out those the caller may not read (see the module's docstring).
     SUBPROJECTS: the endpoint reads `include_subprojects` (the *_ex listings)."""
     rules = view.index.kinds[kind]
@@ -406,7 +412,7 @@ def narrow_children(view: View, kind: str, body: dict, *, subprojects: bool = Fa
         granted = {i for i, r in explicit.items() if r >= 1}
         if granting_projects:
             granted |= up.children_of(view.upstream, kind, granting_projects)
-        _narrow_ids(body, visible=granted)
+        _narrow_ids(body, visible=granted, listing=listing)
         return
     hidden_ids = set()
     for object_id, rank in explicit.items():
@@ -431,7 +437,7 @@ def narrow_children(view: View, kind: str, body: dict, *, subprojects: bool = Fa
         if subprojects:
             body.pop("include_subprojects", None)
     if hidden_ids:
-        _narrow_ids(body, hidden=hidden_ids)
+        _narrow_ids(body, hidden=hidden_ids, listing=listing)
 
 
 def _project_rules(view: View) -> bool:
@@ -538,6 +544,18 @@ LISTINGS = {
     "queues.get_all": QUEUE,
     "queues.get_all_ex": QUEUE,
 }
+# organization.get_entities_count: each field is a get_all filter over that kind.
+ENTITY_COUNTS = {
+    "projects": PROJECT,
+    "pipelines": PROJECT,
+    "datasets": PROJECT,
+    "tasks": TASK,
+    "reports": TASK,
+    "models": MODEL,
+}
+# Reports are tasks of type "report" (reports.*): these list them (get_task_data with their
+# events); every other reports.* call naming a task changes it.
+REPORT_LISTINGS = {"reports.get_all_ex", "reports.get_task_data"}
 # Aggregates over a list of projects (`projects`): narrowed to the projects the caller may read.
 # Those marked True also read `include_subprojects` (default true): the widening is done here.
 PROJECT_AGGREGATES = {
@@ -660,6 +678,29 @@ def check(forwarded: Forwarded) -> None:
             narrow_queues(view, body)
         else:
             narrow_children(view, kind, body, subprojects=name.endswith("_ex"))
+        return
+    if name == "organization.get_entities_count":
+        for field, kind in ENTITY_COUNTS.items():
+            sub = body.get(field)
+            if isinstance(sub, dict) and view.bears_on(kind):
+                if kind == PROJECT:
+                    narrow_projects(view, sub, listing=False)
+                else:
+                    narrow_children(view, kind, sub, subprojects=field == "reports", listing=False)
+        return
+    if name == "organization.prepare_download_for_get_all":  # a listing exported as CSV
+        kind = MODEL if body.get("entity_type") == "model" else TASK
+        if view.bears_on(kind):
+            narrow_children(view, kind, body)
+        return
+    if name in REPORT_LISTINGS:
+        if view.bears_on(TASK):
+            narrow_children(view, TASK, body, subprojects=name == "reports.get_all_ex")
+        return
+    if name.startswith("reports."):
+        need(view, TASK, body.get("task"), MODIFY, what=name.split(".", 1)[1].replace("_", " "))
+        if name in ("reports.create", "reports.move") and body.get("project"):
+            need_project(view, body.get("project"))
         return
     if name in PROJECT_AGGREGATES:
         if view.bears_on(PROJECT):
@@ -805,6 +846,9 @@ CHECKED = (
     "models.*",
     "queues.*",
     "events.*",
+    "reports.*",
+    "organization.get_entities_count",
+    "organization.prepare_download_for_get_all",
 )
 
 

@@ -281,3 +281,39 @@ def test_deleting_events_needs_read_and_modify(api, workspace, owner, member, wo
         "events.delete_for_task", {"task": world["task"]}, token=token_of(api, workspace, member)
     )
     assert status == 403 and "Read Only" in reply["meta"]["result_msg"]
+
+
+# --- counts and exports over the whole server ---------------------------------------------------------
+
+
+def test_entity_counts_and_exports_leave_hidden_objects_out(
+    api, workspace, owner, member, hide_detection, standin
+):
+    world = hide_detection
+    body = {"projects": {}, "tasks": {}, "models": {}, "search_hidden": True}
+    admin_counts = api.call("organization.get_entities_count", body, token=token_of(api, workspace, owner))[1]
+    counts = api.call("organization.get_entities_count", body, token=token_of(api, workspace, member))[1]
+    # Detection, its .datasets folder and the dataset; its two tasks and the dataset version; its model.
+    assert admin_counts["data"]["projects"] - counts["data"]["projects"] == 3
+    assert admin_counts["data"]["tasks"] - counts["data"]["tasks"] == 3
+    assert (admin_counts["data"]["models"], counts["data"]["models"]) == (1, 0)
+
+    api.call(
+        "organization.prepare_download_for_get_all",
+        {"entity_type": "task", "only_fields": ["id"], "field_mappings": [{"field": "id"}]},
+        token=token_of(api, workspace, member),
+    )
+    sent = standin.requests_for("organization.prepare_download_for_get_all")[-1].json()
+    assert world["detection"] in str(sent["project"]) and "__$not" in sent["project"]
+
+
+def test_reports_are_tasks_under_the_same_rules(api, workspace, owner, member, hide_detection, standin):
+    world = hide_detection
+    token = token_of(api, workspace, member)
+    api.call("reports.get_all_ex", {"project": [world["vision"]], "include_subprojects": True}, token=token)
+    sent = standin.requests_for("reports.get_all_ex")[-1].json()
+    assert "include_subprojects" not in sent and world["detection"] not in sent["project"]
+    status, reply = api.call("reports.update", {"task": world["task"], "report": "x"}, token=token)
+    assert (status, reply["meta"]["result_subcode"]) == (400, 101)
+    status, _ = api.call("reports.create", {"title": "r", "project": world["detection"]}, token=token)
+    assert status == 400

@@ -27,6 +27,7 @@ from .standin_model import (
     ApiError,
     Identity,
     State,
+    compiled_filter,
     drop_none,
     iso,
     iso_exact,
@@ -815,6 +816,30 @@ def projects_get_unique_metric_variants(call, data):
                         "variant_hash": variant_hash,
                     }
     return {"metrics": sorted(pairs.values(), key=lambda m: (m["metric"], m["variant"] or ""))}
+
+
+@endpoint("organization.get_entities_count")
+def organization_get_entities_count(call, data):
+    """How many objects each field's get_all filter matches (hidden projects and tasks left out
+    unless `search_hidden`, as the server does, whether or not ids are given)."""
+    kinds = {
+        "projects": (call.state.projects, PROJECT_FIELDS, True),
+        "tasks": (call.state.tasks, TASK_FILTER_FIELDS, True),
+        "models": (call.state.models, MODEL_FIELDS, False),
+        "datasets": (call.state.projects, PROJECT_FIELDS, False),
+        "pipelines": (call.state.projects, PROJECT_FIELDS, False),
+    }
+    out = {}
+    for name, (collection, fields, hides) in kinds.items():
+        wanted = data.get(name)
+        if not isinstance(wanted, dict):
+            continue
+        passes = compiled_filter(wanted, fields)
+        docs = [d for d in call.state.scoped(collection, call.company) if passes(d)]
+        if hides and not data.get("search_hidden"):
+            docs = [d for d in docs if "hidden" not in (d.get("system_tags") or [])]
+        out[name] = len(docs)
+    return out
 
 
 @endpoint("projects.update")
