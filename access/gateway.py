@@ -593,6 +593,10 @@ BY_ID: dict[str, tuple[str, str, str]] = {
     "projects.delete": (PROJECT, "project", MODIFY),
     "projects.merge": (PROJECT, "project", MODIFY),
     "projects.move": (PROJECT, "project", MODIFY),
+    "projects.make_public": (PROJECT, "ids", MODIFY),
+    "projects.make_private": (PROJECT, "ids", MODIFY),
+    "models.make_public": (MODEL, "ids", MODIFY),
+    "models.make_private": (MODEL, "ids", MODIFY),
     "models.update": (MODEL, "model", MODIFY),
     "models.edit": (MODEL, "model", MODIFY),
     "models.set_ready": (MODEL, "model", MODIFY),
@@ -726,8 +730,12 @@ def check(forwarded: Forwarded) -> None:
             else:
                 project = up.parent_projects(view.upstream, TASK, [body.get("task")]).get(body.get("task"))
                 need_project(view, project)
-        if name == "models.move" or name == "projects.move":
-            need_project(view, body.get("project") or body.get("new_location"))
+        if name == "models.move":
+            need_project(view, body.get("project"), what="move models into")
+        if name == "projects.move":  # new_location is a name ("a/b"), made if missing
+            need_project(view, _existing_project(view, body.get("new_location")), what="move projects into")
+        if name == "projects.merge":
+            need_project(view, body.get("destination_project"), what="merge into")
         return
     if name.startswith("events."):
         kind = MODEL if body.get("model_events") or name == "events.delete_for_model" else TASK
@@ -789,10 +797,15 @@ def narrow_one_project_aggregate(view: View, body: dict) -> None:
 
 def _existing_parent(view: View, name) -> str | None:
     """The nearest existing project above a new project's NAME ("a/b/new" -> "a/b")."""
+    return _existing_project(view, name, itself=False)
+
+
+def _existing_project(view: View, name, *, itself: bool = True) -> str | None:
+    """The project named NAME ("a/b"), else the nearest existing one above it."""
     if not isinstance(name, str):
         return None
-    parts = [p for p in name.strip().split("/") if p]
-    for depth in range(len(parts) - 1, 0, -1):
+    parts = [p.strip() for p in name.strip().split("/") if p.strip()]
+    for depth in range(len(parts) if itself else len(parts) - 1, 0, -1):
         found = view.tree.ids.get("/".join(parts[:depth]))
         if found:
             return found

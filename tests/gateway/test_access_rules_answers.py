@@ -317,3 +317,23 @@ def test_reports_are_tasks_under_the_same_rules(api, workspace, owner, member, h
     assert (status, reply["meta"]["result_subcode"]) == (400, 101)
     status, _ = api.call("reports.create", {"title": "r", "project": world["detection"]}, token=token)
     assert status == 400
+
+
+def test_moving_and_merging_need_read_and_modify_on_the_destination(
+    api, workspace, owner, member, more, standin
+):
+    world = more
+    rule(workspace, owner, "project", world["vision"], READ, user_ids=[member.pk])  # Vision: read only
+    token = token_of(api, workspace, member)
+    other = world["other"]
+    status, reply = api.call(
+        "projects.move", {"project": other, "new_location": "Vision/Detection"}, token=token
+    )
+    assert status == 403 and "Vision" in reply["meta"]["result_msg"], reply
+    status, _ = api.call(
+        "projects.merge", {"project": other, "destination_project": world["vision"]}, token=token
+    )
+    assert status == 403
+    status, _ = api.call("models.move", {"ids": [world["model"]], "project": other}, token=token)
+    assert status == 403  # the model is in Vision/Detection, read only
+    assert not standin.requests_for("projects.move") and not standin.requests_for("projects.merge")
