@@ -9,7 +9,8 @@ out, because it is named *inside* an entry the caller may see (docs/gateway.md).
   (`workers.get_all`, a queue's `workers`) their running task, project and queues: entries of
   tasks the caller may not read are left out, and a worker's hidden task, project or queue is
   shown as none. `queues.get_num_entries` and `queues.peek_task` count and pick among the
-  entries the caller may read.
+  entries the caller may read; `queues.get_queue_metrics` (lengths over time) is empty for a
+  caller from whom task rules hide something.
 
 Registered from AccessConfig.ready() (`register`). Each rewriter runs only for callers some
 rule bears on (access.gateway.wants, then the caller's View).
@@ -195,8 +196,23 @@ def queue_counts(forwarded: Forwarded, status: int, response: dict) -> bool:
     return True
 
 
+def queue_metrics(forwarded: Forwarded, status: int, response: dict) -> bool:
+    """Queue lengths and waiting times over time count every queued task, and cannot be counted
+    again without the hidden ones: a caller from whom task rules hide something gets none."""
+    view = _view(forwarded, status, response)
+    if view is None or not view.hides_children():
+        return False
+    for entry in response["data"].get("queues") or []:
+        if isinstance(entry, dict):
+            for key in ("dates", "avg_waiting_times", "queue_lengths"):
+                if key in entry:
+                    entry[key] = []
+    return True
+
+
 def register() -> None:
     rewrite_answer("projects.get_all_ex", when=wants)(project_stats)
     rewrite_answer("queues.get_all", "queues.get_all_ex", "queues.get_by_id", when=wants)(queue_entries)
     rewrite_answer("workers.get_all", when=wants)(workers)
     rewrite_answer("queues.get_num_entries", "queues.peek_task", when=wants)(queue_counts)
+    rewrite_answer("queues.get_queue_metrics", when=wants)(queue_metrics)

@@ -155,6 +155,12 @@ def test_queues_and_workers_do_not_name_hidden_tasks(api, workspace, owner, memb
     peeked = api.call("queues.peek_task", {"queue": world["queue"]}, token=token)[1]["data"]["task"]
     assert peeked == world["other_task"]
 
+    metrics = {"queue_ids": [world["queue"]], "from_date": 0, "to_date": 2**31, "interval": 60}
+    admin_series = api.call("queues.get_queue_metrics", metrics, token=admin)[1]["data"]["queues"][0]
+    assert admin_series["queue_lengths"] == [2]
+    series = api.call("queues.get_queue_metrics", metrics, token=token)[1]["data"]["queues"][0]
+    assert (series["queue"], series["queue_lengths"], series["dates"]) == (world["queue"], [], [])
+
     _status, reply = api.call("workers.get_all", {}, token=admin)
     assert reply["data"]["workers"][0]["task"]["id"] == world["task"]
     _status, reply = api.call("workers.get_all", {}, token=token)

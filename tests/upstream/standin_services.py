@@ -1941,6 +1941,25 @@ def queues_peek_task(call, data):
     return {"task": queue["entries"][0]["task"] if queue["entries"] else None}
 
 
+@endpoint("queues.get_queue_metrics", "2.4")
+def queues_get_queue_metrics(call, data):
+    """One sample per queue, now (the server keeps a history in Elasticsearch)."""
+    ids = data.get("queue_ids") or [q["id"] for q in call.state.scoped(call.state.queues, call.company)]
+    now = int(utcnow().timestamp())
+    out = []
+    for queue_id in ids:
+        queue = _get_queue(call, queue_id)
+        out.append(
+            {
+                "queue": queue_id,
+                "dates": [now],
+                "avg_waiting_times": [0.0],
+                "queue_lengths": [len(queue["entries"])],
+            }
+        )
+    return {"queues": out}
+
+
 @endpoint("queues.get_num_entries", "2.15")
 def queues_get_num_entries(call, data):
     required(data, "queue")
