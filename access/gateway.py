@@ -431,9 +431,13 @@ def narrow_children(
         # The server widens a `project` filter with sub-projects by a set (operators lose their
         # order there): the widening is done here, and the server told not to.
         widen = subprojects and body.get("include_subprojects")
-        lf.narrow(
-            body, "project", Keep.all_but(hidden_projects), expand=view.tree.descendants if widen else None
-        )
+        visible_projects = set(view.tree.names) - hidden_projects
+        # The shorter list: the hidden projects left out, or the visible ones (and no project) kept.
+        if len(visible_projects) < len(hidden_projects):
+            allowed = Keep(only=frozenset(visible_projects), empty=True)
+        else:
+            allowed = Keep.all_but(hidden_projects)
+        lf.narrow(body, "project", allowed, expand=view.tree.descendants if widen else None)
         if subprojects:
             body.pop("include_subprojects", None)
     if hidden_ids:

@@ -256,7 +256,9 @@ def main() -> int:
 
                     profiler = cProfile.Profile()
                     profiler.runcall(lambda: [listing() for _ in range(50)])
-                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(
+                        "access|gateway|list_filters", 30
+                    )
                 counts = []
                 for _ in range(5):
                     with CaptureQueriesContext(connection) as queries:
