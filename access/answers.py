@@ -5,6 +5,9 @@ out, because it is named *inside* an entry the caller may see (docs/gateway.md).
   count its hidden sub-projects. The request asks for each project's own counts
   (access.gateway.narrow_projects); here the counts of its visible sub-projects are added (one
   call to the server for all of them) and `sub_projects` lists only those.
+- Task and model listings (`*.get_all_ex`) join the names of related objects: a visible task's
+  hidden parent task, a visible model's hidden creating task, the hidden project of a task
+  granted inside it keep their ids and lose their names.
 - Queues (`queues.get_all`, `get_all_ex`, `get_by_id`) list their entries' tasks, and workers
   (`workers.get_all`, a queue's `workers`) their running task, project and queues: entries of
   tasks the caller may not read are left out, and a worker's hidden task, project or queue is
@@ -21,7 +24,7 @@ from __future__ import annotations
 from gateway.interception import Forwarded, rewrite_answer
 
 from . import upstream as up
-from .gateway import QUEUE, TASK, View, view_of, wants
+from .gateway import PROJECT, QUEUE, TASK, View, view_of, wants
 
 STATS_PAGE = 500
 
@@ -106,6 +109,46 @@ def _summed(stats: list[dict]) -> dict:
             else:
                 total[key] = (mine if isinstance(mine, int | float) else 0) + value
     return total
+
+
+# --- listings: the names of related objects ----------------------------------------------------------
+
+# Joined fields of *_ex listings ({id, name}) that may name an object the caller may not read.
+JOINED = {"parent": TASK, "task": TASK, "project": PROJECT}
+
+
+def joined_names(forwarded: Forwarded, status: int, response: dict) -> bool:
+    """A visible task's parent task, a visible model's creating task, or the project of a task
+    granted inside a hidden project: their ids stay (as a deleted parent's would), their names
+    go."""
+    view = _view(forwarded, status, response)
+    if view is None:
+        return False
+    rows = response["data"].get("tasks" if forwarded.name.startswith("tasks.") else "models")
+    if not isinstance(rows, list):
+        return False
+    named: dict[str, set[str]] = {TASK: set(), PROJECT: set()}
+    changed = False
+    for row in rows:
+        for key, kind in JOINED.items():
+            value = row.get(key) if isinstance(row, dict) else None
+            if isinstance(value, dict) and "name" in value:
+                if not isinstance(value.get("id"), str):  # (asked for with its id: not expected)
+                    row[key], changed = {}, True
+                    continue
+                named[kind].add(value["id"])
+    if not named[TASK] and not named[PROJECT]:
+        return changed
+    unreadable = named[TASK] - view.readable(TASK, named[TASK]) if view.bears_on(TASK) else set()
+    unreadable |= {p for p in named[PROJECT] if view.project_rank(p) < 1}
+    if not unreadable:
+        return changed
+    for row in rows:
+        for key in JOINED:
+            value = row.get(key) if isinstance(row, dict) else None
+            if isinstance(value, dict) and value.get("id") in unreadable:
+                row[key] = {"id": value["id"]}
+    return True
 
 
 # --- queues and workers: the tasks they name --------------------------------------------------------
@@ -214,5 +257,6 @@ def register() -> None:
     rewrite_answer("projects.get_all_ex", when=wants)(project_stats)
     rewrite_answer("queues.get_all", "queues.get_all_ex", "queues.get_by_id", when=wants)(queue_entries)
     rewrite_answer("workers.get_all", when=wants)(workers)
+    rewrite_answer("tasks.get_all_ex", "tasks.get_by_id_ex", "models.get_all_ex", when=wants)(joined_names)
     rewrite_answer("queues.get_num_entries", "queues.peek_task", when=wants)(queue_counts)
     rewrite_answer("queues.get_queue_metrics", when=wants)(queue_metrics)

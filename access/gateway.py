@@ -678,6 +678,7 @@ def check(forwarded: Forwarded) -> None:
         return
     if name in LISTINGS:
         kind = LISTINGS[name]
+        _ids_with_joined_names(body)
         if not view.bears_on(kind):
             return
         if kind == PROJECT:
@@ -797,6 +798,16 @@ def narrow_one_project_aggregate(view: View, body: dict) -> None:
     elif hidden:
         body["project"] = NOTHING
         body["include_subprojects"] = False
+
+
+def _ids_with_joined_names(body: dict) -> None:
+    """A joined name asked for ("parent.name") comes with its id, so that the answer's rewriter
+    (access/answers.py, joined_names) knows whose name it is."""
+    only = body.get("only_fields")
+    if isinstance(only, list):
+        for key in ("parent", "task", "project"):
+            if f"{key}.name" in only and f"{key}.id" not in only and key not in only:
+                only.append(f"{key}.id")
 
 
 def _existing_parent(view: View, name) -> str | None:

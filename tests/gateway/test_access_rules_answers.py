@@ -343,3 +343,25 @@ def test_moving_and_merging_need_read_and_modify_on_the_destination(
     status, _ = api.call("models.move", {"ids": [world["model"]], "project": other}, token=token)
     assert status == 403  # the model is in Vision/Detection, read only
     assert not standin.requests_for("projects.move") and not standin.requests_for("projects.merge")
+
+
+def test_joined_names_of_hidden_objects_are_left_out(api, workspace, owner, member, world, standin):
+    system = ApiClient(standin.url, token=standin.system_token())
+    child = system.ok(
+        "tasks.create", name="child", type="training", project=world["other"], parent=world["task"]
+    )["id"]
+    system.close()
+    rule(workspace, owner, "project", world["detection"], READ, user_ids=[owner.pk])
+    rule(workspace, owner, "task", world["sibling"], READ, user_ids=[member.pk])  # granted inside
+    body = {"id": [child, world["sibling"]], "only_fields": ["id", "name", "parent.name", "project.name"]}
+    admin = api.call("tasks.get_all_ex", body, token=token_of(api, workspace, owner))[1]["data"]["tasks"]
+    assert {t["id"]: t.get("parent", {}).get("name") for t in admin}[child] == "train-detector"
+    rows = {
+        t["id"]: t
+        for t in api.call("tasks.get_all_ex", body, token=token_of(api, workspace, member))[1]["data"][
+            "tasks"
+        ]
+    }
+    assert rows[child]["parent"] == {"id": world["task"]}  # the hidden parent: its id, not its name
+    assert rows[child]["project"]["name"] == "Other"
+    assert rows[world["sibling"]]["project"] == {"id": world["detection"]}  # granted in a hidden project

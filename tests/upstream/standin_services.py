@@ -1050,6 +1050,24 @@ def _task_joined(doc: dict) -> dict:
     return doc
 
 
+def _joined_with_names(call: Call, data: dict):
+    """_task_joined, and the names of the project and parent when only_fields asks for them
+    ("project.name"), as the server's join does."""
+    only = data.get("only_fields") if isinstance(data.get("only_fields"), list) else []
+    named = {key for key in ("project", "parent") if f"{key}.name" in only}
+
+    def joined(doc: dict) -> dict:
+        doc = _task_joined(doc)
+        for key in named:
+            ref = doc.get(key)
+            source = call.state.projects if key == "project" else call.state.tasks
+            if isinstance(ref, dict) and ref.get("id") in source:
+                ref["name"] = source[ref["id"]]["name"]
+        return doc
+
+    return joined
+
+
 def _with_subprojects(call: Call, data: dict) -> dict:
     """The server's `include_subprojects` (tasks/models get_all_ex): the `project` filter becomes
     its values and every project below them, gathered in a set (so operators in the list lose
@@ -1072,13 +1090,13 @@ def _with_subprojects(call: Call, data: dict) -> dict:
 @endpoint("tasks.get_all_ex")
 def tasks_get_all_ex(call, data):
     data = _with_subprojects(call, data)
-    return {"tasks": _task_listing(call, data, transform=_task_joined, hidden_filter=True)}
+    return {"tasks": _task_listing(call, data, transform=_joined_with_names(call, data), hidden_filter=True)}
 
 
 @endpoint("tasks.get_by_id_ex")
 def tasks_get_by_id_ex(call, data):
     required(data, "id")
-    return {"tasks": _task_listing(call, data, transform=_task_joined)}
+    return {"tasks": _task_listing(call, data, transform=_joined_with_names(call, data))}
 
 
 @endpoint("tasks.get_types")
