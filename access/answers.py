@@ -253,10 +253,42 @@ def queue_metrics(forwarded: Forwarded, status: int, response: dict) -> bool:
     return True
 
 
+# What each rewriter needs to see before the answer is read whole (else it streams as usual).
+
+
+def _stats_asked(forwarded: Forwarded) -> bool:
+    view = view_of(forwarded)
+    return view is not None and "stats_of_children" in view.notes
+
+
+def _hides_tasks(forwarded: Forwarded) -> bool:
+    view = view_of(forwarded)
+    return view is not None and view.bears_on(TASK)
+
+
+def _hides_counted_tasks(forwarded: Forwarded) -> bool:
+    view = view_of(forwarded)
+    return view is not None and view.hides_children()
+
+
+def _workers_name_hidden(forwarded: Forwarded) -> bool:
+    view = view_of(forwarded)
+    return view is not None and any(view.bears_on(kind) for kind in (TASK, PROJECT, QUEUE))
+
+
+def _names_joined(forwarded: Forwarded) -> bool:
+    body = forwarded.body if isinstance(forwarded.body, dict) else {}
+    only = body.get("only_fields")
+    joined = isinstance(only, list) and any(f"{key}.name" in only for key in JOINED)
+    return joined and view_of(forwarded) is not None
+
+
 def register() -> None:
-    rewrite_answer("projects.get_all_ex", when=wants)(project_stats)
-    rewrite_answer("queues.get_all", "queues.get_all_ex", "queues.get_by_id", when=wants)(queue_entries)
-    rewrite_answer("workers.get_all", when=wants)(workers)
-    rewrite_answer("tasks.get_all_ex", "tasks.get_by_id_ex", "models.get_all_ex", when=wants)(joined_names)
-    rewrite_answer("queues.get_num_entries", "queues.peek_task", when=wants)(queue_counts)
-    rewrite_answer("queues.get_queue_metrics", when=wants)(queue_metrics)
+    queues = ("queues.get_all", "queues.get_all_ex", "queues.get_by_id")
+    listings = ("tasks.get_all_ex", "tasks.get_by_id_ex", "models.get_all_ex")
+    rewrite_answer("projects.get_all_ex", when=wants, needs=_stats_asked)(project_stats)
+    rewrite_answer(*queues, when=wants, needs=_hides_tasks)(queue_entries)
+    rewrite_answer("workers.get_all", when=wants, needs=_workers_name_hidden)(workers)
+    rewrite_answer(*listings, when=wants, needs=_names_joined)(joined_names)
+    rewrite_answer("queues.get_num_entries", "queues.peek_task", when=wants, needs=_hides_tasks)(queue_counts)
+    rewrite_answer("queues.get_queue_metrics", when=wants, needs=_hides_counted_tasks)(queue_metrics)

@@ -171,6 +171,7 @@ class Forwarder:
             body, headers = self._checked_body(call, forwarded, befores, token)
         else:
             body, headers = self._streamed_body(call, token)
+        rewriters = interception.needed(rewriters, forwarded) if rewriters else rewriters
         if rewriters:  # the answer is edited: ask for it uncompressed
             headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
         try:

@@ -76,6 +76,7 @@ _before: list[tuple[str, Before]] = []
 _after: list[tuple[str, After]] = []
 _rewriters: list[tuple[str, Rewriter]] = []
 _when: dict[Callable, Callable[[ApiCall], bool]] = {}
+_needs: dict[Callable, Callable[[Forwarded], bool]] = {}
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -129,16 +130,22 @@ def after_forward(*names: str) -> Callable[[After], After]:
 
 
 def rewrite_answer(
-    *names: str, when: Callable[[ApiCall], bool] | None = None
+    *names: str,
+    when: Callable[[ApiCall], bool] | None = None,
+    needs: Callable[[Forwarded], bool] | None = None,
 ) -> Callable[[Rewriter], Rewriter]:
     """Register FUNC(forwarded, status, response) -> changed to edit the answers to NAMES.
 
-    WHEN(call), as for before_forward, keeps the hot path unbuffered for calls it does not want."""
+    WHEN(call), as for before_forward, keeps the hot path unbuffered for calls it does not want;
+    NEEDS(forwarded), asked after the before-hooks ran (the body parsed, their notes in
+    forwarded.extra), lets an answer that cannot need editing stream as usual."""
     patterns = _check(names)
 
     def register(func: Rewriter) -> Rewriter:
         if when is not None:
             _when[func] = when
+        if needs is not None:
+            _needs[func] = needs
         for pattern in patterns:
             if (pattern, func) not in _rewriters:
                 _rewriters.append((pattern, func))
@@ -151,6 +158,7 @@ def rewrite_answer(
 def unregister(func: Callable) -> None:
     _before[:] = [entry for entry in _before if entry[1] is not func]
     _when.pop(func, None)
+    _needs.pop(func, None)
     _after[:] = [entry for entry in _after if entry[1] is not func]
     _rewriters[:] = [entry for entry in _rewriters if entry[1] is not func]
     hooks_for.cache_clear()
@@ -174,6 +182,11 @@ def rewriters_for(name: str) -> tuple[Rewriter, ...]:
 def wanted(funcs: tuple, call: ApiCall) -> tuple:
     """The FUNCS (before-hooks or rewriters) that want CALL (their `when`, if any, says yes)."""
     return tuple(func for func in funcs if func not in _when or _when[func](call))
+
+
+def needed(rewriters: tuple[Rewriter, ...], forwarded: Forwarded) -> tuple[Rewriter, ...]:
+    """The REWRITERS that need FORWARDED's answer (their `needs`, if any, says yes)."""
+    return tuple(func for func in rewriters if func not in _needs or _needs[func](forwarded))
 
 
 @contextmanager

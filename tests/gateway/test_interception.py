@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from gateway.interception import Forwarded, after_forward, before_forward, hooks_for, registered
+from gateway.interception import (
+    Forwarded,
+    after_forward,
+    before_forward,
+    hooks_for,
+    registered,
+    rewrite_answer,
+    unregister,
+)
 from settings_portal.api import errors
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +150,24 @@ def test_a_rewriter_sees_errors_and_unchanged_answers_pass_as_they_came(api, lin
     assert (status, body["meta"]["result_subcode"], seen) == (400, 401, [400])
 
 
+def test_a_rewriter_that_does_not_need_the_answer_leaves_it_streaming(api, linked, member_token):
+    called = []
+
+    def never(forwarded: Forwarded, status: int, response: dict) -> bool:
+        called.append(forwarded.name)
+        return True
+
+    rewrite_answer("projects.get_all", needs=lambda forwarded: forwarded.body == {"please": True})(never)
+    try:
+        api.call("projects.get_all", {}, token=member_token)
+        assert called == []
+        with registered("projects.get_all", before=lambda forwarded: None):  # (so the body is parsed)
+            api.call("projects.get_all", {"please": True}, token=member_token)
+        assert called == ["projects.get_all"]
+    finally:
+        unregister(never)
+
+
 def test_calls_without_hooks_are_not_parsed():
     # Apps register their own hooks at startup (access: Access Rules); this test's come after them.
     apps_models, apps_tasks = hooks_for("models.get_all"), hooks_for("tasks.get_all")
@@ -161,8 +187,6 @@ def test_calls_without_hooks_are_not_parsed():
         )
         assert hooks_for("tasks.get_all") == (apps_tasks[0], apps_tasks[1] + (everything,))
     finally:
-        from gateway.interception import unregister
-
         unregister(models_check)
         unregister(everything)
     assert hooks_for("tasks.get_all") == apps_tasks
