@@ -251,11 +251,7 @@ class Forwarder:
         out["Cache-Control"] = "no-store"  # as the portal's own answers: no proxy keeps them
         if afters:
             parsed = _parsed_answer(data, encoding, content_type) if data is not None else None
-            for func in afters:
-                try:
-                    func(forwarded, status, parsed)
-                except Exception:
-                    logger.exception("after-forward hook %r failed on %s", func, forwarded.name)
+            _observed(forwarded, afters, status, parsed)
         return out
 
     def _rewritten(self, forwarded, response, afters, rewriters) -> HttpResponse:
@@ -289,12 +285,17 @@ class Forwarder:
         out = HttpResponse(data, status=status, content_type=content_type)
         out["Content-Length"] = str(len(data))
         out["Cache-Control"] = "no-store"
-        for func in afters:
-            try:
-                func(forwarded, status, parsed)
-            except Exception:
-                logger.exception("after-forward hook %r failed on %s", func, forwarded.name)
+        _observed(forwarded, afters, status, parsed)
         return out
+
+
+def _observed(forwarded, afters, status: int, parsed: dict | None) -> None:
+    """The after-hooks see the answer; their failures are logged, never the caller's."""
+    for func in afters:
+        try:
+            func(forwarded, status, parsed)
+        except Exception:
+            logger.exception("after-forward hook %r failed on %s", func, forwarded.name)
 
 
 def _int(value) -> int | None:
