@@ -3,7 +3,7 @@ out, because it is named *inside* an entry the caller may see (docs/gateway.md).
 
 - `projects.get_all_ex` with stats: a visible project's `sub_projects` and counts would name and
   count its hidden sub-projects. The request asks for each project's own counts
-  (access.gateway.narrow_projects); here the counts of its visible sub-projects are added (one
+  (access.narrowing.narrow_projects); here the counts of its visible sub-projects are added (one
   call to the server for all of them) and `sub_projects` lists only those.
 - Task and model listings (`*.get_all_ex`) join the names of related objects: a visible task's
   hidden parent task, a visible model's hidden creating task, the hidden project of a task
@@ -24,7 +24,8 @@ from __future__ import annotations
 from gateway.interception import Forwarded, rewrite_answer
 
 from . import upstream as up
-from .gateway import PROJECT, QUEUE, TASK, View, view_of, wants
+from .gateway import wants
+from .visibility import PROJECT, QUEUE, TASK, View, view_of
 
 STATS_PAGE = 500
 

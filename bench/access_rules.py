@@ -136,7 +136,7 @@ def main() -> int:
         from django.test import Client
         from django.test.utils import CaptureQueriesContext
 
-        from access import gateway as access_gateway
+        from access import visibility as access_visibility
         from access.models import AccessRule, GroupMembership, UserGroup
         from accounts.services import user_create
         from bench.gateway import start_standin
@@ -245,10 +245,10 @@ def main() -> int:
             unfiltered, filtered, shown, upstream_only = [], [], [], []
             for round_ in range(args.rounds):
                 AccessRule.objects.filter(workspace=workspace).delete()
-                access_gateway.rules_changed()
+                access_visibility.rules_changed()
                 unfiltered.append(measure())
                 make_rules(workspace, owner, member, groups, made, args.rules, rng)
-                access_gateway.rules_changed()
+                access_visibility.rules_changed()
                 filtered.append(measure())
                 if args.profile:
                     import cProfile
