@@ -16,7 +16,7 @@ out, because it is named *inside* an entry the caller may see (docs/gateway.md).
   caller from whom task rules hide something.
 
 Registered from AccessConfig.ready() (`register`). Each rewriter runs only for callers some
-rule bears on (access.gateway.wants, then the caller's View).
+rule bears on (access.visibility.wants, then the caller's View).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from __future__ import annotations
 from gateway.interception import Forwarded, rewrite_answer
 
 from . import upstream as up
-from .gateway import wants
-from .visibility import PROJECT, QUEUE, TASK, View, view_of
+from .visibility import PROJECT, QUEUE, TASK, View, view_of, wants
 
 STATS_PAGE = 500
 

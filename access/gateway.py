@@ -42,6 +42,7 @@ from .visibility import (
     MODEL,
     PROJECT,
     QUEUE,
+    QUEUE_ADMIN,
     TASK,
     AccessRuleDenied,
     View,
@@ -51,15 +52,8 @@ from .visibility import (
     rules_followed,
     rules_present,
     view_of,
+    wants,
 )
-
-
-def wants(call) -> bool:
-    """Does Access Rules need to see this call? (No query when the workspace has no rule.)"""
-    return (
-        call.endpoint in QUEUE_ADMIN or call.endpoint == "queues.update" or rules_present(call.workspace_id)
-    )
-
 
 # --- the hooks -----------------------------------------------------------------------------------------
 
@@ -156,7 +150,6 @@ TASK_NON_WRITES = {
     "tasks.get_by_id_ex",
     "tasks.clone",
 }
-QUEUE_ADMIN = {"queues.create", "queues.delete"}
 
 
 def is_queue_admin(forwarded: Forwarded) -> bool:

@@ -390,6 +390,17 @@ def _publish_m2m_changed(sender, instance, **kwargs) -> None:
         rules_changed()
 
 
+# Queues are created and deleted (and renamed, with queues.update) by Queue admins only, rules or not.
+QUEUE_ADMIN = {"queues.create", "queues.delete"}
+
+
+def wants(call) -> bool:
+    """Does Access Rules need to see this call? (No query when the workspace has no rule.)"""
+    return (
+        call.endpoint in QUEUE_ADMIN or call.endpoint == "queues.update" or rules_present(call.workspace_id)
+    )
+
+
 def rules_followed() -> None:
     """Follow what changes a caller's view: rules, groups, group members and memberships (saved,
     deleted, or their relations edited), in this process and, over the revocation channel, in
