@@ -24,6 +24,8 @@ from __future__ import annotations
 from gateway.interception import Forwarded, rewrite_answer
 
 from . import upstream as up
+from .list_filters import NOTHING
+from .narrowing import above_hidden
 from .visibility import PROJECT, QUEUE, TASK, View, view_of, wants
 
 STATS_PAGE = 500
@@ -151,6 +153,31 @@ def joined_names(forwarded: Forwarded, status: int, response: dict) -> bool:
     return True
 
 
+# --- tags of the whole server ------------------------------------------------------------------------
+
+
+def organization_tags(forwarded: Forwarded, status: int, response: dict) -> bool:
+    """Every task's and model's tags: asked again over the projects with nothing hidden in or
+    below them (narrowing.above_hidden), the server widening each with its sub-projects."""
+    view = _view(forwarded, status, response)
+    if view is None:
+        return False
+    hidden = view.hidden_projects()
+    safe = set(view.tree.names) - hidden - above_hidden(view, hidden)
+    body = forwarded.body if isinstance(forwarded.body, dict) else {}
+    asked = {k: body[k] for k in ("include_system", "filter") if k in body}
+    asked["projects"] = sorted(safe) or [NOTHING]
+    found = [up.system_call(view.upstream, endpoint, asked) for endpoint in TAG_ENDPOINTS]
+    data = {"tags": sorted(set().union(*(f.get("tags") or [] for f in found)))}
+    if body.get("include_system"):
+        data["system_tags"] = sorted(set().union(*(f.get("system_tags") or [] for f in found)))
+    response["data"] = data
+    return True
+
+
+TAG_ENDPOINTS = ("projects.get_task_tags", "projects.get_model_tags")
+
+
 # --- queues and workers: the tasks they name --------------------------------------------------------
 
 
@@ -276,6 +303,11 @@ def _workers_name_hidden(forwarded: Forwarded) -> bool:
     return view is not None and any(view.bears_on(kind) for kind in (TASK, PROJECT, QUEUE))
 
 
+def _hides_projects(forwarded: Forwarded) -> bool:
+    view = view_of(forwarded)
+    return view is not None and view.bears_on(PROJECT) and bool(view.hidden_projects())
+
+
 def _names_joined(forwarded: Forwarded) -> bool:
     body = forwarded.body if isinstance(forwarded.body, dict) else {}
     only = body.get("only_fields")
@@ -292,3 +324,4 @@ def register() -> None:
     rewrite_answer(*listings, when=wants, needs=_names_joined)(joined_names)
     rewrite_answer("queues.get_num_entries", "queues.peek_task", when=wants, needs=_hides_tasks)(queue_counts)
     rewrite_answer("queues.get_queue_metrics", when=wants, needs=_hides_counted_tasks)(queue_metrics)
+    rewrite_answer("organization.get_tags", when=wants, needs=_hides_projects)(organization_tags)

@@ -340,6 +340,7 @@ CHECKED = (
     "reports.*",
     "organization.get_entities_count",
     "organization.prepare_download_for_get_all",
+    "organization.get_tags",
 )
 
 

@@ -148,16 +148,22 @@ def narrow_queues(view: View, body: dict) -> None:
 # --- aggregates over projects -----------------------------------------------------------------------------
 
 # Aggregates over a list of projects (`projects`): narrowed to the projects the caller may read.
-# Those marked True also read `include_subprojects` (default true): the widening is done here.
+# FLAG: the endpoint reads `include_subprojects` (default true): the widening is done here and the
+# server told not to. ALWAYS: the server widens each project with all its sub-projects, whatever
+# is asked (the tags caches: project_ids_with_children), or may (types, frameworks: assumed so):
+# only projects with nothing hidden below them are sent, which leaves out the own objects of a
+# visible project above a hidden one (less than the server would show, never more).
+FLAG, ALWAYS = "flag", "always"
 PROJECT_AGGREGATES = {
-    "tasks.get_types": False,
-    "models.get_frameworks": False,
-    "projects.get_task_tags": False,
-    "projects.get_model_tags": False,
-    "projects.get_hyperparam_values": True,
-    "projects.get_task_parents": True,
-    "projects.get_model_metadata_values": True,
-    "projects.get_user_names": True,
+    "tasks.get_types": ALWAYS,
+    "models.get_frameworks": ALWAYS,
+    "projects.get_task_tags": ALWAYS,
+    "projects.get_model_tags": ALWAYS,
+    "projects.get_project_tags": ALWAYS,
+    "projects.get_hyperparam_values": FLAG,
+    "projects.get_task_parents": FLAG,
+    "projects.get_model_metadata_values": FLAG,
+    "projects.get_user_names": FLAG,
 }
 # Aggregates over one project (`project`, none: the whole server) and its sub-projects.
 ONE_PROJECT_AGGREGATES = {
@@ -172,13 +178,22 @@ def narrow_aggregate(view: View, name: str, body: dict) -> None:
     if not hidden:
         return
     asked = ids_of(body.get("projects"))
-    widen = PROJECT_AGGREGATES[name] and body.get("include_subprojects", True) is not False
+    how = PROJECT_AGGREGATES[name]
+    widen = how == ALWAYS or body.get("include_subprojects", True) is not False
     wanted = set(view.tree.names)
     if asked:
         wanted = view.tree.descendants(asked) if widen else set(asked)
-    body["projects"] = sorted(wanted - hidden) or [NOTHING]
-    if PROJECT_AGGREGATES[name]:
+    sent = wanted - hidden
+    if how == ALWAYS:
+        sent -= above_hidden(view, hidden)
+    body["projects"] = sorted(sent) or [NOTHING]
+    if how == FLAG:
         body["include_subprojects"] = False
+
+
+def above_hidden(view: View, hidden: set[str]) -> set[str]:
+    """The projects with a hidden project somewhere below them."""
+    return {parent for pid in hidden for parent in view.tree.parent_ids(pid)}
 
 
 def narrow_one_project_aggregate(view: View, body: dict) -> None:

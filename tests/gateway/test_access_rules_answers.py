@@ -365,3 +365,25 @@ def test_joined_names_of_hidden_objects_are_left_out(api, workspace, owner, memb
     assert rows[child]["parent"] == {"id": world["task"]}  # the hidden parent: its id, not its name
     assert rows[child]["project"]["name"] == "Other"
     assert rows[world["sibling"]]["project"] == {"id": world["detection"]}  # granted in a hidden project
+
+
+def test_tags_of_hidden_projects_are_not_listed(api, workspace, owner, member, hide_detection, standin):
+    world = hide_detection
+    system = world["system"]
+    system.ok("tasks.edit", task=world["task"], tags=["secret-tag"], force=True)
+    system.ok("tasks.edit", task=world["seg_task"], tags=["open-tag"], force=True)
+    system.ok("tasks.edit", task=world["other_task"], tags=["other-tag"], force=True)
+    system.ok("projects.update", project=world["detection"], tags=["secret-project"])
+    token, admin = token_of(api, workspace, member), token_of(api, workspace, owner)
+
+    def tags(endpoint, as_token, **body):
+        status, reply = api.call(endpoint, body, token=as_token)
+        assert status == 200, reply
+        return set(reply["data"]["tags"])
+
+    assert tags("organization.get_tags", admin) == {"secret-tag", "open-tag", "other-tag"}
+    # Vision's own tasks are left out with Detection (the server widens every project it is given).
+    assert tags("organization.get_tags", token) == {"open-tag", "other-tag"}
+    assert tags("projects.get_task_tags", admin, projects=[world["vision"]]) == {"secret-tag", "open-tag"}
+    assert tags("projects.get_task_tags", token, projects=[world["vision"]]) == {"open-tag"}
+    assert tags("projects.get_task_tags", token) == {"open-tag", "other-tag"}

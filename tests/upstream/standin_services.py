@@ -1110,6 +1110,46 @@ def tasks_get_types(call, data):
     return {"types": sorted(t for t in types if t)}
 
 
+def _tags_of(call: Call, collection: dict, data: dict, project=None) -> dict:
+    """The tags (and system tags with `include_system`) of COLLECTION's objects passing the
+    `filter` ({tags, system_tags}), in PROJECT and every project below it, as the server's tags
+    cache reads them."""
+    wanted = _projects_with_children(call, project, True) if project else None
+    passes = compiled_filter(data.get("filter") or {}, set())
+    tags, system_tags = set(), set()
+    for doc in call.state.scoped(collection, call.company):
+        if (wanted is None or doc.get("project") in wanted) and passes(doc):
+            tags.update(doc.get("tags") or [])
+            system_tags.update(doc.get("system_tags") or [])
+    return {"tags": tags, "system_tags": system_tags}
+
+
+def _tags_reply(data: dict, found: list[dict]) -> dict:
+    out = {"tags": sorted(set().union(*(f["tags"] for f in found)))}
+    if data.get("include_system"):
+        out["system_tags"] = sorted(set().union(*(f["system_tags"] for f in found)))
+    return out
+
+
+@endpoint("projects.get_task_tags", "2.8")
+def projects_get_task_tags(call, data):
+    projects = data.get("projects") or [None]
+    return _tags_reply(data, [_tags_of(call, call.state.tasks, data, p) for p in projects])
+
+
+@endpoint("projects.get_model_tags", "2.8")
+def projects_get_model_tags(call, data):
+    projects = data.get("projects") or [None]
+    return _tags_reply(data, [_tags_of(call, call.state.models, data, p) for p in projects])
+
+
+@endpoint("organization.get_tags")
+def organization_get_tags(call, data):
+    return _tags_reply(
+        data, [_tags_of(call, call.state.tasks, data), _tags_of(call, call.state.models, data)]
+    )
+
+
 def _edit(call, data, *, check_status: bool):
     required(data, "task")
     task = _get_task(call, data["task"])
