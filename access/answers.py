@@ -14,6 +14,8 @@ out, because it is named *inside* an entry the caller may see (docs/gateway.md).
   shown as none. `queues.get_num_entries` and `queues.peek_task` count and pick among the
   entries the caller may read; `queues.get_queue_metrics` (lengths over time) is empty for a
   caller from whom task rules hide something.
+- `organization.get_tags` (every task's and model's tags) is asked again over the projects with
+  nothing hidden in or below them.
 
 Registered from AccessConfig.ready() (`register`). Each rewriter runs only for callers some
 rule bears on (access.visibility.wants, then the caller's View).
