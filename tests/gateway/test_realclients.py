@@ -195,8 +195,10 @@ def run_agent(home: Path, api_url: str, key: str, secret: str, queue: str, until
         )
         try:
             deadline = time.monotonic() + TIMEOUT
+            # Checked often: the daemon pulls its queue's next task as soon as one ends, and a
+            # SIGINT that reaches it during a task only aborts that task (the daemon goes on).
             while time.monotonic() < deadline and agent.poll() is None and not until():
-                time.sleep(0.5)
+                time.sleep(0.1)
         finally:
             agent.send_signal(signal.SIGINT)
             try:
