@@ -7,6 +7,7 @@ from hypothesis import settings as hypothesis_settings
 from workspaces.models import Role
 
 from .factories import PASSWORD, UserFactory, make_workspace
+from .live_portal import one_request_per_connection
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API with live_server
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -60,3 +61,12 @@ def workspace(owner, member, admin_member):
 @pytest.fixture
 def password():
     return PASSWORD
+
+
+@pytest.fixture
+def live_portal(live_server):
+    """The live server for the real ClearML clients: like the ClearML apiserver and the portal's
+    image, it answers `Connection: close` and serves one request per connection, so the SDK's
+    forked reporting process never shares its parent's connection (tests/live_portal.py)."""
+    with one_request_per_connection(live_server):
+        yield live_server

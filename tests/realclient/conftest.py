@@ -1,4 +1,5 @@
-"""A live portal (pytest-django's live_server) and the real `clearml` SDK, run in subprocesses.
+"""A live portal (pytest-django's live_server, one request per connection: tests/live_portal.py) and
+the real `clearml` SDK, run in subprocesses.
 
 Each SDK interaction runs in a fresh Python process with a scrubbed environment
 (no CLEARML_*/TRAINS_* variables, HOME and CLEARML_CONFIG_FILE in the test's tmp
@@ -32,16 +33,16 @@ class Portal:
 
 
 @pytest.fixture
-def portal(live_server, settings):
+def portal(live_portal, settings):
     """The live server, with the URLs the credentials dialog prints pointing at it."""
-    settings.PORTAL_BASE_URL = live_server.url
-    settings.PORTAL_API_URL = f"{live_server.url}/api"
+    settings.PORTAL_BASE_URL = live_portal.url
+    settings.PORTAL_API_URL = f"{live_portal.url}/api"
     settings.PORTAL_FILES_URL = ""
     revocation.reset()
     authentication.reset_last_used_throttle()
     accounts_api.profile_cache_clear()
     yield Portal(
-        base_url=live_server.url,
+        base_url=live_portal.url,
         api_url=settings.PORTAL_API_URL,
         files_url="",
     )

@@ -23,10 +23,10 @@ def groups(workspace):
 
 
 @pytest.fixture
-def portal_api(live_server, settings, fresh_gateway_state):
+def portal_api(live_portal, settings, fresh_gateway_state):
     """The live portal's API URL (real clients connect there)."""
-    settings.PORTAL_BASE_URL = live_server.url
-    settings.PORTAL_API_URL = f"{live_server.url}/api"
+    settings.PORTAL_BASE_URL = live_portal.url
+    settings.PORTAL_API_URL = f"{live_portal.url}/api"
     settings.PORTAL_UPSTREAM_READ_TIMEOUT = 30.0
     return settings.PORTAL_API_URL
 
