@@ -95,6 +95,11 @@ def _bad(field_name: str, why: str, **params):
 
 def parse(wanted, field_name: str = "") -> ListFilter:
     items = wanted if isinstance(wanted, list | tuple) else [wanted]
+    excluded = _only_exclusions(items)
+    if excluded is not None:  # ["__$not", a, "__$not", b, ...]: what the gateway sends most
+        out = ListFilter(actions={"nin": excluded})
+        out.fast = _fast_nin(excluded)
+        return out
     out = ListFilter()
     global_op = None
     context_and = False
@@ -152,6 +157,16 @@ def parse(wanted, field_name: str = "") -> ListFilter:
 
 
 MODIFIERS = {(False, True): "in", (False, False): "not_all", (True, True): "all", (True, False): "nin"}
+
+
+def _only_exclusions(items) -> set | None:
+    """The values of a list made only of `"__$not", value` pairs (None: it is not one)."""
+    if not items or len(items) % 2 or any(op != "__$not" for op in items[0::2]):
+        return None
+    values = items[1::2]
+    if not all(isinstance(v, str) and not v.startswith(OPERATOR_PREFIX) for v in values):
+        return None
+    return set(values)
 
 
 def _fast_in(values: set, allow_empty: bool):
