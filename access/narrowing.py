@@ -8,6 +8,9 @@ the server pages and counts only what is visible; aggregates over projects
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from . import list_filters as lf
 from . import upstream as up
 from .list_filters import NOTHING, Keep
@@ -79,26 +82,59 @@ STATS_PARAMETERS = (
 )
 
 
-def narrow_children(
-    view: View, kind: str, body: dict, *, subprojects: bool = False, listing: bool = True
-) -> None:
-    """Tasks or models: leave out those the caller may not read (see the module's docstring).
-    SUBPROJECTS: the endpoint reads `include_subprojects` (the *_ex listings)."""
+@dataclass(frozen=True)
+class ChildrenPlan:
+    """What leaves a caller's hidden tasks (or models) out of any listing: nothing (EVERYTHING
+    readable), only the ids VISIBLE (every object covered), or the projects PROJECTS keeps and
+    the ids HIDDEN_IDS leaves out."""
+
+    everything: bool = False
+    visible: frozenset[str] | None = None
+    projects: Keep | None = None
+    hidden_ids: frozenset[str] = frozenset()
+
+
+# (rule index, tree, kind) -> the plan, for as long as the copies it was computed from hold
+# (access.upstream.generation, and at most the members' lifetime): a busy caller's listings
+# cost no recomputation.
+_plans: dict[tuple[int, int, str], tuple[object, object, int, float, ChildrenPlan]] = {}
+
+
+def children_plan(view: View, kind: str) -> ChildrenPlan:
+    key = (id(view.index), id(view.tree), kind)
+    found = _plans.get(key)
+    now = time.monotonic()
+    if (
+        found is not None
+        and found[0] is view.index
+        and found[1] is view.tree
+        and found[2] == up.generation()
+        and now - found[3] < up.CHILDREN_TTL
+    ):
+        return found[4]
+    generation = up.generation()
+    plan = _children_plan(view, kind)
+    if len(_plans) > 1000:
+        _plans.clear()
+    _plans[key] = (view.index, view.tree, generation, now, plan)
+    return plan
+
+
+def _children_plan(view: View, kind: str) -> ChildrenPlan:
     rules = view.index.kinds[kind]
+    if rules.whole_kind_covered and rules.whole_kind_rank >= 1:
+        return ChildrenPlan(everything=True)  # every object is covered and readable
     covers = view.project_covers() if view.bears_on(PROJECT) and _project_rules(view) else {}
     hidden_projects = {pid for pid, c in covers.items() if c.covered and c.best < 1}
     granting_projects = {pid for pid, c in covers.items() if c.covered and c.best >= 1}
     explicit = dict(rules.ranks_by_id)
     parents = up.parent_projects(view.upstream, kind, list(explicit)) if explicit else {}
-    if rules.whole_kind_covered and rules.whole_kind_rank >= 1:
-        return  # every object is covered and readable
     if rules.whole_kind_covered:
         # Everything is covered: visible = granted explicitly, or in a project whose rules grant.
         granted = {i for i, r in explicit.items() if r >= 1}
         if granting_projects:
             granted |= up.children_of(view.upstream, kind, granting_projects)
-        _narrow_ids(body, visible=granted, listing=listing)
-        return
+        return ChildrenPlan(visible=frozenset(granted))
     hidden_ids = set()
     for object_id, rank in explicit.items():
         if rank < 1 and parents.get(object_id) not in granting_projects:
@@ -112,21 +148,37 @@ def narrow_children(
         hidden_projects = hidden_projects - with_exceptions
     # (an object in a project left out as a whole needs no term of its own)
     hidden_ids = {i for i in hidden_ids if parents.get(i) not in hidden_projects}
+    projects = None
     if hidden_projects:
-        # The server widens a `project` filter with sub-projects by a set (operators lose their
-        # order there): the widening is done here, and the server told not to.
-        widen = subprojects and body.get("include_subprojects")
         visible_projects = set(view.tree.names) - hidden_projects
         # The shorter list: the hidden projects left out, or the visible ones (and no project) kept.
         if len(visible_projects) < len(hidden_projects):
-            allowed = Keep(only=frozenset(visible_projects), empty=True)
+            projects = Keep(only=frozenset(visible_projects), empty=True)
         else:
-            allowed = Keep.all_but(hidden_projects)
-        lf.narrow(body, "project", allowed, expand=view.tree.descendants if widen else None)
+            projects = Keep.all_but(hidden_projects)
+    return ChildrenPlan(projects=projects, hidden_ids=frozenset(hidden_ids))
+
+
+def narrow_children(
+    view: View, kind: str, body: dict, *, subprojects: bool = False, listing: bool = True
+) -> None:
+    """Tasks or models: leave out those the caller may not read (see the module's docstring).
+    SUBPROJECTS: the endpoint reads `include_subprojects` (the *_ex listings)."""
+    plan = children_plan(view, kind)
+    if plan.everything:
+        return
+    if plan.visible is not None:
+        _narrow_ids(body, visible=set(plan.visible), listing=listing)
+        return
+    if plan.projects is not None:
+        # The server widens a `project` filter with sub-projects by a set (operators lose their
+        # order there): the widening is done here, and the server told not to.
+        widen = subprojects and body.get("include_subprojects")
+        lf.narrow(body, "project", plan.projects, expand=view.tree.descendants if widen else None)
         if subprojects:
             body.pop("include_subprojects", None)
-    if hidden_ids:
-        _narrow_ids(body, hidden=hidden_ids, listing=listing)
+    if plan.hidden_ids:
+        _narrow_ids(body, hidden=set(plan.hidden_ids), listing=listing)
 
 
 def _project_rules(view: View) -> bool:

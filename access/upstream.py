@@ -173,8 +173,18 @@ def project_tree(upstream, *, fresh: bool = False) -> ProjectTree:
     return tree
 
 
+# Bumped whenever a copy below is dropped, so that what was computed from them can be kept
+# with the generation it saw (access/narrowing.py).
+_generation = [0]
+
+
+def generation() -> int:
+    return _generation[0]
+
+
 def projects_changed(link_id: int | None = None) -> None:
     """Forget the project tree of LINK_ID (None: every link), e.g. after projects.create."""
+    _generation[0] += 1
     with _trees_lock:
         if link_id is None:
             _trees.clear()
@@ -270,6 +280,7 @@ def children_of(upstream, kind: str, project_ids) -> set[str]:
 
 
 def children_changed(link_id: int | None = None) -> None:
+    _generation[0] += 1
     for key in [k for k in _children if link_id is None or k[0] == link_id]:
         _children.pop(key, None)
 
