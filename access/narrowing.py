@@ -4,6 +4,11 @@ caller may not read (`id` / `project` with the server's `__$not` operator, or th
 read), written over the caller's own filter as the server reads it (access/list_filters.py), so
 the server pages and counts only what is visible; aggregates over projects
 (`tasks.get_types`, `projects.get_task_tags`, ...) are narrowed to the visible projects.
+
+What a caller's rules leave out of task and model listings (a ChildrenPlan: the projects kept,
+the ids left out) does not depend on the request: it is computed once and kept with the
+caller's rule index and the project tree while the copies it used hold, and each listing only
+writes it over its own filters.
 """
 
 from __future__ import annotations
