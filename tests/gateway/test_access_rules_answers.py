@@ -387,3 +387,20 @@ def test_tags_of_hidden_projects_are_not_listed(api, workspace, owner, member, h
     assert tags("projects.get_task_tags", admin, projects=[world["vision"]]) == {"secret-tag", "open-tag"}
     assert tags("projects.get_task_tags", token, projects=[world["vision"]]) == {"open-tag"}
     assert tags("projects.get_task_tags", token) == {"open-tag", "other-tag"}
+
+
+def test_a_task_made_through_the_portal_beside_a_granted_one_is_hidden_at_once(
+    api, workspace, owner, member, world
+):
+    rule(workspace, owner, "project", world["detection"], READ, user_ids=[owner.pk])
+    rule(workspace, owner, "task", world["task"], READ, user_ids=[member.pk])  # an exception inside
+    token = token_of(api, workspace, member)
+    assert listed(api, token, "tasks.get_all", "tasks") & {world["task"], world["sibling"]} == {world["task"]}
+    status, reply = api.call(
+        "tasks.create",
+        {"name": "new-sibling", "type": "training", "project": world["detection"]},
+        token=token_of(api, workspace, owner),
+    )
+    assert status == 200, reply
+    # The member's plan (the siblings left out by id) is dropped with the project's members.
+    assert reply["data"]["id"] not in listed(api, token, "tasks.get_all", "tasks")
