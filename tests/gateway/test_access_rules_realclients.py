@@ -5,17 +5,13 @@ access to a queue cannot serve it."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 from access import services as access_services
 from access import upstream
 from access.services import rule_create
 from tests.factories import UserFactory
+from tests.realclient.conftest import run_script
 from tests.upstream.client import ApiClient
 from workspaces.credentials import credential_create
 from workspaces.models import Membership, Role
@@ -59,17 +55,8 @@ def client_for(api_url, workspace, user) -> ApiClient:
 
 def run_sdk(home, api_url, workspace, user, script: str) -> dict:
     credential, secret = credential_create(workspace=workspace, actor=user, label="sdk")
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        env=sdk_env(home, api_url, credential.access_key, secret),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=home,
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"SDK script failed\n{result.stdout}\n{result.stderr}"
-    return json.loads(lines[-1])
+    env = sdk_env(home, api_url, credential.access_key, secret)
+    return run_script(script, env, home, timeout=TIMEOUT, check_exit=False)
 
 
 BOB_SCRIPT = """

@@ -7,7 +7,6 @@ Each client runs in its own process with a scrubbed environment (tests/realclien
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from accounts import api as accounts_api
 from gateway import cache
 from gateway.models import UpstreamUser
 from settings_portal.api import authentication
-from tests.realclient.conftest import clean_env
+from tests.realclient.conftest import clean_env, run_script
 from tests.upstream.client import ApiClient
 from vaults import services as vault_services
 from workspaces import revocation
@@ -109,17 +108,8 @@ def test_sdk_task_init_report_and_close_through_the_portal(
 ):
     standin = linked_standin
     credential, secret = credential_create(workspace=workspace, actor=member, label="sdk")
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SDK_SCRIPT)],
-        env=sdk_env(home, portal_api, credential.access_key, secret),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=home,
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert result.returncode == 0 and lines, f"SDK failed\n{result.stdout}\n{result.stderr}"
-    task_id = json.loads(lines[-1])["task"]
+    env = sdk_env(home, portal_api, credential.access_key, secret)
+    task_id = run_script(SDK_SCRIPT, env, home, timeout=TIMEOUT)["task"]
 
     mapped = upstream_id(member)
     task = standin.task(task_id)

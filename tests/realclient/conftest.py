@@ -66,6 +66,25 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_script(
+    script: str, env: dict[str, str], home: Path, *, timeout: float, check_exit: bool = True, stdin=None
+) -> dict:
+    """Run a client SCRIPT (Python source) in its own process; the last JSON line it printed."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=home,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    ok = lines and (result.returncode == 0 or not check_exit)
+    assert ok, f"the script failed ({result.returncode})\n{result.stdout}\n{result.stderr}"
+    return json.loads(lines[-1])
+
+
 @pytest.fixture
 def sdk_home(tmp_path):
     home = tmp_path / "home"
@@ -78,20 +97,9 @@ def run_sdk(sdk_home):
     """Run SCRIPT in a fresh interpreter; it must print one JSON object as its last stdout line."""
 
     def run(script: str, *, env: dict[str, str] | None = None, stdin: str | None = None) -> dict:
-        result = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(script)],
-            env=clean_env(sdk_home, **(env or {})),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=SDK_TIMEOUT,
-            cwd=sdk_home,
+        return run_script(
+            script, clean_env(sdk_home, **(env or {})), sdk_home, timeout=SDK_TIMEOUT, stdin=stdin
         )
-        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        assert result.returncode == 0 and lines, (
-            f"SDK script failed ({result.returncode})\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        )
-        return json.loads(lines[-1])
 
     return run
 

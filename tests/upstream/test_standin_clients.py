@@ -7,7 +7,6 @@ tests/realclient), configured only by CLEARML_* variables pointing at the stand-
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.realclient.conftest import run_script
 
 from .client import ApiClient
 
@@ -82,17 +83,9 @@ def test_sdk_task_init_report_and_close_against_the_standin(clearml_upstream, ho
     alice = standin.create_user("Alice Example")
     key, secret = standin.create_credentials(alice, label="sdk")
 
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SDK_SCRIPT)],
-        env=client_env(home, standin.url, key, secret),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=home,
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert result.returncode == 0 and lines, f"SDK failed\n{result.stdout}\n{result.stderr}"
-    task_id = json.loads(lines[-1])["task"]
+    task_id = run_script(SDK_SCRIPT, client_env(home, standin.url, key, secret), home, timeout=TIMEOUT)[
+        "task"
+    ]
 
     task = standin.task(task_id)
     assert task["user"] == alice and task["company"] == standin.company_id
