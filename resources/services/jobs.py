@@ -44,6 +44,26 @@ def _in_policy_group(*, workspace: Workspace, user, queue: Queue, membership=Non
 
 
 @transaction.atomic
+def pending_values(queue: Queue, seq: int, enqueued_at) -> dict:
+    """A job's fields when it (re)enters QUEUE's line, waiting: no pool, no run yet."""
+    return {
+        "state": JobState.PENDING,
+        "queue": queue,
+        "policy_id": queue.policy_id,
+        "profile_id": queue.profile_id,
+        "queue_name": queue.name,
+        "seq": seq,
+        "enqueued_at": enqueued_at,
+        "pool": None,
+        "pool_name": "",
+        "allotment": None,
+        "started_at": None,
+        "fetched_at": None,
+        "worker": "",
+        "finished_at": None,
+    }
+
+
 def job_enqueue(
     *,
     workspace: Workspace,
@@ -74,22 +94,7 @@ def job_enqueue(
         require(membership, queue, MODIFY, f"An access rule denies modifying the queue “{queue.name}”.")
     now = timezone.now()
     (seq,) = job_seqs_next(1)
-    values = {
-        "state": JobState.PENDING,
-        "queue": queue,
-        "policy_id": queue.policy_id,
-        "profile_id": queue.profile_id,
-        "queue_name": queue.name,
-        "seq": seq,
-        "enqueued_at": now,
-        "pool": None,
-        "pool_name": "",
-        "allotment": None,
-        "started_at": None,
-        "fetched_at": None,
-        "worker": "",
-        "finished_at": None,
-    }
+    values = pending_values(queue, seq, now)
     if job is not None:
         if job.workspace_id != workspace.pk:
             raise ValidationError("No such job.")

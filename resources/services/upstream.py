@@ -46,7 +46,7 @@ from workspaces.models import Workspace
 
 from ..models import Job, JobState, Link, Pool, Queue, UpstreamAction, UpstreamQueue, UpstreamQueueKind
 from ..scheduler import lock_workspace
-from .jobs import job_seqs_next
+from .jobs import job_seqs_next, pending_values
 from .scheduling import schedule_soon
 
 logger = logging.getLogger(__name__)
@@ -280,20 +280,7 @@ LIVE = (JobState.PENDING, JobState.RUNNING)
 
 def _pending_values(queue: Queue, seq: int, enqueued_at) -> dict:
     return {
-        "state": JobState.PENDING,
-        "queue": queue,
-        "policy_id": queue.policy_id,
-        "profile_id": queue.profile_id,
-        "queue_name": queue.name,
-        "seq": seq,
-        "enqueued_at": enqueued_at,
-        "pool": None,
-        "pool_name": "",
-        "allotment": None,
-        "started_at": None,
-        "fetched_at": None,
-        "worker": "",
-        "finished_at": None,
+        **pending_values(queue, seq, enqueued_at),
         "upstream": True,
         "upstream_action": UpstreamAction.NONE,
         "action_attempts": 0,
