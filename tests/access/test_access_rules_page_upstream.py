@@ -16,6 +16,19 @@ from workspaces import revocation
 
 pytestmark = pytest.mark.django_db
 
+
+def make_rule(workspace, owner, kind, object_id, permission, **targets):
+    """A rule made by the owner (the page's and the services' own path)."""
+    return access_services.rule_create(
+        workspace=workspace,
+        actor=owner,
+        resource_type=kind,
+        object_id=object_id,
+        permission=permission,
+        **targets,
+    )
+
+
 HX = {"HX-Request": "true"}
 
 
@@ -102,22 +115,8 @@ def test_the_dialog_lists_the_servers_objects_and_saves_a_rule_on_one(
 
 def test_the_table_names_and_filters_by_the_servers_objects(client, workspace, owner, member, objects):
     for key in ("vision", "audio"):
-        access_services.rule_create(
-            workspace=workspace,
-            actor=owner,
-            resource_type="project",
-            object_id=objects[key],
-            permission="read",
-            user_ids=[member.pk],
-        )
-    access_services.rule_create(
-        workspace=workspace,
-        actor=owner,
-        resource_type="queue",
-        object_id=objects["queue"],
-        permission="read",
-        user_ids=[member.pk],
-    )
+        make_rule(workspace, owner, "project", objects[key], "read", user_ids=[member.pk])
+    make_rule(workspace, owner, "queue", objects["queue"], "read", user_ids=[member.pk])
     client.force_login(owner)
     page = client.get(url("rule-list", workspace)).content.decode()
     assert ">Vision</td>" in page and ">Audio</td>" in page and ">gpu-pool</td>" in page
@@ -139,14 +138,7 @@ def test_the_table_names_and_filters_by_the_servers_objects(client, workspace, o
 def test_the_table_still_shows_rules_when_the_server_is_down(
     client, workspace, owner, member, objects, standin
 ):
-    access_services.rule_create(
-        workspace=workspace,
-        actor=owner,
-        resource_type="project",
-        object_id=objects["vision"],
-        permission="read",
-        user_ids=[member.pk],
-    )
+    make_rule(workspace, owner, "project", objects["vision"], "read", user_ids=[member.pk])
     standin.go_down()
     client.force_login(owner)
     page = client.get(url("rule-list", workspace), {"object": "vis"})
@@ -218,24 +210,10 @@ def test_the_dialog_says_the_server_did_not_answer(client, workspace, owner, mem
 
 def test_the_table_says_the_server_is_not_reachable(client, workspace, owner, member, objects, standin):
     for key in ("vision", "audio"):
-        access_services.rule_create(
-            workspace=workspace,
-            actor=owner,
-            resource_type="project",
-            object_id=objects[key],
-            permission="read",
-            user_ids=[member.pk],
-        )
+        make_rule(workspace, owner, "project", objects[key], "read", user_ids=[member.pk])
     system = ApiClient(standin.url, token=standin.system_token())
     queue = system.ok("queues.create", name="short-lived")["id"]
-    gone = access_services.rule_create(
-        workspace=workspace,
-        actor=owner,
-        resource_type="queue",
-        object_id=queue,
-        permission="read",
-        user_ids=[member.pk],
-    )
+    gone = make_rule(workspace, owner, "queue", queue, "read", user_ids=[member.pk])
     system.ok("queues.delete", queue=queue)
     system.close()
     client.force_login(owner)
@@ -284,14 +262,7 @@ def test_dataviews_are_explained_and_their_rules_stored(client, workspace, owner
 def test_explain_access_names_the_rule_the_group_and_the_ancestor(client, workspace, owner, member, objects):
     team = UserGroup.objects.create(workspace=workspace, name="Vision team")
     GroupMembership.objects.create(group=team, user=member)
-    access_services.rule_create(
-        workspace=workspace,
-        actor=owner,
-        resource_type="project",
-        object_id=objects["vision"],
-        permission="read",
-        group_ids=[team.pk],
-    )
+    make_rule(workspace, owner, "project", objects["vision"], "read", group_ids=[team.pk])
     client.force_login(owner)
     explain = url("rule-explain", workspace)
     page = client.get(
@@ -320,22 +291,8 @@ def test_explain_access_names_the_rule_the_group_and_the_ancestor(client, worksp
 
 
 def test_editing_keeps_the_object_and_the_tables_filters(client, workspace, owner, member, objects):
-    rule = access_services.rule_create(
-        workspace=workspace,
-        actor=owner,
-        resource_type="project",
-        object_id=objects["audio"],
-        permission="read",
-        user_ids=[member.pk],
-    )
-    access_services.rule_create(
-        workspace=workspace,
-        actor=owner,
-        resource_type="queue",
-        object_id=None,
-        permission="read",
-        user_ids=[member.pk],
-    )
+    rule = make_rule(workspace, owner, "project", objects["audio"], "read", user_ids=[member.pk])
+    make_rule(workspace, owner, "queue", None, "read", user_ids=[member.pk])
     client.force_login(owner)
     edit = url("rule-edit", workspace, rule.pk)
     form = client.get(edit, headers=HX).content.decode()
