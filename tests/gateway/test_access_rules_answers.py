@@ -404,3 +404,30 @@ def test_a_task_made_through_the_portal_beside_a_granted_one_is_hidden_at_once(
     assert status == 200, reply
     # The member's plan (the siblings left out by id) is dropped with the project's members.
     assert reply["data"]["id"] not in listed(api, token, "tasks.get_all", "tasks")
+
+
+BAD_BODIES = [
+    {"id": "\x00"},
+    {"id": ["٣", "__$not", "\u0000"]},  # unicode digits, NUL
+    {"id": [["nested"]]},
+    {"id": {"a": 1}},
+    {"project": ["__$not"] * 3},
+    {"filters": "not a dict"},
+    {"filters": {"id": "not a dict"}},
+    {"filters": {"id": {"any": {"include": "x"}}}},
+    {"filters": {"id": {"any": {"include": [1]}}}},
+    {"filters": {"id": {"op": "xor"}}},
+    {"filters": {"id": {"other": []}}},
+    {"id": ["a"] * 100_001},
+    {"project": [{"deep": [[[[]]]]}]},
+    {"include_subprojects": "yes", "project": "٣"},
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES, ids=range(len(BAD_BODIES)))
+def test_bad_filters_get_a_client_error_never_a_server_error(api, workspace, owner, member, world, body):
+    rule(workspace, owner, "project", world["detection"], READ, user_ids=[owner.pk])
+    status, reply = api.call("tasks.get_all_ex", body, token=token_of(api, workspace, member))
+    assert status < 500, reply
+    if status == 200:  # what the server accepted is still narrowed
+        assert world["task"] not in {t["id"] for t in reply["data"]["tasks"]}
